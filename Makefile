@@ -1,0 +1,41 @@
+# The one entry point: `make demo` and `make test` set up everything they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo sandbox test lint clean
+
+help:  ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "robotlib needs Python 3.11 or newer; '$(PYTHON)' is older. Run: make PYTHON=python3.12 ..."; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when pyproject.toml changed since the last install.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)  ## Create .venv, install robotlib with its dev extra, make sure a Chromium is there.
+	@scripts/ensure-browser.sh $(BIN)
+
+demo: setup  ## Start the sandbox clinical system and show how to log in (Ctrl+C stops it).
+	$(BIN)/rpa sandbox
+
+sandbox: demo
+
+lint: setup  ## ruff (lint and format check) and mypy --strict.
+	$(BIN)/ruff check robotlib sandbox tests
+	$(BIN)/ruff format --check robotlib sandbox tests
+	$(BIN)/mypy
+
+test: lint  ## Lint, type-check, then run every test (browser tests included).
+	$(BIN)/pytest
+
+clean:  ## Remove the virtual environment and caches.
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

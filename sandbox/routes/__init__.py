@@ -1,0 +1,1 @@
+"""The sandbox's pages, one module per part of the clinical system."""

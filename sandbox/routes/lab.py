@@ -1,0 +1,117 @@
+"""Registration of lab results, with server-side validation beside each field."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+
+from sandbox import store
+from sandbox.catalog import LAB_CODES
+from sandbox.forms import FieldError, parse_decimal, parse_local_datetime
+from sandbox.routes.patients import find_patient
+from sandbox.web import DB, User, render
+
+router = APIRouter()
+
+_COMMENT_MAX = 500
+
+
+@router.get("/patients/{patient_id}/lab-results/new")
+def lab_form(request: Request, db: DB, user: User, patient_id: int) -> Response:
+    """Show the empty registration form (behind a spinner)."""
+    patient = find_patient(db, patient_id)
+    return render(
+        request,
+        "lab_form.html",
+        {"patient": patient, "lab_codes": LAB_CODES, "form": {}, "errors": {}},
+        user=user,
+    )
+
+
+@router.post("/patients/{patient_id}/lab-results")
+def register_lab_result(
+    request: Request,
+    db: DB,
+    user: User,
+    patient_id: int,
+    code: Annotated[str, Form()] = "",
+    value: Annotated[str, Form()] = "",
+    unit: Annotated[str, Form()] = "",
+    sampled_at: Annotated[str, Form()] = "",
+    comment: Annotated[str, Form()] = "",
+) -> Response:
+    """Validate and save a lab result; a repeat of the same sample is refused."""
+    patient = find_patient(db, patient_id)
+    form = {
+        "code": code,
+        "value": value,
+        "unit": unit,
+        "sampled_at": sampled_at,
+        "comment": comment,
+    }
+    errors: dict[str, str] = {}
+    lab = LAB_CODES.get(code.strip())
+    if lab is None:
+        errors["code"] = "Choose a test code."
+    number: float | None = None
+    try:
+        number = parse_decimal(value)
+    except FieldError as exc:
+        errors["value"] = str(exc)
+    if lab is not None and number is not None and not lab.low <= number <= lab.high:
+        errors["value"] = (
+            f"{number:g} is outside the plausible range for {lab.code} "
+            f"({lab.low:g}–{lab.high:g} {lab.unit})."
+        )
+    if not unit.strip():
+        errors["unit"] = "Enter the unit."
+    elif lab is not None and unit.strip() != lab.unit:
+        errors["unit"] = f"The unit of {lab.code} is {lab.unit}."
+    sampled = ""
+    try:
+        sampled = parse_local_datetime(sampled_at).isoformat(timespec="minutes")
+    except FieldError as exc:
+        errors["sampled_at"] = str(exc)
+    if len(comment) > _COMMENT_MAX:
+        errors["comment"] = f"The comment can be at most {_COMMENT_MAX} characters."
+    context = {"patient": patient, "lab_codes": LAB_CODES, "form": form}
+    if errors or lab is None or number is None or not sampled:
+        context["errors"] = errors
+        return render(request, "lab_form.html", context, user=user, status_code=422)
+    try:
+        result_id = store.add_lab_result(
+            db,
+            patient_id=patient_id,
+            code=lab.code,
+            value=number,
+            unit=lab.unit,
+            sampled_at=sampled,
+            comment=comment.strip(),
+            user=user["username"],
+        )
+    except store.DuplicateError as exc:
+        context["errors"] = {}
+        context["duplicate_id"] = exc.existing_id
+        return render(request, "lab_form.html", context, user=user, status_code=409)
+    return RedirectResponse(
+        f"/patients/{patient_id}/lab-results/{result_id}", status_code=303
+    )
+
+
+@router.get("/patients/{patient_id}/lab-results/{result_id}")
+def lab_confirmation(
+    request: Request, db: DB, user: User, patient_id: int, result_id: int
+) -> Response:
+    """Confirm a registration and show its id."""
+    patient = find_patient(db, patient_id)
+    result = store.get_lab_result(db, result_id)
+    if result is None or result["patient_id"] != patient_id:
+        raise HTTPException(status_code=404, detail="No such lab result.")
+    return render(
+        request,
+        "lab_confirmation.html",
+        {"patient": patient, "result": result, "lab": LAB_CODES[result["code"]]},
+        user=user,
+    )

@@ -1,0 +1,133 @@
+"""The browser launcher: where it looks, in which order, and what it says when it fails."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from robotlib import launcher
+from robotlib.cli import app
+from robotlib.errors import BrowserNotFoundError, ConfigurationError
+from robotlib.settings import Settings
+
+
+def _executable(path: Path) -> Path:
+    path.write_text("#!/bin/sh\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+@pytest.fixture
+def no_system_browser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hide every system Chromium from the launcher."""
+    monkeypatch.setattr(launcher, "_HEADLESS_ONLY_PATHS", ())
+    monkeypatch.setattr(launcher, "_WINDOWS_PATHS", ())
+    monkeypatch.setattr(launcher.shutil, "which", lambda name: None)
+
+
+def test_configured_path_wins(tmp_path: Path) -> None:
+    """RPA_BROWSER_PATH is used before Playwright's and the system's browsers."""
+    chrome = _executable(tmp_path / "chrome")
+    playwright_chrome = _executable(tmp_path / "pw-chrome")
+    found = launcher.find_chromium(
+        settings=Settings(browser_path=chrome),
+        playwright_executable=str(playwright_chrome),
+    )
+    assert launcher.ChromiumBinary("settings", chrome) == found
+
+
+def test_configured_path_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    """A configured browser path that is not a file is refused, naming the path."""
+    missing = tmp_path / "no-such-chrome"
+    with pytest.raises(ConfigurationError, match="no-such-chrome"):
+        launcher.find_chromium(settings=Settings(browser_path=missing))
+
+
+def test_playwright_browser_comes_before_the_system(tmp_path: Path) -> None:
+    """Playwright's own Chromium is used where it is installed."""
+    playwright_chrome = _executable(tmp_path / "chrome")
+    found = launcher.find_chromium(
+        settings=Settings(), playwright_executable=str(playwright_chrome)
+    )
+    assert launcher.ChromiumBinary("playwright", None) == found
+    assert "Playwright's own Chromium" == found.describe()
+
+
+def test_headless_shell_is_preferred_when_headless(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_system_browser: None
+) -> None:
+    """Debian's chromium-headless-shell comes before full chromium, but only headless."""
+    shell = _executable(tmp_path / "chromium-headless-shell")
+    full = _executable(tmp_path / "chromium")
+    monkeypatch.setattr(launcher, "_HEADLESS_ONLY_PATHS", (str(shell),))
+    monkeypatch.setattr(
+        launcher.shutil, "which", lambda name: str(full) if name == "chromium" else None
+    )
+    settings = Settings()
+    assert shell == launcher.find_chromium(settings=settings, headless=True).path
+    assert full == launcher.find_chromium(settings=settings, headless=False).path
+
+
+def test_no_browser_names_every_place_and_what_to_install(
+    tmp_path: Path, no_system_browser: None
+) -> None:
+    """Without any Chromium the error lists where it looked and what to install."""
+    with pytest.raises(BrowserNotFoundError) as caught:
+        launcher.find_chromium(
+            settings=Settings(), playwright_executable=str(tmp_path / "pw" / "chrome")
+        )
+    message = str(caught.value)
+    for expected in (
+        "RPA_BROWSER_PATH",
+        str(tmp_path / "pw" / "chrome"),
+        "chromium-headless-shell",
+        "google-chrome",
+        "apt-get install chromium-headless-shell chromium",
+        "python -m playwright install chromium",
+    ):
+        assert expected in message
+
+
+def test_rpa_browser_without_a_browser_exits_2_with_the_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_system_browser: None
+) -> None:
+    """`rpa browser` prints the install advice (no traceback) and exits 2."""
+    monkeypatch.delenv("RPA_BROWSER_PATH", raising=False)
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "no-browsers"))
+    result = CliRunner().invoke(app, ["browser"])
+    assert 2 == result.exit_code
+    assert "No Chromium browser was found" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_rpa_browser_names_the_configured_browser(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rpa browser` reports the browser it would launch."""
+    chrome = _executable(tmp_path / "chrome")
+    monkeypatch.setenv("RPA_BROWSER_PATH", str(chrome))
+    result = CliRunner().invoke(app, ["browser"])
+    assert 0 == result.exit_code
+    assert f"Chromium: {chrome} (settings)" in result.output
+
+
+def test_launch_without_a_browser_raises_our_error(no_system_browser: None) -> None:
+    """launch_chromium raises BrowserNotFoundError, not a Playwright error."""
+
+    class FakeChromium:
+        executable_path = "/nonexistent/chrome"
+
+        def launch(self, **kwargs: object) -> None:
+            raise AssertionError("launch must not be reached without a browser")
+
+    class FakePlaywright:
+        chromium = FakeChromium()
+
+    with pytest.raises(BrowserNotFoundError):
+        launcher.launch_chromium(
+            FakePlaywright(),  # type: ignore[arg-type]
+            settings=Settings(),
+        )
