@@ -49,7 +49,9 @@ def browser() -> None:
     try:
         found = find_chromium(settings=settings, playwright_executable=expected)
     except ConfigurationError as exc:
-        errors.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
+        errors.print(
+            str(exc), style="red", markup=False, highlight=False, soft_wrap=True
+        )
         raise typer.Exit(EXIT_INVALID) from None
     console.print(f"Chromium: {found.describe()}", highlight=False, soft_wrap=True)
 
@@ -142,7 +144,8 @@ def sandbox(
         int,
         typer.Option(
             min=0,
-            help="[Fault] Expire the session every N logged-in page requests (0: never).",
+            help="[Fault] Expire the session every N logged-in page requests "
+            "(0: never).",
             envvar="SANDBOX_EXPIRE_EVERY",
         ),
     ] = 0,
@@ -187,7 +190,9 @@ def sandbox(
             server = SandboxServer(config, host=host, port=port)
             server.start()
         except (OSError, RuntimeError, TimeoutError) as exc:
-            errors.print(f"The sandbox could not start: {exc}", style="red", markup=False)
+            errors.print(
+                f"The sandbox could not start: {exc}", style="red", markup=False
+            )
             raise typer.Exit(EXIT_INVALID) from None
         console.print(f"Sandbox EPJ listening on [bold]{server.url}[/bold]")
         logins = ", ".join(f"{name} / {pw}" for name, (pw, _) in SEED_USERS.items())

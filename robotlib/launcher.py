@@ -48,7 +48,12 @@ CHROMIUM_FLAGS: tuple[str, ...] = (
 )
 
 _HEADLESS_ONLY_NAMES = ("chromium-headless-shell",)
-_SYSTEM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+_SYSTEM_NAMES = (
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+)
 _HEADLESS_ONLY_PATHS = ("/usr/lib/chromium/chromium-headless-shell",)
 _WINDOWS_PATHS = (
     r"C:\Program Files\Google\Chrome\Application\chrome.exe",

@@ -26,6 +26,6 @@ class Settings(BaseSettings):
 
     browser_path: Path | None = Field(
         default=None,
-        description="A Chromium, Chrome or Edge executable to use instead of searching.",
+        description="A Chrome, Chromium or Edge executable to use; skips the search.",
     )
     headless: bool = Field(default=True, description="Run the browser headless.")

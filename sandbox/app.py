@@ -1,7 +1,8 @@
 """The sandbox clinical web system as a FastAPI app.
 
 Example:
-    >>> app = create_app(SandboxConfig(db_path=Path("/tmp/sandbox.db")))  # doctest: +SKIP
+    >>> config = SandboxConfig(db_path=Path("/tmp/sandbox.db"))
+    >>> app = create_app(config)  # doctest: +SKIP
 """
 
 from __future__ import annotations

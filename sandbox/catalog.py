@@ -1,4 +1,4 @@
-"""The sandbox's fixed catalogues: lab codes, questionnaires, document types, departments.
+"""The sandbox's catalogues: lab codes, questionnaires, document types, departments.
 
 The lab codes follow the NPU naming of Danish laboratories; the ranges are what the
 sandbox accepts as plausible, far wider than reference intervals.

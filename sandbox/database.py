@@ -108,7 +108,8 @@ _FIRST_NAMES = (
 _LAST_NAMES = (
     "Nielsen", "Jensen", "Hansen", "Pedersen", "Andersen", "Christensen", "Larsen",
     "Sørensen", "Rasmussen", "Jørgensen", "Petersen", "Madsen", "Kristensen", "Olsen",
-    "Thomsen", "Christiansen", "Poulsen", "Johansen", "Møller", "Mortensen", "Østergaard",
+    "Thomsen", "Christiansen", "Poulsen", "Johansen", "Møller", "Mortensen",
+    "Østergaard",
 )  # fmt: skip
 _TASKS = (
     "Blodprøver", "Medicingennemgang", "Tilsyn af læge", "Mobilisering",
@@ -193,11 +194,19 @@ def _seed(
         cpr = _fictitious_cpr(rng, cprs)
         department = rng.choice(list(DEPARTMENTS))
         beds = free_beds[department]
-        bed_id = beds.pop(rng.randrange(len(beds))) if beds and rng.random() < 0.6 else None
+        bed_id = (
+            beds.pop(rng.randrange(len(beds))) if beds and rng.random() < 0.6 else None
+        )
         patient_id = db.execute(
             "INSERT INTO patients (cpr, first_name, last_name, department, bed_id)"
             " VALUES (?, ?, ?, ?, ?)",
-            (cpr, rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES), department, bed_id),
+            (
+                cpr,
+                rng.choice(_FIRST_NAMES),
+                rng.choice(_LAST_NAMES),
+                department,
+                bed_id,
+            ),
         ).lastrowid
         for task in rng.sample(_TASKS, rng.randint(0, 3)):
             db.execute(
@@ -226,7 +235,8 @@ def _seed_history(
     for _ in range(count):
         lab = rng.choice(codes)
         day = today - timedelta(days=rng.randint(1, 60))
-        sampled = f"{day.isoformat()}T{rng.randint(6, 21):02d}:{rng.choice((0, 15, 30, 45)):02d}"
+        hour, minute = rng.randint(6, 21), rng.choice((0, 15, 30, 45))
+        sampled = f"{day.isoformat()}T{hour:02d}:{minute:02d}"
         value = round(rng.uniform(lab.low, lab.low + (lab.high - lab.low) / 5), 2)
         db.execute(
             "INSERT OR IGNORE INTO lab_results (patient_id, code, value, unit,"
@@ -237,11 +247,13 @@ def _seed_history(
 
 
 def _fictitious_cpr(rng: random.Random, taken: set[str]) -> str:
-    """Return a well-formed CPR number not in ``taken``: a real date, a fitting serial."""
+    """Return a well-formed CPR number not in ``taken``: a real date and serial."""
     while True:
         born = date(1930, 1, 1) + timedelta(days=rng.randrange(365 * 94))
         if born.year < 2000:
-            first = rng.choice((0, 1, 2, 3)) if born.year < 1937 else rng.choice((0, 4, 9))
+            first = (
+                rng.choice((0, 1, 2, 3)) if born.year < 1937 else rng.choice((0, 4, 9))
+            )
         else:
             first = rng.choice((4, 9)) if born.year <= 2036 else 5
         serial = first * 1000 + rng.randrange(1000)

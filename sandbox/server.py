@@ -1,7 +1,8 @@
 """Run the sandbox in a background thread: for tests, benchmarks and the CLI.
 
 Example:
-    >>> with SandboxServer(SandboxConfig(db_path=tmp / "sandbox.db")) as server:  # doctest: +SKIP
+    >>> config = SandboxConfig(db_path=tmp / "sandbox.db")
+    >>> with SandboxServer(config) as server:  # doctest: +SKIP
     ...     print(server.url)
 """
 

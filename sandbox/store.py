@@ -1,4 +1,4 @@
-"""Reads and writes of the sandbox's data; the only module with SQL besides the schema."""
+"""Reads and writes of the sandbox's data: the only module with SQL but the schema."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def open_session(db: sqlite3.Connection, user: Row) -> str:
 
 
 def touch_session(db: sqlite3.Connection, token: str, *, idle_s: float) -> Row | None:
-    """Return the session's user and mark it used, or None if unknown or idle too long."""
+    """Return the session's user and mark it used; None if unknown or idle too long."""
     row: Row | None = db.execute(
         "SELECT s.last_seen, u.* FROM sessions s JOIN users u ON u.id = s.user_id"
         " WHERE s.token = ?",
@@ -148,7 +148,8 @@ def add_lab_result(
         DuplicateError: the patient has a result for this code and time already.
     """
     find = (
-        "SELECT id FROM lab_results WHERE patient_id = ? AND code = ? AND sampled_at = ?"
+        "SELECT id FROM lab_results"
+        " WHERE patient_id = ? AND code = ? AND sampled_at = ?"
     )
     return _insert_once(
         db,
@@ -171,7 +172,8 @@ def get_lab_result(db: sqlite3.Connection, result_id: int) -> Row | None:
 def patient_lab_results(db: sqlite3.Connection, patient_id: int) -> list[Row]:
     """Return a patient's lab results, newest sample first."""
     return db.execute(
-        "SELECT * FROM lab_results WHERE patient_id = ? ORDER BY sampled_at DESC, id DESC",
+        "SELECT * FROM lab_results WHERE patient_id = ?"
+        " ORDER BY sampled_at DESC, id DESC",
         (patient_id,),
     ).fetchall()
 
@@ -211,8 +213,7 @@ def worklist(
     """Return the total count and one page of lab results with their patients."""
     condition, params = where.where()
     base = (
-        " FROM lab_results r JOIN patients p ON p.id = r.patient_id"
-        f" WHERE {condition}"
+        f" FROM lab_results r JOIN patients p ON p.id = r.patient_id WHERE {condition}"
     )
     total = int(db.execute(f"SELECT COUNT(*){base}", params).fetchone()[0])
     page = " LIMIT ? OFFSET ?" if limit is not None else ""
@@ -249,7 +250,14 @@ def add_pro_answers(
         (patient_id, questionnaire, answered_on),
         "INSERT INTO pro_answers (patient_id, questionnaire, answered_on, answers,"
         " registered_at, registered_by) VALUES (?, ?, ?, ?, ?, ?)",
-        (patient_id, questionnaire, answered_on, json.dumps(list(answers)), _now(), user),
+        (
+            patient_id,
+            questionnaire,
+            answered_on,
+            json.dumps(list(answers)),
+            _now(),
+            user,
+        ),
     )
 
 
@@ -275,7 +283,8 @@ def _insert_once(
 def patient_pro_answers(db: sqlite3.Connection, patient_id: int) -> list[Row]:
     """Return a patient's questionnaire answers, newest first."""
     return db.execute(
-        "SELECT * FROM pro_answers WHERE patient_id = ? ORDER BY answered_on DESC, id DESC",
+        "SELECT * FROM pro_answers WHERE patient_id = ?"
+        " ORDER BY answered_on DESC, id DESC",
         (patient_id,),
     ).fetchall()
 

@@ -35,7 +35,7 @@ class Sandbox:
         self._page_requests = 0
 
     def count_session_request(self) -> bool:
-        """Count a logged-in page request; return True when it must expire the session."""
+        """Count a logged-in page request; True when it must expire the session."""
         with self._lock:
             self._page_requests += 1
             every = self.faults.expire_every

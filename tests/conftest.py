@@ -13,7 +13,6 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from robotlib.launcher import launch_chromium
 from robotlib.settings import Settings
-
 from sandbox import SandboxConfig, SandboxServer, create_app
 from sandbox.database import SEED_USERS
 

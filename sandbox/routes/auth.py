@@ -83,4 +83,6 @@ def _locked_message(minutes: float) -> str:
 
 def _safe(next_url: str) -> str:
     """Keep only local paths, so the login cannot redirect elsewhere."""
-    return next_url if next_url.startswith("/") and not next_url.startswith("//") else ""
+    return (
+        next_url if next_url.startswith("/") and not next_url.startswith("//") else ""
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
@@ -63,7 +63,7 @@ def register_lab_result(
     if lab is not None and number is not None and not lab.low <= number <= lab.high:
         errors["value"] = (
             f"{number:g} is outside the plausible range for {lab.code} "
-            f"({lab.low:g}–{lab.high:g} {lab.unit})."
+            f"({lab.low:g} to {lab.high:g} {lab.unit})."
         )
     if not unit.strip():
         errors["unit"] = "Enter the unit."
@@ -76,7 +76,7 @@ def register_lab_result(
         errors["sampled_at"] = str(exc)
     if len(comment) > _COMMENT_MAX:
         errors["comment"] = f"The comment can be at most {_COMMENT_MAX} characters."
-    context = {"patient": patient, "lab_codes": LAB_CODES, "form": form}
+    context: dict[str, Any] = {"patient": patient, "lab_codes": LAB_CODES, "form": form}
     if errors or lab is None or number is None or not sampled:
         context["errors"] = errors
         return render(request, "lab_form.html", context, user=user, status_code=422)

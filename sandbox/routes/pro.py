@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -55,10 +57,12 @@ async def register_pro(
             answers.append(int(raw))
     answered_on = ""
     try:
-        answered_on = parse_date(form.get("answered_on", ""), what="answer date").isoformat()
+        answered_on = parse_date(
+            form.get("answered_on", ""), what="answer date"
+        ).isoformat()
     except FieldError as exc:
         errors["answered_on"] = str(exc)
-    context = {
+    context: dict[str, Any] = {
         "patient": patient,
         "questionnaires": QUESTIONNAIRES,
         "chosen": chosen,

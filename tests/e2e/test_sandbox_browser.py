@@ -92,7 +92,9 @@ def test_register_lab_result_then_duplicate(
     _register(page, code="NPU02319", value="8,4", unit="mmol/L", sampled_at=sampled_at)
     expect(page.get_by_role("heading", name="Lab result registered")).to_be_visible()
     registration_id = page.locator("#registration-id").inner_text()
-    stored = _api(live_sandbox, f"/api/lab-results?cpr={patient['cpr']}&registered_by=robot")
+    stored = _api(
+        live_sandbox, f"/api/lab-results?cpr={patient['cpr']}&registered_by=robot"
+    )
     assert [(int(registration_id), 8.4)] == [(r["id"], r["value"]) for r in stored]
 
     page.get_by_role("link", name="Back to the patient").click()
@@ -107,12 +109,16 @@ def test_register_lab_result_then_duplicate(
 def test_validation_error_is_shown_beside_the_field(
     page: Page, live_sandbox: SandboxServer
 ) -> None:
-    """A value outside the code's range is refused beside the field; nothing is saved."""
+    """A value outside the code's range is refused beside the field; none is saved."""
     patient = _first_patient(live_sandbox)
     _log_in(page)
     _open_patient(page, patient["cpr"])
     _register(
-        page, code="NPU02319", value="99", unit="mmol/L", sampled_at=_yesterday_at_eight()
+        page,
+        code="NPU02319",
+        value="99",
+        unit="mmol/L",
+        sampled_at=_yesterday_at_eight(),
     )
     value = page.get_by_label("Value")
     expect(value).to_have_attribute("aria-invalid", "true")

@@ -1,4 +1,4 @@
-"""The browser launcher: where it looks, in which order, and what it says when it fails."""
+"""The browser launcher: where it looks, in what order, what it says when it fails."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def test_playwright_browser_comes_before_the_system(tmp_path: Path) -> None:
 def test_headless_shell_is_preferred_when_headless(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_system_browser: None
 ) -> None:
-    """Debian's chromium-headless-shell comes before full chromium, but only headless."""
+    """Debian's chromium-headless-shell comes before chromium, but only headless."""
     shell = _executable(tmp_path / "chromium-headless-shell")
     full = _executable(tmp_path / "chromium")
     monkeypatch.setattr(launcher, "_HEADLESS_ONLY_PATHS", (str(shell),))
