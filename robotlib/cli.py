@@ -23,7 +23,7 @@ app = typer.Typer(
     help="robotlib: build, run and review software robots for clinical registrations.",
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
 )
 console = Console()
 errors = Console(stderr=True)
