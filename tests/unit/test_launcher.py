@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from robotlib import launcher
-from robotlib.cli import app
 from robotlib.errors import BrowserNotFoundError, ConfigurationError
 from robotlib.settings import Settings
 
@@ -91,27 +92,35 @@ def test_no_browser_names_every_place_and_what_to_install(
         assert expected in message
 
 
+def _rpa_browser(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `rpa browser` in its own process, as a user would."""
+    rpa = Path(sys.executable).with_name("rpa")
+    return subprocess.run(
+        [str(rpa), "browser"],
+        env={**os.environ, "COLUMNS": "200", **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_rpa_browser_without_a_browser_exits_2_with_the_message(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_system_browser: None
+    tmp_path: Path,
 ) -> None:
     """`rpa browser` prints the install advice (no traceback) and exits 2."""
-    monkeypatch.delenv("RPA_BROWSER_PATH", raising=False)
-    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "no-browsers"))
-    result = CliRunner().invoke(app, ["browser"])
-    assert 2 == result.exit_code
-    assert "No Chromium browser was found" in result.output
-    assert "Traceback" not in result.output
+    missing = tmp_path / "no-such-chrome"
+    result = _rpa_browser({"RPA_BROWSER_PATH": str(missing)})
+    assert 2 == result.returncode
+    assert f"RPA_BROWSER_PATH is {missing}, which is not a file" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
 
 
-def test_rpa_browser_names_the_configured_browser(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_rpa_browser_names_the_configured_browser(tmp_path: Path) -> None:
     """`rpa browser` reports the browser it would launch."""
     chrome = _executable(tmp_path / "chrome")
-    monkeypatch.setenv("RPA_BROWSER_PATH", str(chrome))
-    result = CliRunner().invoke(app, ["browser"])
-    assert 0 == result.exit_code
-    assert f"Chromium: {chrome} (settings)" in result.output
+    result = _rpa_browser({"RPA_BROWSER_PATH": str(chrome)})
+    assert 0 == result.returncode
+    assert f"Chromium: {chrome} (settings)" in result.stdout
 
 
 def test_launch_without_a_browser_raises_our_error(no_system_browser: None) -> None:
