@@ -48,6 +48,7 @@ def create_app(config: SandboxConfig) -> FastAPI:
     app.middleware("http")(_inject_faults)
     app.add_exception_handler(LoginRequiredError, _to_login)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _error_page)  # type: ignore[arg-type]
+    app.add_exception_handler(OverflowError, _too_large_id)
     return app
 
 
@@ -89,6 +90,13 @@ async def _to_login(request: Request, exc: LoginRequiredError) -> Response:
         query["next"] = exc.next_url
     suffix = f"?{urlencode(query)}" if query else ""
     return RedirectResponse(f"/login{suffix}", status_code=303)
+
+
+async def _too_large_id(request: Request, exc: Exception) -> Response:
+    """An id too large for SQLite names no record: answer 404, not 500."""
+    return await _error_page(
+        request, StarletteHTTPException(status_code=404, detail="No such record.")
+    )
 
 
 async def _error_page(request: Request, exc: StarletteHTTPException) -> Response:

@@ -53,8 +53,10 @@ def record_failed_login(
     db: sqlite3.Connection, user: Row, *, lockout_after: int, lockout_s: float
 ) -> bool:
     """Count a failed login; lock the account at the limit. Returns whether locked."""
-    attempts = user["failed_attempts"] + 1
-    locked_until = time.time() + lockout_s if attempts >= lockout_after else None
+    now = time.time()
+    lockout_over = user["locked_until"] is not None and user["locked_until"] <= now
+    attempts = (0 if lockout_over else user["failed_attempts"]) + 1
+    locked_until = now + lockout_s if attempts >= lockout_after else None
     db.execute(
         "UPDATE users SET failed_attempts = ?, locked_until = ? WHERE id = ?",
         (attempts, locked_until, user["id"]),

@@ -66,7 +66,9 @@ def assign_bed(
     patient = store.get_patient(db, patient_id)
     if patient is None:
         raise HTTPException(status_code=404, detail="No such patient.")
-    bed = store.get_bed(db, int(bed_id)) if bed_id.strip().isdigit() else None
+    text = bed_id.strip()
+    # isdecimal, not isdigit: int() refuses "²"; 18 digits fit SQLite's INTEGER.
+    bed = store.get_bed(db, int(text)) if text.isdecimal() and len(text) <= 18 else None
     error = None
     if bed is None:
         error = "Choose a bed."
