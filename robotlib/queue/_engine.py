@@ -1,0 +1,112 @@
+"""Creating the SQLAlchemy engine of the queue, with SQLite set up for several workers.
+
+SQLite, the embedded default, needs care to serve several worker processes:
+
+- the file and its folder are created on first use, the file owner-only on POSIX;
+- WAL journal mode, so readers do not block the writer;
+- ``busy_timeout``, so a writer waits for the lock instead of failing at once;
+- foreign keys on (SQLite has them off by default);
+- transactions start with ``BEGIN IMMEDIATE``: a transaction takes the write lock
+  when it begins, so a claim's select and update are atomic across processes and
+  never fail half-way on a lock upgrade. This is SQLAlchemy's documented recipe
+  (pysqlite's own BEGIN handling off, ``isolation_level = None``, and a ``begin``
+  event emitting ours). Read-only work asks for ``BEGIN DEFERRED`` through the
+  execution option :data:`SQLITE_BEGIN`.
+
+Other databases (PostgreSQL) get a plain engine; their row locks
+(``FOR UPDATE SKIP LOCKED``) make claims atomic.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
+from sqlalchemy.pool import StaticPool
+
+from robotlib.errors import QueueError
+
+__all__ = ["BUSY_TIMEOUT_MS", "SQLITE_BEGIN", "create_queue_engine"]
+
+#: How long a SQLite connection waits for another process's write lock.
+BUSY_TIMEOUT_MS = 30_000
+
+#: Execution option naming how a SQLite transaction begins ("IMMEDIATE" by default).
+SQLITE_BEGIN = "robotlib_sqlite_begin"
+
+
+def create_queue_engine(url: str | URL) -> Engine:
+    """Return an engine for the queue database at ``url``.
+
+    Args:
+        url: a SQLAlchemy URL, e.g. ``sqlite:///C:/rpa/queue.db`` or
+            ``postgresql+psycopg://rpa@dbhost/rpa``.
+
+    Returns:
+        The engine; SQLite ones are configured as the module docstring says.
+
+    Raises:
+        QueueError: the URL is invalid, or the SQLite file cannot be created.
+
+    Example:
+        >>> engine = create_queue_engine("sqlite:///queue.db")  # doctest: +SKIP
+    """
+    try:
+        url = make_url(url)
+    except Exception as exc:  # ArgumentError, ValueError: any malformed URL
+        raise QueueError(f"invalid queue database URL: {exc}") from None
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, hide_parameters=True, pool_pre_ping=True)
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        # One shared connection: an in-memory database exists once per connection.
+        engine = create_engine(
+            url,
+            hide_parameters=True,
+            poolclass=StaticPool,
+            connect_args={"check_same_thread": False},
+        )
+        _configure_sqlite(engine, wal=False)
+        return engine
+    _prepare_file(Path(database))
+    engine = create_engine(url, hide_parameters=True)
+    _configure_sqlite(engine, wal=True)
+    return engine
+
+
+def _prepare_file(path: Path) -> None:
+    """Create the database file and its folder; owner-only on POSIX."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            return
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        if os.name == "posix":
+            os.chmod(path, 0o600)
+    except OSError as exc:
+        raise QueueError(
+            f"cannot create the queue database {path}: {exc.strerror or exc}"
+        ) from exc
+
+
+def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Stop pysqlite from emitting BEGIN itself; on_begin below does it.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if wal:
+                cursor.execute("PRAGMA journal_mode = WAL")
+        finally:
+            cursor.close()
+
+    def on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    event.listen(engine, "connect", on_connect)
+    event.listen(engine, "begin", on_begin)

@@ -1,0 +1,143 @@
+"""The records of the work queue: items, their history, runs and the audit trail.
+
+All times are timezone-aware UTC datetimes. Records are frozen; the backend returns a
+new record after each change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "FINISHED_STATES",
+    "AuditEntry",
+    "EnqueueResult",
+    "HistoryEntry",
+    "ItemState",
+    "NewItem",
+    "Run",
+    "RunStatus",
+    "WorkItem",
+]
+
+
+class ItemState(StrEnum):
+    """Where a work item is in its life.
+
+    ``new`` → ``in_progress`` → ``done`` | ``business_exception`` | ``failed``; a failed
+    attempt with retries left goes back to ``new``; an operator moves
+    ``business_exception`` or ``failed`` back to ``new`` (retry) or to ``resolved``.
+    """
+
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    BUSINESS_EXCEPTION = "business_exception"
+    FAILED = "failed"
+    RESOLVED = "resolved"
+
+
+#: States an item ends in until an operator acts.
+FINISHED_STATES = frozenset(
+    {ItemState.DONE, ItemState.BUSINESS_EXCEPTION, ItemState.FAILED, ItemState.RESOLVED}
+)
+
+
+class RunStatus(StrEnum):
+    """How a run stands or ended."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    CRASHED = "crashed"
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """An item to enqueue: its unique reference within the robot, and its data."""
+
+    reference: str
+    payload: dict[str, Any]
+    priority: int = 0
+    not_before: datetime | None = None
+    deadline: datetime | None = None
+    #: Enqueue straight into ``business_exception`` with this message (an input row
+    #: that failed validation: accounted for, waiting for a person).
+    rejected: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueResult:
+    """What an enqueue did: how many items were new and how many existed already."""
+
+    added: int
+    existing: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """One transaction: one input row, one registration."""
+
+    id: int
+    robot: str
+    reference: str
+    payload: dict[str, Any]
+    state: ItemState
+    priority: int
+    not_before: datetime | None
+    deadline: datetime | None
+    attempts: int
+    claims: int
+    finished_stages: tuple[str, ...]
+    lease_owner: str | None
+    lease_expires: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    output: dict[str, Any]
+    error_type: str | None
+    error_message: str | None
+    artifacts: tuple[str, ...]
+    run_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One state change of an item."""
+
+    item_id: int
+    at: datetime
+    from_state: ItemState | None
+    to_state: ItemState
+    run_id: str | None
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One execution of a robot."""
+
+    id: str
+    robot: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: RunStatus
+    counts: dict[str, int] = field(default_factory=dict)
+    host: str = ""
+    pid: int = 0
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """An operator's action: who did what to which item, when, and why."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    item_id: int | None
+    note: str

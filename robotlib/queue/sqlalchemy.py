@@ -1,0 +1,518 @@
+"""The work queue in a SQL database through SQLAlchemy Core: SQLite or PostgreSQL.
+
+One code path serves both. ``claim_next`` selects the next item ``FOR UPDATE SKIP
+LOCKED`` where the database has it (PostgreSQL: workers on several machines skip
+each other's rows) and inside a ``BEGIN IMMEDIATE`` transaction on SQLite (one writer
+at a time across processes), then updates it in the same transaction. What each
+operation does to an item is decided in :mod:`robotlib.queue._transitions`, the same
+as for the in-memory backend; this module loads, locks and stores.
+
+Database errors never escape as ``sqlalchemy.exc`` errors: they become
+:class:`~robotlib.errors.QueueError` naming the database (without its password).
+Statement parameters are hidden from SQLAlchemy's messages: they hold patient data.
+
+Example:
+    >>> from robotlib.queue import NewItem, SqlAlchemyBackend
+    >>> queue = SqlAlchemyBackend("sqlite:///.rpa/robotlib.db")
+    >>> queue.enqueue("lab_results", [NewItem("row-1", {"value": 7.1})])
+    EnqueueResult(added=1, existing=0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from robotlib.errors import ItemNotFoundError, QueueError
+from robotlib.queue import _rows as rows
+from robotlib.queue import _transitions as t
+from robotlib.queue._engine import SQLITE_BEGIN, create_queue_engine
+from robotlib.queue.base import Clock, QueueBackend, utc_now
+from robotlib.queue.models import (
+    FINISHED_STATES,
+    AuditEntry,
+    EnqueueResult,
+    HistoryEntry,
+    ItemState,
+    NewItem,
+    Run,
+    RunStatus,
+    WorkItem,
+)
+from robotlib.queue.schema import audit_log, item_history, runs, upgrade, work_items
+
+__all__ = ["SqlAlchemyBackend"]
+
+#: References looked up per query when enqueueing (well under SQLite's 999 limit).
+_CHUNK = 500
+
+_w, _h, _r, _a = work_items, item_history, runs, audit_log
+
+# The statements of the hot path, built once (SQLAlchemy caches their compiled form;
+# building them per call costs more than the database work on SQLite).
+
+#: The next due item of a robot, in the order of ix_work_items_claim (which serves it).
+_NEXT_DUE = (
+    select(_w)
+    .where(
+        _w.c.robot == bindparam("robot"),
+        _w.c.state == ItemState.NEW.value,
+        or_(_w.c.not_before.is_(None), _w.c.not_before <= bindparam("now")),
+    )
+    .order_by(_w.c.priority.desc(), _w.c.deadline.is_(None), _w.c.deadline, _w.c.id)
+    .limit(1)
+    .with_for_update(skip_locked=True)
+)
+_ITEM_FOR_UPDATE = select(_w).where(_w.c.id == bindparam("item_id")).with_for_update()
+#: SET takes its columns from the parameters: every column of rows.item_values.
+_UPDATE_ITEM = update(_w).where(_w.c.id == bindparam("item_id"))
+_INSERT_HISTORY = insert(_h)
+
+
+class SqlAlchemyBackend(QueueBackend):
+    """Work items, runs and audit entries in SQLite or PostgreSQL.
+
+    Opening creates the tables, or migrates them (:mod:`robotlib.queue.schema`).
+
+    Args:
+        url: a SQLAlchemy URL (a SQLite file is created with its folder), or an
+            Engine to use as it is. Pass a URL for SQLite: only engines made here
+            get the ``BEGIN IMMEDIATE`` set-up that keeps claims atomic.
+        clock: returns the current UTC time; tests pass a fake one.
+
+    Raises:
+        QueueError: the database cannot be opened or created, is not a database,
+            or has a newer schema than this code.
+    """
+
+    def __init__(self, url: str | URL | Engine, *, clock: Clock = utc_now) -> None:
+        super().__init__(clock=clock)
+        self._owns_engine = not isinstance(url, Engine)
+        self._engine = create_queue_engine(url) if not isinstance(url, Engine) else url
+        self._where = self._engine.url.render_as_string(hide_password=True)
+        try:
+            with self._write() as conn:
+                upgrade(conn)
+        except QueueError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the connections of an engine this backend created."""
+        if self._owns_engine:
+            self._engine.dispose()
+
+    # Private API -----------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A transaction that may write (SQLite: holding the write lock from BEGIN)."""
+        with self._errors_wrapped(), self._engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A read-only transaction (SQLite: a deferred one, not taking the lock)."""
+        with self._errors_wrapped(), self._engine.connect() as conn:
+            conn.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
+            yield conn
+
+    @contextmanager
+    def _errors_wrapped(self) -> Iterator[None]:
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc
+            raise QueueError(f"queue database {self._where}: {reason}") from exc
+
+    def _locked(self, conn: Connection, item_id: int) -> WorkItem:
+        row = conn.execute(_ITEM_FOR_UPDATE, {"item_id": item_id}).first()
+        if row is None:
+            raise ItemNotFoundError(item_id)
+        return rows.item(row)
+
+    def _save(self, conn: Connection, item: WorkItem) -> WorkItem:
+        conn.execute(_UPDATE_ITEM, {"item_id": item.id, **rows.item_values(item)})
+        return item
+
+    def _apply(self, conn: Connection, change: t.Change, now: datetime) -> WorkItem:
+        self._save(conn, change.after)
+        history = rows.history_values(change.history(now), item_id=change.after.id)
+        conn.execute(_INSERT_HISTORY, history)
+        return change.after
+
+    # Items: loading --------------------------------------------------------------
+
+    def enqueue(
+        self, robot: str, items: Iterable[NewItem], *, run_id: str | None = None
+    ) -> EnqueueResult:
+        """Add items whose reference is new for the robot; skip the rest.
+
+        Known references are looked up 500 at a time and the new items inserted in
+        bulk, all in one transaction.
+        """
+        now = self.clock()
+        fresh: dict[str, t.Change] = {}
+        repeated = 0
+        for new in items:
+            if new.reference in fresh:
+                repeated += 1
+            else:
+                fresh[new.reference] = t.enqueued(robot, new, now=now, run_id=run_id)
+        try:
+            added, known = self._insert_new(robot, fresh, now)
+        except QueueError as exc:
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+            # Another process added some of these references meanwhile (PostgreSQL,
+            # where the look-up locks nothing): look them up again.
+            added, known = self._insert_new(robot, fresh, now)
+        return EnqueueResult(added=added, existing=known + repeated)
+
+    def _insert_new(
+        self, robot: str, fresh: dict[str, t.Change], now: datetime
+    ) -> tuple[int, int]:
+        references = list(fresh)
+        with self._write() as conn:
+            known: set[str] = set()
+            for start in range(0, len(references), _CHUNK):
+                chunk = references[start : start + _CHUNK]
+                query = select(_w.c.reference).where(
+                    _w.c.robot == robot, _w.c.reference.in_(chunk)
+                )
+                known.update(conn.scalars(query))
+            changes = [c for ref, c in fresh.items() if ref not in known]
+            if changes:
+                ids = conn.scalars(
+                    insert(_w).returning(_w.c.id, sort_by_parameter_order=True),
+                    [rows.item_values(c.after) for c in changes],
+                ).all()
+                conn.execute(
+                    insert(_h),
+                    [
+                        rows.history_values(c.history(now), item_id)
+                        for c, item_id in zip(changes, ids, strict=True)
+                    ],
+                )
+        return len(changes), len(known)
+
+    # Items: the worker's side ----------------------------------------------------
+
+    def claim_next(
+        self, robot: str, *, owner: str, lease: timedelta, run_id: str | None = None
+    ) -> WorkItem | None:
+        """Lease the next due ``new`` item of the robot to ``owner``, or return None."""
+        now = self.clock()
+        with self._write() as conn:
+            row = conn.execute(_NEXT_DUE, {"robot": robot, "now": now}).first()
+            if row is None:
+                return None
+            change = t.claimed(
+                rows.item(row),
+                owner=owner,
+                lease_expires=now + lease,
+                now=now,
+                run_id=run_id,
+            )
+            return self._apply(conn, change, now)
+
+    def extend_lease(self, item_id: int, *, owner: str, lease: timedelta) -> WorkItem:
+        """Renew the lease of an item ``owner`` is working on."""
+        now = self.clock()
+        with self._write() as conn:
+            item = self._locked(conn, item_id)
+            return self._save(
+                conn, t.lease_extended(item, owner=owner, lease_expires=now + lease)
+            )
+
+    def finish_stage(
+        self, item_id: int, *, owner: str, stage: str, output: dict[str, Any]
+    ) -> WorkItem:
+        """Record a finished stage and the output so far (merged into ``output``)."""
+        with self._write() as conn:
+            item = self._locked(conn, item_id)
+            return self._save(
+                conn, t.stage_finished(item, owner=owner, stage=stage, output=output)
+            )
+
+    def complete(
+        self, item_id: int, *, owner: str, output: dict[str, Any], note: str = ""
+    ) -> WorkItem:
+        """End the item ``done`` with its output (merged into ``output``)."""
+        now = self.clock()
+        with self._write() as conn:
+            item = self._locked(conn, item_id)
+            change = t.completed(item, owner=owner, output=output, note=note, now=now)
+            return self._apply(conn, change, now)
+
+    def fail(
+        self,
+        item_id: int,
+        *,
+        owner: str,
+        error_type: str,
+        message: str,
+        retry_at: datetime | None,
+        artifacts: Sequence[str] = (),
+    ) -> WorkItem:
+        """Record a system exception: ``new`` again at ``retry_at``, else ``failed``."""
+        now = self.clock()
+        with self._write() as conn:
+            change = t.failed(
+                self._locked(conn, item_id),
+                owner=owner,
+                error_type=error_type,
+                message=message,
+                retry_at=retry_at,
+                artifacts=artifacts,
+                now=now,
+            )
+            return self._apply(conn, change, now)
+
+    def business_exception(
+        self,
+        item_id: int,
+        *,
+        owner: str,
+        error_type: str,
+        message: str,
+        artifacts: Sequence[str] = (),
+    ) -> WorkItem:
+        """End the item as a business exception, for a person to handle."""
+        now = self.clock()
+        with self._write() as conn:
+            change = t.business_excepted(
+                self._locked(conn, item_id),
+                owner=owner,
+                error_type=error_type,
+                message=message,
+                artifacts=artifacts,
+                now=now,
+            )
+            return self._apply(conn, change, now)
+
+    def release(self, item_id: int, *, owner: str, note: str) -> WorkItem:
+        """Give an unprocessed item back (a clean stop): ``new``, attempt uncounted."""
+        now = self.clock()
+        with self._write() as conn:
+            change = t.released(self._locked(conn, item_id), owner=owner, note=note)
+            return self._apply(conn, change, now)
+
+    def recover_expired(self, robot: str | None = None) -> list[WorkItem]:
+        """Return items whose lease expired to ``new``; return them."""
+        now = self.clock()
+        query = (
+            select(_w)
+            .where(_w.c.state == ItemState.IN_PROGRESS.value, _w.c.lease_expires <= now)
+            .order_by(_w.c.id)
+            .with_for_update(skip_locked=True)
+        )
+        if robot is not None:
+            query = query.where(_w.c.robot == robot)
+        with self._write() as conn:
+            expired = [rows.item(row) for row in conn.execute(query)]
+            return [self._apply(conn, t.recovered(item), now) for item in expired]
+
+    # Items: the operator's side --------------------------------------------------
+
+    def retry(
+        self, item_ids: Sequence[int], *, actor: str, note: str
+    ) -> list[WorkItem]:
+        """Send exception items back to ``new`` with attempts reset to 0 (audited).
+
+        All or nothing: if one item is missing or not an exception, none changes.
+        """
+        now = self.clock()
+        with self._write() as conn:
+            changes = [
+                t.retried(self._locked(conn, i), note=note)
+                for i in dict.fromkeys(item_ids)
+            ]
+            return self._operate(conn, changes, now, actor=actor, action="retry")
+
+    def resolve(
+        self, item_ids: Sequence[int], *, actor: str, note: str
+    ) -> list[WorkItem]:
+        """Close exception items as ``resolved`` with a required note (audited).
+
+        All or nothing, like :meth:`retry`.
+
+        Raises:
+            ValueError: the note is blank.
+        """
+        note = t.require_note(note, "resolve")
+        now = self.clock()
+        with self._write() as conn:
+            changes = [
+                t.resolved(self._locked(conn, i), note=note, now=now)
+                for i in dict.fromkeys(item_ids)
+            ]
+            return self._operate(conn, changes, now, actor=actor, action="resolve")
+
+    def _operate(
+        self,
+        conn: Connection,
+        changes: list[t.Change],
+        now: datetime,
+        *,
+        actor: str,
+        action: str,
+    ) -> list[WorkItem]:
+        audit = [
+            {"at": now, "actor": actor, "action": action, "item_id": c.after.id}
+            | {"note": c.note}
+            for c in changes
+        ]
+        if audit:
+            conn.execute(insert(_a), audit)
+        return [self._apply(conn, change, now) for change in changes]
+
+    # Items: reading --------------------------------------------------------------
+
+    def get(self, item_id: int) -> WorkItem:
+        """Return one item; raise ``ItemNotFoundError`` if there is none."""
+        with self._read() as conn:
+            row = conn.execute(select(_w).where(_w.c.id == item_id)).first()
+        if row is None:
+            raise ItemNotFoundError(item_id)
+        return rows.item(row)
+
+    def items(
+        self,
+        robot: str | None = None,
+        *,
+        states: Iterable[ItemState] | None = None,
+        reference: str | None = None,
+        run_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[WorkItem]:
+        """Return items, oldest first, filtered by robot, states, reference and run."""
+        query = select(_w).order_by(_w.c.id).limit(limit)
+        if robot is not None:
+            query = query.where(_w.c.robot == robot)
+        if states is not None:
+            query = query.where(_w.c.state.in_([ItemState(s).value for s in states]))
+        if reference is not None:
+            query = query.where(_w.c.reference == reference)
+        if run_id is not None:
+            query = query.where(_w.c.run_id == run_id)
+        with self._read() as conn:
+            return [rows.item(row) for row in conn.execute(query)]
+
+    def counts(self, robot: str, *, run_id: str | None = None) -> dict[ItemState, int]:
+        """Count the robot's items by state (every state present, zeros included)."""
+        query = (
+            select(_w.c.state, func.count())
+            .where(_w.c.robot == robot)
+            .group_by(_w.c.state)
+        )
+        if run_id is not None:
+            query = query.where(_w.c.run_id == run_id)
+        counted = dict.fromkeys(ItemState, 0)
+        with self._read() as conn:
+            for state, count in conn.execute(query):
+                counted[ItemState(state)] = count
+        return counted
+
+    def history(self, item_id: int) -> list[HistoryEntry]:
+        """Return the item's state changes, oldest first."""
+        query = select(_h).where(_h.c.item_id == item_id).order_by(_h.c.id)
+        with self._read() as conn:
+            if conn.scalar(select(_w.c.id).where(_w.c.id == item_id)) is None:
+                raise ItemNotFoundError(item_id)
+            return [rows.history(row) for row in conn.execute(query)]
+
+    # Runs ------------------------------------------------------------------------
+
+    def start_run(self, run_id: str, robot: str, *, host: str, pid: int) -> Run:
+        """Record a run that starts now."""
+        run = Run(run_id, robot, self.clock(), None, RunStatus.RUNNING, {}, host, pid)
+        with self._write() as conn:
+            if conn.scalar(select(_r.c.id).where(_r.c.id == run_id)) is not None:
+                raise QueueError(f"a run with id {run_id!r} exists already")
+            conn.execute(insert(_r), {**asdict(run), "status": run.status.value})
+        return run
+
+    def finish_run(
+        self, run_id: str, *, status: RunStatus, counts: dict[str, int], note: str = ""
+    ) -> Run:
+        """Record how a run ended."""
+        values = {
+            "finished_at": self.clock(),
+            "status": RunStatus(status).value,
+            "counts": dict(counts),
+            "note": note,
+        }
+        with self._write() as conn:
+            done = conn.execute(update(_r).where(_r.c.id == run_id).values(values))
+            if done.rowcount == 0:
+                raise KeyError(run_id)
+            row = conn.execute(select(_r).where(_r.c.id == run_id)).one()
+        return rows.run(row)
+
+    def get_run(self, run_id: str) -> Run:
+        """Return one run; raise ``KeyError`` if there is none."""
+        with self._read() as conn:
+            row = conn.execute(select(_r).where(_r.c.id == run_id)).first()
+        if row is None:
+            raise KeyError(run_id)
+        return rows.run(row)
+
+    def runs(self, robot: str | None = None, *, limit: int | None = None) -> list[Run]:
+        """Return runs, newest first (by start, then by id)."""
+        query = select(_r).order_by(_r.c.started_at.desc(), _r.c.id.desc()).limit(limit)
+        if robot is not None:
+            query = query.where(_r.c.robot == robot)
+        with self._read() as conn:
+            return [rows.run(row) for row in conn.execute(query)]
+
+    # Audit and retention ---------------------------------------------------------
+
+    def audit_log(
+        self, *, item_id: int | None = None, limit: int | None = None
+    ) -> list[AuditEntry]:
+        """Return audit entries, newest first."""
+        query = select(_a).order_by(_a.c.id.desc()).limit(limit)
+        if item_id is not None:
+            query = query.where(_a.c.item_id == item_id)
+        with self._read() as conn:
+            return [AuditEntry(**row._mapping) for row in conn.execute(query)]
+
+    def purge(self, *, finished_before: datetime) -> int:
+        """Delete runs and finished items older than the cut-off; return items gone.
+
+        A run counts as old by its end, or by its start if it never ended. History
+        goes with its item; the audit trail is kept.
+        """
+        cutoff = t.aware(finished_before, "finished_before")
+        old_items = select(_w.c.id).where(
+            _w.c.state.in_([s.value for s in FINISHED_STATES]),
+            _w.c.finished_at < cutoff,
+        )
+        old_runs = or_(
+            _r.c.finished_at < cutoff,
+            and_(_r.c.finished_at.is_(None), _r.c.started_at < cutoff),
+        )
+        with self._write() as conn:
+            conn.execute(delete(_h).where(_h.c.item_id.in_(old_items)))
+            gone = conn.execute(delete(_w).where(_w.c.id.in_(old_items))).rowcount
+            conn.execute(delete(_r).where(old_runs))
+        return gone

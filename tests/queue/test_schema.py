@@ -1,0 +1,144 @@
+"""Schema versions: new databases are stamped, old ones migrated, newer ones refused."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection
+
+from robotlib.errors import QueueError
+from robotlib.queue import NewItem, SqlAlchemyBackend, schema
+
+ROBOT = "lab_results"
+
+MakeBackend = Callable[[], SqlAlchemyBackend]
+
+
+def run_sql(path: Path, *statements: str) -> list[tuple[object, ...]]:
+    """Run statements on the file directly, as an old or newer robotlib would have."""
+    with closing(sqlite3.connect(path)) as raw, raw:
+        rows: list[tuple[object, ...]] = []
+        for statement in statements:
+            rows = raw.execute(statement).fetchall()
+        return rows
+
+
+def stored_version(path: Path) -> list[tuple[object, ...]]:
+    """Return the rows of schema_version."""
+    return run_sql(path, "SELECT version FROM schema_version")
+
+
+def with_data(make_backend: MakeBackend) -> list[str]:
+    """Store two items in a fresh database and close it; return their references."""
+    backend = make_backend()
+    backend.enqueue(ROBOT, [NewItem("r1", {"v": 1}), NewItem("r2", {"v": 2})])
+    backend.close()
+    return ["r1", "r2"]
+
+
+def test_new_database_gets_the_current_version(
+    make_sqlite_backend: MakeBackend, sqlite_path: Path
+) -> None:
+    """An empty database gets every table and the current schema version."""
+    make_sqlite_backend()
+
+    assert [(schema.SCHEMA_VERSION,)] == stored_version(sqlite_path)
+
+
+@pytest.mark.parametrize(
+    "make_version_0",
+    ["DROP TABLE schema_version", "UPDATE schema_version SET version = 0"],
+    ids=["no-version-table", "version-row-0"],
+)
+def test_version_0_database_is_migrated_keeping_its_data(
+    make_sqlite_backend: MakeBackend, sqlite_path: Path, make_version_0: str
+) -> None:
+    """A version-0 database is brought to the current version with its items."""
+    references = with_data(make_sqlite_backend)
+    run_sql(sqlite_path, make_version_0)
+
+    backend = make_sqlite_backend()
+
+    assert [(schema.SCHEMA_VERSION,)] == stored_version(sqlite_path)
+    assert references == [item.reference for item in backend.items(ROBOT)]
+
+
+def test_new_migrations_run_once_in_order(
+    make_sqlite_backend: MakeBackend,
+    sqlite_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Migrations added since a database was written run once, in order."""
+    references = with_data(make_sqlite_backend)
+    ran: list[str] = []
+
+    def add_batch(conn: Connection) -> None:
+        ran.append("add_batch")
+        conn.exec_driver_sql("ALTER TABLE work_items ADD COLUMN batch VARCHAR(100)")
+
+    def fill_batch(conn: Connection) -> None:
+        ran.append("fill_batch")
+        conn.exec_driver_sql("UPDATE work_items SET batch = 'first'")
+
+    monkeypatch.setattr(
+        schema, "MIGRATIONS", [*schema.MIGRATIONS, add_batch, fill_batch]
+    )
+
+    backend = make_sqlite_backend()
+    make_sqlite_backend()
+
+    assert ["add_batch", "fill_batch"] == ran
+    assert [(schema.SCHEMA_VERSION + 2,)] == stored_version(sqlite_path)
+    assert [("first",), ("first",)] == run_sql(
+        sqlite_path, "SELECT batch FROM work_items"
+    )
+    assert references == [item.reference for item in backend.items(ROBOT)]
+
+
+def test_failed_migration_changes_nothing(
+    make_sqlite_backend: MakeBackend,
+    sqlite_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A migration that fails rolls back the ones before it, and the error is clear."""
+    with_data(make_sqlite_backend)
+
+    def add_batch(conn: Connection) -> None:
+        conn.exec_driver_sql("ALTER TABLE work_items ADD COLUMN batch VARCHAR(100)")
+
+    def broken(conn: Connection) -> None:
+        conn.exec_driver_sql("UPDATE no_such_table SET x = 1")
+
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, add_batch, broken])
+
+    with pytest.raises(QueueError, match="no such table"):
+        make_sqlite_backend()
+
+    columns = [row[1] for row in run_sql(sqlite_path, "PRAGMA table_info(work_items)")]
+    assert (False, [(schema.SCHEMA_VERSION,)]) == (
+        "batch" in columns,
+        stored_version(sqlite_path),
+    )
+
+
+def test_newer_database_is_refused(
+    make_sqlite_backend: MakeBackend, sqlite_path: Path
+) -> None:
+    """A database written by a newer robotlib is refused, naming both versions."""
+    with_data(make_sqlite_backend)
+    newer = schema.SCHEMA_VERSION + 1
+    run_sql(sqlite_path, f"UPDATE schema_version SET version = {newer}")
+
+    with pytest.raises(QueueError) as raised:
+        make_sqlite_backend()
+
+    message = str(raised.value)
+    assert (True, True) == (
+        f"schema version {newer}" in message,
+        f"version {schema.SCHEMA_VERSION} of this robotlib" in message,
+    )
+    assert [(newer,)] == stored_version(sqlite_path)
