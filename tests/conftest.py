@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
+import structlog
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, sync_playwright
 
@@ -17,6 +19,22 @@ from sandbox import SandboxConfig, SandboxServer, create_app
 from sandbox.database import SEED_USERS
 
 ROBOT_USER = "robot"
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """Put structlog and the root logger back as they were after each test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.reset_defaults()
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
+
+
 ROBOT_PASSWORD = SEED_USERS[ROBOT_USER][0]
 
 
