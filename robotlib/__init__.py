@@ -1,0 +1,40 @@
+"""robotlib: software robots for clinical registrations.
+
+What robot authors use is here; everything else is internal.
+
+Example:
+    >>> from robotlib import BusinessRuleError, Context, Robot, Stage, step
+"""
+
+from robotlib.context import Application, Context
+from robotlib.errors import (
+    ApplicationError,
+    BusinessRuleError,
+    ConfigurationError,
+    InputError,
+    RobotlibError,
+    StepTimeoutError,
+    TargetSystemError,
+)
+from robotlib.robot import RetryPolicy, Robot, Row, RowError, Stage
+from robotlib.steps import step
+
+__all__ = [
+    "Application",
+    "ApplicationError",
+    "BusinessRuleError",
+    "ConfigurationError",
+    "Context",
+    "InputError",
+    "RetryPolicy",
+    "Robot",
+    "RobotlibError",
+    "Row",
+    "RowError",
+    "Stage",
+    "StepTimeoutError",
+    "TargetSystemError",
+    "step",
+]
+
+__version__ = "0.1.0"

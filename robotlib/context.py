@@ -1,0 +1,78 @@
+"""What a robot's functions receive: the run, its applications, the current item."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import structlog
+
+if TYPE_CHECKING:
+    from robotlib.credentials import Credentials, SystemCredentials
+
+    from robotlib.queue.models import WorkItem
+    from robotlib.robot import Robot
+    from robotlib.settings import Settings
+
+__all__ = ["Application", "Context"]
+
+
+@runtime_checkable
+class Application(Protocol):
+    """An application a robot opened (a browser, a desktop program).
+
+    The engine asks every open application for a screenshot (and a trace, where it
+    keeps one) when a system exception happens, and closes them at a restart.
+    """
+
+    name: str
+
+    def screenshot(self, path: Path) -> Path | None:
+        """Save what the application shows to ``path``; return it, or None."""
+
+    def close(self) -> None:
+        """Close the application."""
+
+
+@dataclass
+class Context:
+    """The run as a robot's functions see it.
+
+    Attributes:
+        robot: the robot being run.
+        settings: the project's settings.
+        run_id: this run's id.
+        run_dir: this run's folder (``logs/<robot>/<run-id>``) for files it makes.
+        state: what ``setup`` leaves for ``process`` (a page, a session).
+        item: the work item being processed (None in setup and teardown).
+        output: the current item's output so far (earlier stages' results).
+    """
+
+    robot: Robot
+    settings: Settings
+    run_id: str
+    run_dir: Path
+    credentials_loader: Any = None
+    state: dict[str, Any] = field(default_factory=dict)
+    item: WorkItem | None = None
+    output: dict[str, Any] = field(default_factory=dict)
+    applications: list[Application] = field(default_factory=list)
+    log: Any = field(default_factory=structlog.get_logger)
+    _credentials: Credentials | None = None
+
+    def credentials(self, system: str) -> SystemCredentials:
+        """Return the credentials of ``system`` from credentials.toml or the env."""
+        if self._credentials is None:
+            self._credentials = self.credentials_loader()
+        return self._credentials.get(system)
+
+    def open_application(self, application: Application) -> Application:
+        """Register an application so that it is screenshotted and closed for you."""
+        self.applications.append(application)
+        return application
+
+    @property
+    def attempt(self) -> int:
+        """The attempt at the current item (1 for the first)."""
+        return self.item.attempts if self.item is not None else 0

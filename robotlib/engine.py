@@ -1,0 +1,632 @@
+"""The transaction loop: load → setup → claim / process / record → teardown.
+
+One engine runs one robot in one worker process. It never loses an item: every item
+it claims ends ``done``, ``business_exception`` or ``failed``, goes back to ``new``
+for a retry, or (if this worker dies) returns to the queue when its lease expires.
+
+- A :class:`~robotlib.errors.BusinessRuleError` sends the item to the exception
+  queue; it is never retried.
+- Any other exception is a system exception: the engine saves a screenshot of every
+  open application, restarts the applications (teardown, then setup), and retries
+  the item within the robot's retry policy. After ``stop_after_system_errors`` in a
+  row it stops the run and leaves the rest of the queue untouched.
+- A stop request (Ctrl+C, SIGTERM) lets the current item finish its bookkeeping.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+from pydantic import BaseModel, ValidationError
+from pydantic_core import to_jsonable_python
+
+from robotlib.context import Context
+from robotlib.errors import (
+    BusinessRuleError,
+    ConfigurationError,
+    LeaseLostError,
+    RobotlibError,
+)
+from robotlib.logs import Redactor, run_log
+from robotlib.queue.base import QueueBackend
+from robotlib.queue.models import (
+    EnqueueResult,
+    ItemState,
+    NewItem,
+    RunStatus,
+    WorkItem,
+)
+from robotlib.robot import Robot, Row, RowError, SourceRow, stages_after
+from robotlib.settings import Settings
+
+__all__ = [
+    "EXIT_INVALID",
+    "EXIT_OK",
+    "EXIT_STOPPED",
+    "DryRunReport",
+    "Engine",
+    "RunObserver",
+    "RunResult",
+    "new_run_id",
+    "run_started_at",
+]
+
+EXIT_OK = 0
+EXIT_STOPPED = 1
+EXIT_INVALID = 2
+
+#: Outcomes of one claimed item, as counted in a run.
+DONE, BUSINESS, RETRY, FAILED = "done", "business_exception", "retried", "failed"
+
+log = structlog.get_logger("robotlib.engine")
+
+
+class RunObserver(Protocol):
+    """Told of a run's progress (the CLI draws a progress bar with it)."""
+
+    def loaded(self, result: EnqueueResult | None, due: int) -> None:
+        """The input was loaded; ``due`` items wait in the queue."""
+
+    def item_finished(self, outcome: str) -> None:
+        """An item ended with ``outcome`` (done, business_exception, retried, ...)."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended."""
+
+    run_id: str
+    robot: str
+    status: RunStatus
+    run_dir: Path
+    counts: dict[str, int]
+    loaded: EnqueueResult | None
+    note: str = ""
+    exit_code: int = EXIT_OK
+
+
+@dataclass(frozen=True)
+class DryRunReport:
+    """What a run would do, without doing it."""
+
+    rows: int
+    new: list[str]
+    existing: list[str]
+    invalid: list[tuple[str, str]]
+    due_in_queue: int
+
+
+def new_run_id(now: datetime) -> str:
+    """Return a run id that sorts by start time: ``20261122T054512Z-3f9a1c``."""
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def run_started_at(run_id: str) -> datetime | None:
+    """Return the start time a run id holds, or None if it is not a run id."""
+    try:
+        return datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+@dataclass
+class _Loop:
+    """What the loop keeps track of in one run."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    claimed: int = 0
+    consecutive_system: int = 0
+    retry_times: dict[int, datetime] = field(default_factory=dict)
+
+
+class Engine:
+    """Runs one robot against a work queue.
+
+    Args:
+        robot: what to run.
+        settings: the project's settings (where the logs go).
+        backend: the work queue.
+        redactor: masks secrets and CPR numbers in stored error messages.
+        credentials_loader: called once, when a robot first asks for credentials.
+        observer: told of progress.
+        stop: set it to stop after the current item (the CLI's signal handler does).
+        sleep: waits between retries; tests pass a fake.
+    """
+
+    def __init__(
+        self,
+        robot: Robot,
+        *,
+        settings: Settings,
+        backend: QueueBackend,
+        redactor: Redactor,
+        credentials_loader: Callable[[], Any] | None = None,
+        observer: RunObserver | None = None,
+        stop: threading.Event | None = None,
+        sleep: Callable[[float], object] | None = None,
+    ) -> None:
+        self.robot = robot
+        self.settings = settings
+        self.backend = backend
+        self.redactor = redactor
+        self.credentials_loader = credentials_loader
+        self.observer = observer
+        self.stop = stop or threading.Event()
+        self._sleep = sleep or self.stop.wait
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+
+    # Public API --------------------------------------------------------------------
+
+    def run(
+        self, *, input_path: Path | None = None, limit: int | None = None
+    ) -> RunResult:
+        """Load the input, then process items until the queue is empty or a stop.
+
+        Args:
+            input_path: the input file for the robot's source (default: the source's
+                own default).
+            limit: claim at most this many items.
+        """
+        run_id = new_run_id(self.backend.clock())
+        run_dir = _private_dir(self.settings.logs / self.robot.name / run_id)
+        ctx = Context(
+            robot=self.robot,
+            settings=self.settings,
+            run_id=run_id,
+            run_dir=run_dir,
+            credentials_loader=self.credentials_loader,
+        )
+        loop = _Loop()
+        loaded: EnqueueResult | None = None
+        status, note, exit_code = RunStatus.CRASHED, "", EXIT_STOPPED
+        with (
+            run_log(run_dir / "events.jsonl"),
+            structlog.contextvars.bound_contextvars(
+                robot=self.robot.name, run_id=run_id
+            ),
+        ):
+            self.backend.start_run(
+                run_id, self.robot.name, host=self.host, pid=self.pid
+            )
+            log.info("run_started", host=self.host, pid=self.pid, input=str(input_path))
+            try:
+                loaded = self._load(input_path, run_id, loop)
+                recovered = self.backend.recover_expired(self.robot.name)
+                if recovered:
+                    log.warning("leases_recovered", items=[i.id for i in recovered])
+                if self.observer is not None:
+                    due = self.backend.counts(self.robot.name)[ItemState.NEW]
+                    self.observer.loaded(loaded, due)
+                status, note = self._loop(ctx, loop, limit)
+                exit_code = EXIT_OK if status is RunStatus.COMPLETED else EXIT_STOPPED
+            except ConfigurationError as exc:
+                status, note, exit_code = RunStatus.STOPPED, str(exc), EXIT_INVALID
+                log.error("run_invalid", error=str(exc))
+            except KeyboardInterrupt:
+                status, note = RunStatus.STOPPED, "interrupted"
+                log.warning("run_interrupted")
+            except Exception as exc:
+                note = f"{type(exc).__name__}: {exc}"
+                log.exception("run_crashed", error_type=type(exc).__name__)
+            finally:
+                counts = dict(loop.counts)
+                self.backend.finish_run(
+                    run_id,
+                    status=status,
+                    counts=counts,
+                    note=self.redactor.redact(note),
+                )
+                log.info("run_finished", status=str(status), counts=counts, note=note)
+        return RunResult(
+            run_id, self.robot.name, status, run_dir, counts, loaded, note, exit_code
+        )
+
+    def dry_run(self, *, input_path: Path | None = None) -> DryRunReport:
+        """Read and validate the input; report what a run would enqueue."""
+        items = list(self._items(self._rows(input_path)))
+        known = {item.reference for item in self.backend.items(self.robot.name)}
+        fresh = [item for item in items if item.reference not in known]
+        return DryRunReport(
+            rows=len(items),
+            new=[item.reference for item in fresh if item.rejected is None],
+            existing=[item.reference for item in items if item.reference in known],
+            invalid=[
+                (i.reference, i.rejected) for i in fresh if i.rejected is not None
+            ],
+            due_in_queue=self.backend.counts(self.robot.name)[ItemState.NEW],
+        )
+
+    # Private API: loading ----------------------------------------------------------
+
+    def _rows(self, input_path: Path | None) -> Iterable[SourceRow]:
+        if self.robot.source is None:
+            if input_path is not None:
+                raise ConfigurationError(
+                    f"robot {self.robot.name!r} has no source to read {input_path}"
+                )
+            return ()
+        if input_path is not None and not input_path.exists():
+            raise ConfigurationError(f"input file {input_path} does not exist")
+        return self.robot.source(input_path)
+
+    def _load(self, input_path: Path | None, run_id: str, loop: _Loop) -> EnqueueResult:
+        items = list(self._items(self._rows(input_path)))
+        result = self.backend.enqueue(self.robot.name, items, run_id=run_id)
+        rejected = sum(1 for item in items if item.rejected is not None)
+        log.info(
+            "items_loaded",
+            rows=len(items),
+            added=result.added,
+            existing=result.existing,
+            invalid=rejected,
+        )
+        if rejected:
+            new_rejects = self.backend.items(
+                self.robot.name, states=[ItemState.BUSINESS_EXCEPTION], run_id=run_id
+            )
+            loop.counts[BUSINESS] += len(new_rejects)
+            for item in new_rejects:
+                log.warning(
+                    "item_rejected", item=item.reference, reason=item.error_message
+                )
+        return result
+
+    def _items(self, rows: Iterable[SourceRow]) -> Iterable[NewItem]:
+        for number, row in enumerate(rows, start=1):
+            if isinstance(row, RowError):
+                yield NewItem(
+                    reference=row.reference or row.location,
+                    payload={"location": row.location},
+                    rejected=self.redactor.redact(f"{row.location}: {row.message}"),
+                )
+                continue
+            values, location = (
+                (row.values, row.location) if isinstance(row, Row) else (row, "")
+            )
+            location = location or f"row {number}"
+            try:
+                model = self.robot.item.model_validate(values)
+            except ValidationError as exc:
+                yield NewItem(
+                    reference=self._raw_reference(values, location),
+                    payload=to_jsonable_python(dict(values), fallback=str),
+                    rejected=self.redactor.redact(_invalid_row(location, exc)),
+                )
+                continue
+            yield NewItem(
+                reference=self.robot.reference_of(model),
+                payload=model.model_dump(mode="json"),
+            )
+
+    def _raw_reference(self, values: Mapping[str, Any], location: str) -> str:
+        """A reference for a row that failed validation, stable across reloads."""
+        fields = self.robot.reference
+        if isinstance(fields, tuple) and all(values.get(name) for name in fields):
+            return "|".join(str(values[name]) for name in fields)
+        return f"invalid: {location}"
+
+    # Private API: the loop ---------------------------------------------------------
+
+    def _loop(
+        self, ctx: Context, loop: _Loop, limit: int | None
+    ) -> tuple[RunStatus, str]:
+        robot = self.robot
+        deadline = self.backend.clock() + robot.time_limit if robot.time_limit else None
+        running = False
+        try:
+            while True:
+                if self.stop.is_set():
+                    return RunStatus.STOPPED, "interrupted"
+                if limit is not None and loop.claimed >= limit:
+                    return RunStatus.COMPLETED, f"limit of {limit} items reached"
+                if deadline is not None and self.backend.clock() >= deadline:
+                    return RunStatus.STOPPED, "time limit reached"
+                if not running:
+                    running = self._start_applications(ctx, loop)
+                    if self._too_many_system_errors(loop):
+                        return RunStatus.STOPPED, self._stop_note(loop)
+                    continue
+                item = self.backend.claim_next(
+                    robot.name,
+                    owner=self._owner(ctx),
+                    lease=robot.lease,
+                    run_id=ctx.run_id,
+                )
+                if item is None:
+                    if self._wait_for_retry(loop, deadline):
+                        continue
+                    return RunStatus.COMPLETED, ""
+                loop.claimed += 1
+                outcome = self._process(ctx, item, loop)
+                loop.counts[outcome] += 1
+                if self.observer is not None:
+                    self.observer.item_finished(outcome)
+                if outcome in (RETRY, FAILED):
+                    loop.consecutive_system += 1
+                    self._stop_applications(ctx, reason="system exception")
+                    running = False
+                    if self._too_many_system_errors(loop):
+                        return RunStatus.STOPPED, self._stop_note(loop)
+                elif outcome in (DONE, BUSINESS):
+                    loop.consecutive_system = 0
+        finally:
+            if running:
+                self._stop_applications(ctx, reason="run ended")
+
+    def _owner(self, ctx: Context) -> str:
+        return f"{self.host}:{self.pid}:{ctx.run_id}"
+
+    def _too_many_system_errors(self, loop: _Loop) -> bool:
+        limit = self.robot.stop_after_system_errors
+        return limit > 0 and loop.consecutive_system >= limit
+
+    def _stop_note(self, loop: _Loop) -> str:
+        note = f"stopped after {loop.consecutive_system} system exceptions in a row"
+        log.error("run_stopping", reason=note)
+        return note
+
+    def _wait_for_retry(self, loop: _Loop, deadline: datetime | None) -> bool:
+        """Wait for the earliest retry this run scheduled; False when there is none."""
+        now = self.backend.clock()
+        pending = {
+            item_id: due
+            for item_id, due in loop.retry_times.items()
+            if self.backend.get(item_id).state is ItemState.NEW
+        }
+        loop.retry_times = pending
+        if not pending:
+            return False
+        due = min(pending.values())
+        if deadline is not None and due >= deadline:
+            return False
+        seconds = max((due - now).total_seconds(), 0.0)
+        log.info("waiting_for_retry", seconds=round(seconds, 1))
+        self._sleep(seconds)
+        return True
+
+    def _start_applications(self, ctx: Context, loop: _Loop) -> bool:
+        """Run setup; a failure counts as a system exception. True when it worked."""
+        if self.robot.setup is None:
+            return True
+        started = time.perf_counter()
+        try:
+            self.robot.setup(ctx)
+        except Exception as exc:
+            loop.consecutive_system += 1
+            loop.counts["setup_failed"] += 1
+            log.exception("setup_failed", error_type=type(exc).__name__, error=str(exc))
+            self._save_screenshots(ctx, "setup")
+            self._stop_applications(ctx, reason="setup failed")
+            delay = self.robot.retry.delay_after(1) or timedelta(0)
+            if not self._too_many_system_errors(loop):
+                self._sleep(delay.total_seconds())
+            return False
+        log.info("setup_finished", duration_ms=_ms(started))
+        return True
+
+    def _stop_applications(self, ctx: Context, *, reason: str) -> None:
+        """Run teardown and close every registered application; never raises."""
+        if self.robot.teardown is not None:
+            try:
+                self.robot.teardown(ctx)
+            except Exception as exc:
+                log.warning(
+                    "teardown_failed", error=str(exc), error_type=type(exc).__name__
+                )
+        for application in reversed(ctx.applications):
+            try:
+                application.close()
+            except Exception as exc:
+                log.warning(
+                    "close_failed", application=application.name, error=str(exc)
+                )
+        ctx.applications.clear()
+        ctx.state.clear()
+        log.info("applications_stopped", reason=reason)
+
+    # Private API: one item ---------------------------------------------------------
+
+    def _process(self, ctx: Context, item: WorkItem, loop: _Loop) -> str:
+        owner = self._owner(ctx)
+        ctx.item, ctx.output = item, dict(item.output)
+        started = time.perf_counter()
+        with (
+            structlog.contextvars.bound_contextvars(
+                item=item.reference, item_id=item.id, attempt=item.attempts
+            ),
+            _LeaseKeeper(self.backend, item.id, owner, self.robot.lease),
+        ):
+            log.info("item_started", claims=item.claims)
+            try:
+                return self._run_stages(ctx, item, owner, started)
+            except BusinessRuleError as exc:
+                self.backend.business_exception(
+                    item.id,
+                    owner=owner,
+                    error_type=exc.code or type(exc).__name__,
+                    message=self.redactor.redact(str(exc)),
+                )
+                log.warning("item_business_exception", reason=str(exc), code=exc.code)
+                return BUSINESS
+            except LeaseLostError:
+                log.error("item_lease_lost")
+                return "lease_lost"
+            except KeyboardInterrupt:
+                self.backend.release(item.id, owner=owner, note="interrupted")
+                log.warning("item_released", reason="interrupted")
+                raise
+            except Exception as exc:
+                return self._system_exception(ctx, item, owner, exc, loop)
+            finally:
+                ctx.item, ctx.output = None, {}
+
+    def _run_stages(
+        self, ctx: Context, item: WorkItem, owner: str, started: float
+    ) -> str:
+        robot = self.robot
+        try:
+            model = robot.item.model_validate(item.payload)
+        except ValidationError as exc:
+            raise BusinessRuleError(_invalid_row("the stored item", exc)) from None
+        if item.claims > 1 and robot.precheck is not None:
+            found = robot.precheck(ctx, model)
+            if found is not None:
+                self.backend.complete(
+                    item.id,
+                    owner=owner,
+                    output=dict(found),
+                    note="done already (precheck)",
+                )
+                log.info("item_done", duration_ms=_ms(started), precheck=True)
+                return DONE
+        staged = len(robot.process) > 1
+        for stage in stages_after(robot, item.finished_stages):
+            with structlog.contextvars.bound_contextvars(stage=stage.name):
+                ctx.output.update(_as_output(stage.run(ctx, model), stage.name))
+                if staged:
+                    self.backend.finish_stage(
+                        item.id, owner=owner, stage=stage.name, output=ctx.output
+                    )
+                    log.info("stage_finished")
+        if robot.verify is not None:
+            robot.verify(ctx, model, ctx.output)
+        self.backend.complete(item.id, owner=owner, output=ctx.output)
+        log.info("item_done", duration_ms=_ms(started))
+        return DONE
+
+    def _system_exception(
+        self, ctx: Context, item: WorkItem, owner: str, exc: Exception, loop: _Loop
+    ) -> str:
+        artifacts = self._save_screenshots(
+            ctx, f"item-{item.id}-attempt-{item.attempts}"
+        )
+        delay = self.robot.retry.delay_after(item.attempts)
+        retry_at = self.backend.clock() + delay if delay is not None else None
+        message = self.redactor.redact(f"{exc}" or type(exc).__name__)
+        self.backend.fail(
+            item.id,
+            owner=owner,
+            error_type=type(exc).__name__,
+            message=message,
+            retry_at=retry_at,
+            artifacts=artifacts,
+        )
+        log.error(
+            "item_system_exception",
+            error_type=type(exc).__name__,
+            error=str(exc),
+            will_retry=retry_at is not None,
+            artifacts=artifacts,
+            exc_info=exc,
+        )
+        if retry_at is None:
+            return FAILED
+        loop.retry_times[item.id] = retry_at
+        return RETRY
+
+    def _save_screenshots(self, ctx: Context, prefix: str) -> list[str]:
+        """Ask each open application for a screenshot; never raises."""
+        saved = []
+        for application in ctx.applications:
+            path = ctx.run_dir / f"{prefix}-{_safe(application.name)}.png"
+            try:
+                written = application.screenshot(path)
+            except Exception as exc:
+                log.warning(
+                    "screenshot_failed", application=application.name, error=str(exc)
+                )
+                continue
+            if written is not None:
+                _owner_only(written)
+                saved.append(written.relative_to(self.settings.logs).as_posix())
+        return saved
+
+
+class _LeaseKeeper:
+    """Renews an item's lease in the background while it is processed."""
+
+    def __init__(
+        self, backend: QueueBackend, item_id: int, owner: str, lease: timedelta
+    ) -> None:
+        self._backend, self._item_id, self._owner, self._lease = (
+            backend,
+            item_id,
+            owner,
+            lease,
+        )
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._renew, daemon=True)
+
+    def __enter__(self) -> _LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _renew(self) -> None:
+        interval = self._lease.total_seconds() / 3
+        while not self._done.wait(interval):
+            try:
+                self._backend.extend_lease(
+                    self._item_id, owner=self._owner, lease=self._lease
+                )
+            except RobotlibError as exc:
+                log.error("lease_renewal_failed", item_id=self._item_id, error=str(exc))
+                return
+
+
+def _as_output(result: Any, stage: str) -> dict[str, Any]:
+    if result is None:
+        return {}
+    if isinstance(result, BaseModel):
+        result = result.model_dump(mode="json")
+    if not isinstance(result, Mapping):
+        raise TypeError(
+            f"stage {stage!r} returned {type(result).__name__}; return a dict or None"
+        )
+    jsonable: dict[str, Any] = to_jsonable_python(dict(result), fallback=str)
+    return jsonable
+
+
+def _invalid_row(location: str, exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        column = ".".join(str(part) for part in error["loc"]) or "row"
+        value = error.get("input")
+        shown = "" if isinstance(value, Mapping) else f" (value {value!r})"
+        problems.append(f"column {column!r}: {error['msg']}{shown}")
+    return f"{location}: " + "; ".join(problems)
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:40]
+
+
+def _private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    if os.name == "posix":
+        path.chmod(0o700)
+    return path
+
+
+def _owner_only(path: Path) -> None:
+    if os.name == "posix" and path.exists():
+        path.chmod(0o600)

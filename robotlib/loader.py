@@ -1,0 +1,151 @@
+"""Finding robots in a project's ``robots/`` folder, and reporting what is wrong.
+
+Every ``robots/*.py`` whose name does not start with ``_`` is imported; each
+:class:`~robotlib.robot.Robot` it defines at module level is a robot. Files starting
+with ``_`` are helpers robots may import (``from _common import ...``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from robotlib.errors import ConfigurationError, RobotDefinitionError
+from robotlib.robot import Robot
+
+__all__ = ["LoadedRobot", "Problem", "discover", "load_robot"]
+
+
+@dataclass(frozen=True)
+class LoadedRobot:
+    """A robot and the file that declares it."""
+
+    robot: Robot
+    file: Path
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with a robot file, where it is, and what to do."""
+
+    file: Path
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else str(self.file)
+        return f"{where}: {self.message}"
+
+
+def discover(robots_dir: Path) -> tuple[dict[str, LoadedRobot], list[Problem]]:
+    """Import every robot file; return the robots by name and the problems found."""
+    robots: dict[str, LoadedRobot] = {}
+    problems: list[Problem] = []
+    if not robots_dir.is_dir():
+        return robots, [Problem(robots_dir, None, "there is no robots folder here")]
+    for path in sorted(robots_dir.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        found, problem = _import(path, robots_dir)
+        if problem is not None:
+            problems.append(problem)
+            continue
+        if not found:
+            problems.append(Problem(path, None, "defines no Robot(...)"))
+        for robot in found:
+            if robot.name in robots:
+                other = robots[robot.name].file
+                problems.append(
+                    Problem(path, None, f"robot name {robot.name!r} is used by {other}")
+                )
+                continue
+            robots[robot.name] = LoadedRobot(robot, path)
+            if robot.source is None:
+                problems.append(
+                    Problem(path, None, f"robot {robot.name!r} has no source")
+                )
+    return robots, problems
+
+
+def load_robot(robots_dir: Path, name: str) -> LoadedRobot:
+    """Return one robot by name.
+
+    Raises:
+        RobotDefinitionError: the robot's file has a problem.
+        ConfigurationError: no robot has that name; the message lists those there are.
+    """
+    path = robots_dir / f"{name}.py"
+    if path.is_file():
+        found, problem = _import(path, robots_dir)
+        if problem is not None:
+            raise RobotDefinitionError(problem.message, file=path, line=problem.line)
+        for robot in found:
+            if robot.name == name:
+                return LoadedRobot(robot, path)
+    robots, problems = discover(robots_dir)
+    if name in robots:
+        return robots[name]
+    for problem in problems:
+        if problem.file == path:
+            raise RobotDefinitionError(problem.message, file=path, line=problem.line)
+    known = ", ".join(sorted(robots)) or "none"
+    raise ConfigurationError(
+        f"no robot named {name!r} in {robots_dir} (robots there: {known})"
+    )
+
+
+def _import(path: Path, robots_dir: Path) -> tuple[list[Robot], Problem | None]:
+    module_name = f"_rpa_robots.{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        return [], Problem(path, None, "cannot be imported as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        with _on_path(robots_dir):
+            spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        return [], Problem(path, exc.lineno, f"syntax error: {exc.msg}")
+    except ValidationError as exc:
+        return [], Problem(path, _line_in(exc, path), _validation_message(exc))
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}"
+        return [], Problem(path, _line_in(exc, path), message)
+    robots = [value for value in vars(module).values() if isinstance(value, Robot)]
+    return robots, None
+
+
+@contextmanager
+def _on_path(folder: Path) -> Iterator[None]:
+    """Let robot files import their helpers from the robots folder."""
+    entry = str(folder.resolve())
+    sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        sys.path.remove(entry)
+
+
+def _line_in(exc: BaseException, path: Path) -> int | None:
+    """The line of ``path`` the exception passed through last."""
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename).resolve() == path.resolve():
+            line = frame.lineno
+    return line
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{field}: {message}" if field else message)
+    return f"invalid {exc.title}: " + "; ".join(parts)

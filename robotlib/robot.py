@@ -1,0 +1,311 @@
+"""Robot declarations: what a robot works on and how it handles one item.
+
+A robot is a module in ``robots/`` holding one :class:`Robot`. The functions are plain
+Python; the declaration at the bottom is data, validated when the module is imported:
+
+```python
+# robots/lab_results.py
+from pydantic import BaseModel
+from robotlib import BusinessRuleError, Context, RetryPolicy, Robot, Stage
+
+
+class LabResult(BaseModel):
+    cpr: str
+    code: str
+    value: float
+
+
+def read_export(input_file):            # where items come from: rows as dicts
+    ...
+
+
+def open_epj(ctx: Context) -> None:       # setup: open applications, log in
+    ctx.state["epj"] = ...
+
+
+def register_result(ctx: Context, item: LabResult) -> dict:
+    ...                                   # raise BusinessRuleError("...") for bad data
+    return {"registration_id": 123}       # merged into the item's output
+
+
+def already_registered(ctx: Context, item: LabResult) -> dict | None:
+    ...                                   # precheck: the output if already done
+
+
+def read_back(ctx: Context, item: LabResult, output: dict) -> None:
+    ...                                   # verify: raise if the record differs
+
+
+robot = Robot(
+    name="lab_results",
+    description="Registers lab results from the instrument export in EPJ.",
+    item=LabResult,
+    source=read_export,
+    reference=["cpr", "code"],
+    setup=open_epj,
+    process=[Stage("register result", register_result)],
+    precheck=already_registered,
+    verify=read_back,
+    retry=RetryPolicy(attempts=3, backoff_s=(5, 30)),
+    stop_after_system_errors=5,
+)
+```
+
+The engine runs it as UiPath's REFramework does: *init* (``setup``), *get
+transaction data* (claim the next item), *process* (the stages, then ``verify``),
+*end* (``teardown``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = ["RetryPolicy", "Robot", "Row", "RowError", "Source", "SourceRow", "Stage"]
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class RowError:
+    """An input row that could not be read; it becomes a business exception.
+
+    Sources yield it instead of a row so that a bad row is accounted for and the
+    other rows go on.
+
+    Attributes:
+        location: where the row is, e.g. ``"results.xlsx, sheet 'Ark1', row 12"``.
+        message: what is wrong, for the operator.
+        reference: the reference to file it under; default: the location.
+    """
+
+    location: str
+    message: str
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    """An input row with where it came from, so that errors can name the place.
+
+    Attributes:
+        values: the row's values by field name (validated into the item model).
+        location: e.g. ``"results.xlsx, sheet 'Ark1', row 12"``.
+    """
+
+    values: Mapping[str, Any]
+    location: str
+
+
+#: What a source yields: a row (a plain mapping, or a :class:`Row` that knows where
+#: it came from), or a :class:`RowError` for a row that could not be read.
+SourceRow = Mapping[str, Any] | Row | RowError
+#: Where items come from: called with the ``--input`` path (or None).
+Source = Callable[[Path | None], Iterable[SourceRow]]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A named part of ``process``; a retry resumes after the last finished stage.
+
+    Args:
+        name: shown in logs and stored on the item, e.g. ``"register result"``.
+        run: ``run(ctx, item) -> dict | None``; the dict is merged into the output.
+    """
+
+    name: str
+    run: Callable[..., Any]
+
+
+class RetryPolicy(BaseModel):
+    """How often an item is tried after system exceptions, and how long to wait.
+
+    Args:
+        attempts: attempts in all (1 = never retried).
+        backoff_s: seconds before the 2nd, 3rd, … attempt; the last value repeats.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    attempts: int = Field(default=3, ge=1, le=100)
+    backoff_s: tuple[float, ...] = Field(default=(5.0, 30.0))
+
+    @field_validator("backoff_s")
+    @classmethod
+    def _non_negative(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(seconds < 0 for seconds in value):
+            raise ValueError("backoff times cannot be negative")
+        return value
+
+    def delay_after(self, attempt: int) -> timedelta | None:
+        """Return the wait before the next attempt, or None when none is left."""
+        if attempt >= self.attempts:
+            return None
+        if not self.backoff_s:
+            return timedelta(0)
+        return timedelta(seconds=self.backoff_s[min(attempt, len(self.backoff_s)) - 1])
+
+
+class Robot(BaseModel):
+    """A robot: its items, their source, and the functions that process them.
+
+    Args:
+        name: lowercase identifier, unique in the project (``lab_results``).
+        description: one sentence for people.
+        item: the pydantic model of one work item.
+        source: ``source(input_path) -> rows``; the engine validates each row.
+        reference: the item fields that together identify it (unique per robot), or
+            a function ``reference(item) -> str``.
+        setup: ``setup(ctx)``; opens applications and logs in. Run again after a
+            system exception (the application restart).
+        process: ``process(ctx, item)`` or a list of them (each a :class:`Stage`, or a
+            function named after its stage).
+        teardown: ``teardown(ctx)``; closes what setup opened.
+        precheck: ``precheck(ctx, item) -> dict | None`` run before an item that was
+            claimed before is processed again; a dict means "already done".
+        verify: ``verify(ctx, item, output)``; reads the record back, raises if it
+            differs. An item is done only once verified.
+        retry: attempts and backoff for system exceptions.
+        stop_after_system_errors: stop the run after this many system exceptions in
+            a row (0 turns it off).
+        time_limit: stop claiming items after this long.
+        lease: how long a claimed item stays leased without a renewal.
+        outputs: the output fields reports show.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    name: str
+    description: str = ""
+    item: type[BaseModel]
+    source: Source | None = None
+    reference: tuple[str, ...] | Callable[[Any], str]
+    setup: Callable[..., Any] | None = None
+    process: tuple[Stage, ...]
+    teardown: Callable[..., Any] | None = None
+    precheck: Callable[..., Mapping[str, Any] | None] | None = None
+    verify: Callable[..., Any] | None = None
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    stop_after_system_errors: int = Field(default=5, ge=0)
+    time_limit: timedelta | None = None
+    lease: timedelta = timedelta(minutes=5)
+    outputs: tuple[str, ...] = ()
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _NAME.fullmatch(value):
+            raise ValueError(
+                "a robot name is lowercase letters, digits and _ and starts with a "
+                f"letter, e.g. 'lab_results' (got {value!r})"
+            )
+        return value
+
+    @field_validator("process", mode="before")
+    @classmethod
+    def _stages(cls, value: Any) -> tuple[Stage, ...]:
+        parts = [value] if callable(value) or isinstance(value, Stage) else value
+        if not isinstance(parts, Iterable) or not parts:
+            raise ValueError("give process a function, a Stage, or a list of them")
+        stages = []
+        for part in parts:
+            if isinstance(part, Stage):
+                stages.append(part)
+            elif callable(part):
+                stages.append(Stage(getattr(part, "__name__", "process"), part))
+            else:
+                raise ValueError(f"{part!r} is not a function or a Stage")
+        names = [stage.name for stage in stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stage names must be unique: {names}")
+        return tuple(stages)
+
+    @field_validator("reference", mode="before")
+    @classmethod
+    def _reference(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return (value,)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Robot:
+        if isinstance(self.reference, tuple):
+            fields = self.item.model_fields
+            unknown = [name for name in self.reference if name not in fields]
+            if not self.reference or unknown:
+                raise ValueError(
+                    f"reference fields {unknown or '[]'} are not fields of "
+                    f"{self.item.__name__} ({', '.join(fields)})"
+                )
+        for role, function, arity in self._callables():
+            _check_arity(role, function, arity)
+        if self.lease < timedelta(seconds=1):
+            raise ValueError("the lease must be at least one second")
+        return self
+
+    def _callables(self) -> list[tuple[str, Callable[..., Any], int]]:
+        found: list[tuple[str, Callable[..., Any], int]] = [
+            (f"stage {stage.name!r}", stage.run, 2) for stage in self.process
+        ]
+        for role, arity in (("setup", 1), ("teardown", 1), ("precheck", 2)):
+            function = getattr(self, role)
+            if function is not None:
+                found.append((role, function, arity))
+        if self.verify is not None:
+            found.append(("verify", self.verify, 3))
+        if self.source is not None:
+            found.append(("source", self.source, 1))
+        if callable(self.reference):
+            found.append(("reference", self.reference, 1))
+        return found
+
+    # Used by the engine ------------------------------------------------------------
+
+    def reference_of(self, item: BaseModel) -> str:
+        """Return the item's unique reference: its reference fields joined by ``|``."""
+        if callable(self.reference):
+            return str(self.reference(item))
+        return "|".join(_text(getattr(item, name)) for name in self.reference)
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        """The names of the stages, in order."""
+        return tuple(stage.name for stage in self.process)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return str(value.value)
+    return str(value)
+
+
+def _check_arity(role: str, function: Callable[..., Any], arity: int) -> None:
+    """Refuse a function that cannot be called with ``arity`` positional arguments."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(*range(arity))
+    except TypeError:
+        name = getattr(function, "__name__", repr(function))
+        raise ValueError(
+            f"{role} function {name}{signature} must take {arity} positional "
+            f"argument{'s' if arity > 1 else ''}"
+        ) from None
+
+
+def stages_after(robot: Robot, finished: Sequence[str]) -> list[Stage]:
+    """Return the stages still to run, given the names of finished ones."""
+    done = set(finished)
+    return [stage for stage in robot.process if stage.name not in done]

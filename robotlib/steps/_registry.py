@@ -1,0 +1,110 @@
+"""``@step``: every step call logged with its name, duration and outcome.
+
+Arguments are logged in short form, except those whose name says they are secret
+(password, secret, token, key, credential), which are never logged; the log's
+redactor masks registered secrets and CPR numbers in whatever remains.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import time
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar, overload
+
+import structlog
+
+__all__ = ["step"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_SECRET_NAME = re.compile(r"password|secret|token|key|credential", re.IGNORECASE)
+_MAX_REPR = 200
+
+log = structlog.get_logger("robotlib.step")
+
+
+@overload
+def step(function: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+@overload
+def step(
+    *, name: str | None = None, log_args: bool = True
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def step(
+    function: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    log_args: bool = True,
+) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
+    """Make a function a step: logged with its name, duration and outcome.
+
+    Args:
+        function: the step function (when used as ``@step`` without parentheses).
+        name: the step's name in the log; default: the function's name.
+        log_args: log the (non-secret) arguments with ``step_started``.
+
+    Example:
+        >>> @step
+        ... def find_patient(page, *, cpr: str) -> int:
+        ...     return 1
+    """
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        step_name = name or func.__name__
+        signature = inspect.signature(func)
+
+        @functools.wraps(func)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            fields = _arguments(signature, args, kwargs) if log_args else {}
+            with structlog.contextvars.bound_contextvars(step=step_name):
+                log.debug("step_started", **fields)
+                started = time.perf_counter()
+                try:
+                    result = func(*args, **kwargs)
+                except BaseException as exc:
+                    log.info(
+                        "step_failed",
+                        duration_ms=_ms(started),
+                        error_type=type(exc).__name__,
+                        error=str(exc),
+                    )
+                    raise
+                log.info("step_finished", duration_ms=_ms(started))
+                return result
+
+        return run
+
+    if function is not None:
+        return decorate(function)
+    return decorate
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def _arguments(
+    signature: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, str]:
+    try:
+        bound = signature.bind_partial(*args, **kwargs)
+    except TypeError:
+        return {}
+    shown = {}
+    for name, value in bound.arguments.items():
+        if _SECRET_NAME.search(name):
+            shown[f"arg_{name}"] = "***"
+            continue
+        text = repr(value)
+        shown[f"arg_{name}"] = (
+            text if len(text) <= _MAX_REPR else text[:_MAX_REPR] + "…"
+        )
+    return shown
