@@ -1,0 +1,17 @@
+"""The ``rpa`` command. Thin: each command parses options and calls the services.
+
+Exit codes: 0 success (a run with business exceptions included), 1 a run stopped by
+system exceptions, 2 invalid robot, configuration or input.
+"""
+
+from robotlib.cli import _admin, _review, _run
+from robotlib.cli._app import app
+
+__all__ = ["app", "main"]
+
+_COMMAND_MODULES = (_admin, _review, _run)  # imported for their commands
+
+
+def main() -> None:
+    """Run the ``rpa`` command."""
+    app()

@@ -1,0 +1,138 @@
+"""The Typer app, the project option every command shares, and output helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from robotlib.errors import ConfigurationError, QueueError
+from robotlib.logs import Redactor, configure_logging
+from robotlib.project import Project
+from robotlib.settings import load_settings
+
+__all__ = ["app", "console", "errors", "fail", "open_project"]
+
+EXIT_INVALID = 2
+LOCAL_TZ = ZoneInfo("Europe/Copenhagen")
+
+app = typer.Typer(
+    name="rpa",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    project: Annotated[
+        Path,
+        typer.Option(
+            "--project",
+            "-p",
+            help="The robot project folder (holding robots/, logs/, rpa.toml).",
+            envvar="RPA_PROJECT_DIR",
+            file_okay=False,
+        ),
+    ] = Path("."),
+) -> None:
+    """robotlib: build, run and review software robots for clinical registrations.
+
+    Commands work on a robot project folder: the current folder, --project DIR or
+    RPA_PROJECT_DIR. Exit codes: 0 done (business exceptions included), 1 stopped
+    by system exceptions, 2 invalid robot, configuration or input.
+    """
+    ctx.obj = project
+
+
+def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
+    """Print an error for people and exit with ``code``."""
+    errors.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def open_project(
+    ctx: typer.Context, *, console_level: str = "WARNING"
+) -> Iterator[Project]:
+    """Open the project of the command line; a ConfigurationError exits 2."""
+    project_dir: Path = ctx.obj if isinstance(ctx.obj, Path) else Path(".")
+    try:
+        settings = load_settings(project_dir)
+        project = Project(settings, environ=dict(os.environ))
+        configure_logging(
+            settings, redactor=project.redactor, console_level=console_level
+        )
+    except ConfigurationError as exc:
+        fail(str(exc))
+    try:
+        yield project
+    except (ConfigurationError, QueueError) as exc:
+        fail(str(exc))
+    finally:
+        project.close()
+
+
+def local(moment: datetime | None) -> str:
+    """A UTC time as Copenhagen wall-clock time, for people."""
+    if moment is None:
+        return ""
+    return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
+
+
+_MASKER = Redactor(cpr_mode="mask", key=b"display")
+
+
+def shown(text: str | None, *, clear: bool = False) -> str:
+    """Text for a list: CPR numbers masked (``240512-****``) unless ``clear``."""
+    if not text:
+        return ""
+    return text if clear else _MASKER.redact(text)
+
+
+def print_json(value: Any) -> None:
+    """Print records as JSON (datetimes ISO, enums by value)."""
+    console.print_json(json.dumps(_jsonable(value), ensure_ascii=False))
+
+
+def print_table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Print a table for people."""
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(str(cell) for cell in row))
+    console.print(table)
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    return value

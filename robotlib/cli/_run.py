@@ -1,0 +1,221 @@
+"""`rpa run`, `rpa check`, `rpa robots`: running and checking robots."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from robotlib.cli._app import (
+    app,
+    console,
+    fail,
+    open_project,
+    print_json,
+    print_table,
+    shown,
+)
+from robotlib.engine import EXIT_OK, RunResult
+from robotlib.queue.models import EnqueueResult
+
+__all__ = ["check", "robots", "run"]
+
+_OUTCOMES = ("done", "business_exception", "retried", "failed")
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    robot: Annotated[str, typer.Argument(help="The robot's name (see `rpa robots`).")],
+    input_file: Annotated[
+        Path | None,
+        typer.Option("--input", "-i", help="The input file for the robot's source."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Process at most this many items.")
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Load and validate the input, show what would be enqueued and "
+            "processed, and change nothing.",
+        ),
+    ] = False,
+) -> None:
+    """Run a robot: load its input into the queue, then process the items.
+
+    Every input row becomes a work item with a unique reference, so loading the
+    same file twice adds nothing. Ctrl+C stops after the current item; a second
+    Ctrl+C stops at once (the item goes back to the queue). Exit codes: 0 the run
+    completed (business exceptions included), 1 it stopped (system exceptions, time
+    limit, interrupted), 2 invalid robot, configuration or input.
+    """
+    with open_project(ctx) as project:
+        if dry_run:
+            report = project.engine(robot).dry_run(input_path=input_file)
+            console.print(
+                f"{report.rows} rows read: {len(report.new)} would be enqueued, "
+                f"{len(report.existing)} are in the queue already, "
+                f"{len(report.invalid)} are invalid."
+            )
+            for _reference, reason in report.invalid:
+                console.print(f"  invalid: {shown(reason)}", highlight=False)
+            due = report.due_in_queue + len(report.new)
+            console.print(f"{due} items would be processed. Nothing was changed.")
+            return
+        stop = threading.Event()
+        with _progress() as observer, _stop_on_signals(stop):
+            engine = project.engine(robot, observer=observer, stop=stop)
+            result = engine.run(input_path=input_file, limit=limit)
+        _summarise(result, project.settings.logs)
+        if result.exit_code != EXIT_OK:
+            raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def check(ctx: typer.Context) -> None:
+    """Validate every robot without running it; report each problem with file and line.
+
+    Exits 2 when a robot has a problem.
+    """
+    with open_project(ctx) as project:
+        robots, problems = project.robots()
+        for name, loaded in sorted(robots.items()):
+            console.print(f"ok  {name}  ({loaded.file})", highlight=False)
+        for problem in problems:
+            console.print(f"[red]error[/red]  {problem}", highlight=False)
+        if problems:
+            fail(f"{len(problems)} problem(s) found.")
+        console.print(f"{len(robots)} robot(s) checked, no problems.")
+
+
+@app.command()
+def robots(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the project's robots with their queue counts."""
+    with open_project(ctx) as project:
+        found, problems = project.robots()
+        rows: list[dict[str, Any]] = []
+        for name, loaded in sorted(found.items()):
+            counts = project.backend.counts(name)
+            rows.append(
+                {
+                    "name": name,
+                    "description": loaded.robot.description,
+                    "file": str(loaded.file),
+                    "counts": {str(state): n for state, n in counts.items()},
+                }
+            )
+        if as_json:
+            print_json(rows)
+        else:
+            print_table(
+                "Robots",
+                ["robot", "description", "new", "done", "exceptions", "failed"],
+                [
+                    [
+                        r["name"],
+                        r["description"],
+                        r["counts"]["new"],
+                        r["counts"]["done"],
+                        r["counts"]["business_exception"],
+                        r["counts"]["failed"],
+                    ]
+                    for r in rows
+                ],
+            )
+        for problem in problems:
+            console.print(f"[red]problem[/red] {problem}", highlight=False)
+
+
+class _ProgressObserver:
+    """Draws one progress bar with counts by outcome."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.counts: dict[str, Any] = dict.fromkeys(_OUTCOMES, 0)
+        self.task = progress.add_task("loading", total=None, **self.counts)
+
+    def loaded(self, result: EnqueueResult | None, due: int) -> None:
+        if result is not None:
+            self.progress.console.print(
+                f"Loaded: {result.added} new item(s), {result.existing} already queued."
+            )
+        self.progress.update(self.task, total=due, description="processing")
+
+    def item_finished(self, outcome: str) -> None:
+        if outcome in self.counts:
+            self.counts[outcome] += 1
+        finished = outcome != "retried"
+        self.progress.update(self.task, advance=1 if finished else 0, **self.counts)
+
+
+@contextmanager
+def _progress() -> Iterator[_ProgressObserver]:
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(
+            "done {task.fields[done]} · exceptions {task.fields[business_exception]}"
+            " · retried {task.fields[retried]} · failed {task.fields[failed]}"
+        ),
+        console=console,
+        transient=False,
+    )
+    with progress:
+        yield _ProgressObserver(progress)
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """First Ctrl+C or SIGTERM: stop after the current item. Second: at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        console.print("Stopping after the current item (Ctrl+C again stops at once).")
+
+    names = ["SIGINT", "SIGTERM"]
+    previous = {
+        name: signal.signal(getattr(signal, name), handle)
+        for name in names
+        if hasattr(signal, name)
+    }
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
+
+
+def _summarise(result: RunResult, logs: Path) -> None:
+    counts = result.counts
+    console.print(
+        f"Run {result.run_id} of {result.robot}: {result.status}"
+        + (f" ({result.note})" if result.note else ""),
+        highlight=False,
+    )
+    console.print(
+        f"  done {counts.get('done', 0)} · business exceptions "
+        f"{counts.get('business_exception', 0)} · failed {counts.get('failed', 0)} · "
+        f"retried {counts.get('retried', 0)}",
+        highlight=False,
+    )
+    console.print(f"  log: {result.run_dir / 'events.jsonl'}", highlight=False)
+    if counts.get("business_exception") or counts.get("failed"):
+        console.print(f"  review: rpa exceptions {result.robot}", highlight=False)

@@ -1,0 +1,130 @@
+"""A robot project opened for work: settings, queue, log redaction, robots.
+
+The CLI, the scheduler and the console open a project the same way and call the
+same services; none of them holds business logic of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+
+from robotlib.credentials import Credentials
+from robotlib.engine import Engine, RunObserver, run_started_at
+from robotlib.loader import LoadedRobot, Problem, discover, load_robot
+from robotlib.logs import Redactor, build_redactor
+from robotlib.queue import QueueBackend, open_backend
+from robotlib.queue.models import Run
+from robotlib.settings import Settings
+
+__all__ = ["Project", "PurgeResult"]
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """What a purge removed."""
+
+    run_folders: int
+    items: int
+
+
+@dataclass
+class Project:
+    """A robot project: the folder with ``robots/``, ``logs/``, ``rpa.toml``.
+
+    Args:
+        settings: the project's settings (``load_settings``).
+        environ: the environment credentials may come from (the CLI passes
+            ``os.environ``).
+    """
+
+    settings: Settings
+    environ: Mapping[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def redactor(self) -> Redactor:
+        """Masks secrets and CPR numbers in logs and stored messages."""
+        return build_redactor(self.settings)
+
+    @cached_property
+    def backend(self) -> QueueBackend:
+        """The work queue and run records."""
+        if self.settings.database_url is None:
+            self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+            if os.name == "posix":
+                self.settings.state_dir.chmod(0o700)
+        return open_backend(self.settings.database)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        if "backend" in self.__dict__:
+            self.backend.close()
+
+    # Robots --------------------------------------------------------------------------
+
+    def robots(self) -> tuple[dict[str, LoadedRobot], list[Problem]]:
+        """Every robot of the project, and the problems found loading them."""
+        return discover(self.settings.robots_dir)
+
+    def robot(self, name: str) -> LoadedRobot:
+        """One robot by name (raises ConfigurationError when it is not there)."""
+        return load_robot(self.settings.robots_dir, name)
+
+    def credentials(self) -> Credentials:
+        """Load the credentials; their secrets join the redactor."""
+        return Credentials.load(
+            self.settings, environ=self.environ, redactor=self.redactor
+        )
+
+    def engine(
+        self,
+        name: str,
+        *,
+        observer: RunObserver | None = None,
+        stop: threading.Event | None = None,
+    ) -> Engine:
+        """An engine to run robot ``name`` against this project's queue."""
+        return Engine(
+            self.robot(name).robot,
+            settings=self.settings,
+            backend=self.backend,
+            redactor=self.redactor,
+            credentials_loader=self.credentials,
+            observer=observer,
+            stop=stop,
+        )
+
+    # Runs and logs -------------------------------------------------------------------
+
+    def run_dir(self, run: Run) -> Path:
+        """The folder of a run's log, screenshots and report."""
+        return self.settings.logs / run.robot / run.id
+
+    def find_run(self, run_id: str) -> Run:
+        """A run by its id or a unique prefix of it (raises KeyError)."""
+        try:
+            return self.backend.get_run(run_id)
+        except KeyError:
+            matches = [r for r in self.backend.runs() if r.id.startswith(run_id)]
+            if len(matches) == 1:
+                return matches[0]
+            raise KeyError(
+                f"no run {run_id!r}" if not matches else f"{run_id!r} is ambiguous"
+            ) from None
+
+    def purge(self, *, before: datetime) -> PurgeResult:
+        """Delete run folders and finished items and runs older than ``before``."""
+        folders = 0
+        for folder in self.settings.logs.glob("*/*"):
+            started = run_started_at(folder.name)
+            if folder.is_dir() and started is not None and started < before:
+                shutil.rmtree(folder)
+                folders += 1
+        items = self.backend.purge(finished_before=before)
+        return PurgeResult(run_folders=folders, items=items)
