@@ -10,7 +10,6 @@ import structlog
 
 if TYPE_CHECKING:
     from robotlib.credentials import Credentials, SystemCredentials
-
     from robotlib.queue.models import WorkItem
     from robotlib.robot import Robot
     from robotlib.settings import Settings

@@ -72,8 +72,9 @@ def run(
             console.print(f"{due} items would be processed. Nothing was changed.")
             return
         stop = threading.Event()
+        engine = project.engine(robot, stop=stop)
         with _progress() as observer, _stop_on_signals(stop):
-            engine = project.engine(robot, observer=observer, stop=stop)
+            engine.observer = observer
             result = engine.run(input_path=input_file, limit=limit)
         _summarise(result, project.settings.logs)
         if result.exit_code != EXIT_OK:
