@@ -2,8 +2,9 @@
 
 It keeps every rule of :mod:`robotlib.queue.base` (the same contract suite runs
 against it and the SQL backend) but nothing survives the process. It is
-thread-safe; payloads and outputs are copied in and out, so a caller changing a dict
-it passed or got back never changes the stored item.
+thread-safe. Payloads and outputs are copied in (through JSON, so they come back as
+from the SQL backend) and out, so a caller changing a dict it passed or got back
+never changes the stored item.
 
 Example:
     >>> from robotlib.queue import InMemoryBackend, NewItem
@@ -88,13 +89,6 @@ class InMemoryBackend(QueueBackend):
         self._items[item.id] = item
         return _copied(item)
 
-    def _audit_entry(
-        self, now: datetime, actor: str, action: str, item_id: int, note: str
-    ) -> None:
-        self._audit.append(
-            AuditEntry(len(self._audit) + 1, now, actor, action, item_id, note)
-        )
-
     # Items: loading --------------------------------------------------------------
 
     def enqueue(
@@ -106,7 +100,10 @@ class InMemoryBackend(QueueBackend):
         existing = 0
         with self._locked() as now:
             for new in items:
-                if new.reference in changes or (robot, new.reference) in self._references:
+                if (
+                    new.reference in changes
+                    or (robot, new.reference) in self._references
+                ):
                     existing += 1
                     continue
                 item_id = self._last_id + len(changes) + 1
@@ -118,8 +115,7 @@ class InMemoryBackend(QueueBackend):
                 self._apply(change, now)
                 self._references.add((robot, reference))
             self._last_id += len(changes)
-        added = len(changes)
-        return EnqueueResult(added=added, existing=existing)
+        return EnqueueResult(added=len(changes), existing=existing)
 
     # Items: the worker's side ----------------------------------------------------
 
@@ -161,9 +157,7 @@ class InMemoryBackend(QueueBackend):
         with self._locked():
             item = self._item(item_id)
             return self._store(
-                t.stage_finished(
-                    item, owner=owner, stage=stage, output=deepcopy(output)
-                )
+                t.stage_finished(item, owner=owner, stage=stage, output=output)
             )
 
     def complete(
@@ -277,7 +271,10 @@ class InMemoryBackend(QueueBackend):
         done = []
         for change in changes:
             done.append(self._apply(change, now))
-            self._audit_entry(now, actor, action, change.after.id, change.note)
+            entry_id = len(self._audit) + 1
+            self._audit.append(
+                AuditEntry(entry_id, now, actor, action, change.after.id, change.note)
+            )
         return done
 
     # Items: reading --------------------------------------------------------------

@@ -177,6 +177,8 @@ class SqlAlchemyBackend(QueueBackend):
                 repeated += 1
             else:
                 fresh[new.reference] = t.enqueued(robot, new, now=now, run_id=run_id)
+        if not fresh:
+            return EnqueueResult(added=0, existing=repeated)
         try:
             added, known = self._insert_new(robot, fresh, now)
         except QueueError as exc:
@@ -376,13 +378,18 @@ class SqlAlchemyBackend(QueueBackend):
         actor: str,
         action: str,
     ) -> list[WorkItem]:
-        audit = [
-            {"at": now, "actor": actor, "action": action, "item_id": c.after.id}
-            | {"note": c.note}
-            for c in changes
+        entries = [
+            {
+                "at": now,
+                "actor": actor,
+                "action": action,
+                "item_id": change.after.id,
+                "note": change.note,
+            }
+            for change in changes
         ]
-        if audit:
-            conn.execute(insert(_a), audit)
+        if entries:
+            conn.execute(insert(_a), entries)
         return [self._apply(conn, change, now) for change in changes]
 
     # Items: reading --------------------------------------------------------------

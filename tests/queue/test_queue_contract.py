@@ -205,6 +205,50 @@ def test_enqueue_refuses_naive_datetimes(backend: QueueBackend) -> None:
         enqueue(backend, "r1", not_before=datetime(2026, 3, 1, 12, 0))
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"taken": datetime(2026, 3, 1, tzinfo=UTC)},
+        {"codes": {"NPU02319"}},
+        {"v": float("nan")},
+    ],
+    ids=["datetime", "set", "nan"],
+)
+def test_enqueue_refuses_what_json_cannot_hold(
+    backend: QueueBackend, payload: dict[str, Any]
+) -> None:
+    """A payload that is not JSON data is refused, and nothing of the batch is added."""
+    with pytest.raises(ValueError, match="payload must be JSON data"):
+        backend.enqueue(ROBOT, [NewItem("good", {}), NewItem("bad", payload)])
+    assert [] == backend.items()
+
+
+def test_enqueue_with_nothing_to_add(backend: QueueBackend) -> None:
+    """Enqueueing no items adds nothing."""
+    assert EnqueueResult(added=0, existing=0) == backend.enqueue(ROBOT, [])
+
+
+def test_payload_and_output_come_back_as_json(backend: QueueBackend) -> None:
+    """Payload and output come back as JSON gives them: lists, and string keys."""
+    backend.enqueue(ROBOT, [NewItem("r1", {"pair": (1, 2), "nested": {"x": None}})])
+    item = claim(backend)
+
+    done = backend.complete(item.id, owner="w1", output={"by_row": {3: "ok"}})
+
+    assert {"pair": [1, 2], "nested": {"x": None}} == backend.get(item.id).payload
+    assert {"by_row": {"3": "ok"}} == done.output
+    assert done == backend.get(item.id)
+
+
+def test_output_must_be_json_data(backend: QueueBackend) -> None:
+    """An output that is not JSON data is refused and the item stays as it was."""
+    item = claimed_one(backend)
+
+    with pytest.raises(ValueError, match="output must be JSON data"):
+        backend.complete(item.id, owner="w1", output={"at": datetime.now(UTC)})
+    assert item == backend.get(item.id)
+
+
 def test_stored_data_cannot_be_changed_through_dicts(backend: QueueBackend) -> None:
     """Changing a dict passed in or returned does not change the stored item."""
     payload: dict[str, Any] = {"values": [1]}
