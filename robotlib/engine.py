@@ -486,7 +486,7 @@ class Engine:
                 self.backend.complete(
                     item.id,
                     owner=owner,
-                    output=dict(found),
+                    output=_as_output(found, "precheck"),
                     note="done already (precheck)",
                 )
                 log.info("item_done", duration_ms=_ms(started), precheck=True)
