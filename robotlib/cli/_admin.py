@@ -11,7 +11,7 @@ import typer
 
 from robotlib.cli._app import app, console, fail, open_project
 from robotlib.errors import ConfigurationError
-from robotlib.settings import Settings
+from robotlib.settings import load_settings
 
 __all__ = ["browser", "purge", "sandbox"]
 
@@ -62,21 +62,21 @@ def _parse_age(text: str) -> timedelta:
 
 
 @app.command()
-def browser() -> None:
+def browser(ctx: typer.Context) -> None:
     """Show which Chromium robots will launch, or what to install when there is none.
 
-    The search order: RPA_BROWSER_PATH, Playwright's own Chromium, then Debian's
-    chromium-headless-shell, chromium, chromium-browser and google-chrome.
-    Exits 2 when no browser is found.
+    The search order: browser_path (rpa.toml or RPA_BROWSER_PATH), Playwright's own
+    Chromium, then Debian's chromium-headless-shell, chromium, chromium-browser and
+    google-chrome. Exits 2 when no browser is found.
     """
     from playwright.sync_api import sync_playwright
 
     from robotlib.launcher import find_chromium
 
-    settings = Settings()
-    with sync_playwright() as playwright:
-        expected = playwright.chromium.executable_path
     try:
+        settings = load_settings(ctx.obj if isinstance(ctx.obj, Path) else None)
+        with sync_playwright() as playwright:
+            expected = playwright.chromium.executable_path
         found = find_chromium(settings=settings, playwright_executable=expected)
     except ConfigurationError as exc:
         fail(str(exc))
