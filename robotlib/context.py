@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -21,8 +22,15 @@ __all__ = ["Application", "Context"]
 class Application(Protocol):
     """An application a robot opened (a browser, a desktop program).
 
-    The engine asks every open application for a screenshot (and a trace, where it
-    keeps one) when a system exception happens, and closes them at a restart.
+    The engine asks every open application for a screenshot when a system exception
+    happens, and closes them at a restart. An application may also have these
+    methods, which the engine calls when present:
+
+    - ``item_started(item)`` before an item is processed;
+    - ``item_finished(succeeded: bool)`` after it (a business exception counts as
+      succeeded: the application did its part);
+    - ``save_trace(path) -> Path | None`` at a system exception, before the
+      restart (the browser keeps a Playwright trace of the item).
     """
 
     name: str
@@ -46,6 +54,7 @@ class Context:
         state: what ``setup`` leaves for ``process`` (a page, a session).
         item: the work item being processed (None in setup and teardown).
         output: the current item's output so far (earlier stages' results).
+        shared: what lives for the whole run, across restarts (see at_run_end).
     """
 
     robot: Robot
@@ -58,7 +67,9 @@ class Context:
     output: dict[str, Any] = field(default_factory=dict)
     applications: list[Application] = field(default_factory=list)
     log: Any = field(default_factory=structlog.get_logger)
+    shared: dict[str, Any] = field(default_factory=dict)
     _credentials: Credentials | None = None
+    _run_end: list[Callable[[], object]] = field(default_factory=list)
 
     def credentials(self, system: str) -> SystemCredentials:
         """Return the credentials of ``system`` from credentials.toml or the env."""
@@ -70,6 +81,25 @@ class Context:
         """Register an application so that it is screenshotted and closed for you."""
         self.applications.append(application)
         return application
+
+    def at_run_end(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` when the run ends (after the last teardown).
+
+        ``shared`` plus this hook hold what lives for the whole run, across
+        application restarts: a worker's browser process, say.
+        """
+        self._run_end.append(callback)
+
+    def end_run(self) -> list[BaseException]:
+        """Run the run-end callbacks, newest first; return what they raised."""
+        raised: list[BaseException] = []
+        while self._run_end:
+            try:
+                self._run_end.pop()()
+            except Exception as exc:
+                raised.append(exc)
+        self.shared.clear()
+        return raised
 
     @property
     def attempt(self) -> int:

@@ -142,6 +142,8 @@ class Engine:
         observer: told of progress.
         stop: set it to stop after the current item (the CLI's signal handler does).
         sleep: waits between retries; tests pass a fake.
+        shared: resources the robot's functions find in ``ctx.shared`` (a test's
+            browser, say); the engine does not close them.
     """
 
     def __init__(
@@ -155,8 +157,10 @@ class Engine:
         observer: RunObserver | None = None,
         stop: threading.Event | None = None,
         sleep: Callable[[float], object] | None = None,
+        shared: Mapping[str, Any] | None = None,
     ) -> None:
         self.robot = robot
+        self.shared = dict(shared or {})
         self.settings = settings
         self.backend = backend
         self.redactor = redactor
@@ -187,6 +191,7 @@ class Engine:
             run_id=run_id,
             run_dir=run_dir,
             credentials_loader=self.credentials_loader,
+            shared=dict(self.shared),
         )
         loop = _Loop()
         loaded: EnqueueResult | None = None
@@ -209,7 +214,11 @@ class Engine:
                 if self.observer is not None:
                     due = self.backend.counts(self.robot.name)[ItemState.NEW]
                     self.observer.loaded(loaded, due)
-                status, note = self._loop(ctx, loop, limit)
+                try:
+                    status, note = self._loop(ctx, loop, limit)
+                finally:
+                    for problem in ctx.end_run():
+                        log.warning("run_end_callback_failed", error=str(problem))
                 exit_code = EXIT_OK if status is RunStatus.COMPLETED else EXIT_STOPPED
             except ConfigurationError as exc:
                 status, note, exit_code = RunStatus.STOPPED, str(exc), EXIT_INVALID
@@ -299,9 +308,10 @@ class Engine:
             try:
                 model = self.robot.item.model_validate(values)
             except ValidationError as exc:
+                raw = values if isinstance(values, Mapping) else {}
                 yield NewItem(
-                    reference=self._raw_reference(values, location),
-                    payload=to_jsonable_python(dict(values), fallback=str),
+                    reference=self._raw_reference(raw, location),
+                    payload=to_jsonable_python(dict(raw), fallback=str),
                     rejected=self.redactor.redact(_invalid_row(location, exc)),
                 )
                 continue
@@ -403,6 +413,11 @@ class Engine:
         started = time.perf_counter()
         try:
             self.robot.setup(ctx)
+        except ConfigurationError:
+            # wrong credentials, a missing browser: trying again cannot help (and a
+            # refused login tried again locks the account), so the run stops.
+            self._stop_applications(ctx, reason="setup found a configuration error")
+            raise
         except Exception as exc:
             loop.consecutive_system += 1
             loop.counts["setup_failed"] += 1
@@ -449,9 +464,13 @@ class Engine:
             _LeaseKeeper(self.backend, item.id, owner, self.robot.lease),
         ):
             log.info("item_started", claims=item.claims)
+            _notify(ctx, "item_started", item)
             try:
-                return self._run_stages(ctx, item, owner, started)
+                outcome = self._run_stages(ctx, item, owner, started)
+                _notify(ctx, "item_finished", True)
+                return outcome
             except BusinessRuleError as exc:
+                _notify(ctx, "item_finished", True)
                 self.backend.business_exception(
                     item.id,
                     owner=owner,
@@ -509,9 +528,9 @@ class Engine:
     def _system_exception(
         self, ctx: Context, item: WorkItem, owner: str, exc: Exception, loop: _Loop
     ) -> str:
-        artifacts = self._save_screenshots(
-            ctx, f"item-{item.id}-attempt-{item.attempts}"
-        )
+        prefix = f"item-{item.id}-attempt-{item.attempts}"
+        artifacts = self._save_screenshots(ctx, prefix)
+        artifacts += self._save_traces(ctx, prefix)
         delay = self.robot.retry.delay_after(item.attempts)
         retry_at = self.backend.clock() + delay if delay is not None else None
         message = self.redactor.redact(f"{exc}" or type(exc).__name__)
@@ -552,6 +571,43 @@ class Engine:
                 _owner_only(written)
                 saved.append(written.relative_to(self.settings.logs).as_posix())
         return saved
+
+    def _save_traces(self, ctx: Context, prefix: str) -> list[str]:
+        """Ask each application that keeps a trace to save it; never raises."""
+        saved = []
+        for application in ctx.applications:
+            save = getattr(application, "save_trace", None)
+            if save is None:
+                continue
+            path = ctx.run_dir / f"{prefix}-{_safe(application.name)}-trace.zip"
+            try:
+                written = save(path)
+            except Exception as exc:
+                log.warning(
+                    "trace_failed", application=application.name, error=str(exc)
+                )
+                continue
+            if written is not None:
+                _owner_only(written)
+                saved.append(written.relative_to(self.settings.logs).as_posix())
+        return saved
+
+
+def _notify(ctx: Context, hook: str, argument: object) -> None:
+    """Call an optional hook on every open application; a failure is only logged."""
+    for application in ctx.applications:
+        method = getattr(application, hook, None)
+        if method is None:
+            continue
+        try:
+            method(argument)
+        except Exception as exc:
+            log.warning(
+                "application_hook_failed",
+                hook=hook,
+                application=application.name,
+                error=str(exc),
+            )
 
 
 class _LeaseKeeper:

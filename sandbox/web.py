@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from sandbox import store
-from sandbox.config import SandboxConfig
+from sandbox.config import Faults, SandboxConfig
 from sandbox.database import connect
 
 __all__ = ["DB", "SESSION_COOKIE", "LoginRequiredError", "Sandbox", "User", "render"]
@@ -33,6 +33,12 @@ class Sandbox:
         self.random = random.Random()
         self._lock = threading.Lock()
         self._page_requests = 0
+
+    def set_faults(self, faults: Faults) -> None:
+        """Switch faults; "every N requests" counts from now."""
+        with self._lock:
+            self.faults = faults
+            self._page_requests = 0
 
     def count_session_request(self) -> bool:
         """Count a logged-in page request; True when it must expire the session."""

@@ -78,7 +78,7 @@ def reset(request: Request) -> dict[str, str]:
         patients=config.patients,
         history_results=config.history_results,
     )
-    sandbox.faults = config.faults.model_copy()
+    sandbox.set_faults(config.faults.model_copy())
     return {"status": "reset"}
 
 
@@ -91,5 +91,5 @@ def get_faults(request: Request) -> Faults:
 @router.put("/faults")
 def set_faults(request: Request, faults: Faults) -> Faults:
     """Replace the fault switches."""
-    sandbox_of(request).faults = faults
+    sandbox_of(request).set_faults(faults)
     return faults

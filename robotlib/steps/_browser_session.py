@@ -1,0 +1,264 @@
+"""The browser session a robot's setup opens: one Chromium per worker, a fresh
+context per setup, a page recycled every N items, a Playwright trace per item kept
+only when the item ends in a system exception."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field
+
+from robotlib.errors import TargetSystemError
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page, Response, Route
+
+    from robotlib.context import Context
+    from robotlib.queue.models import WorkItem
+
+__all__ = ["BrowserOptions", "BrowserSession", "Notice", "open_browser"]
+
+log = structlog.get_logger("robotlib.browser")
+
+_SHARED_KEY = "robotlib.browser"
+_BLOCKED = re.compile(r"\.(png|jpe?g|gif|webp|svg|ico|woff2?|ttf|otf|mp4|webm)(\?.*)?$")
+
+
+class Notice(BaseModel):
+    """A notice dialog the session dismisses whenever it gets in the way."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dialog: str = Field(description="The dialog's accessible name.")
+    button: str = Field(description="The button that dismisses it.")
+
+
+class BrowserOptions(BaseModel):
+    """How a robot's browser behaves. Every field has a safe default.
+
+    Example:
+        >>> BrowserOptions(base_url="http://127.0.0.1:8765", recycle_every=25)
+        BrowserOptions(...)  # doctest: +SKIP
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: str | None = None
+    headless: bool | None = Field(
+        default=None, description="None: the project's setting (headless by default)."
+    )
+    timeout_s: float = Field(default=10.0, gt=0, description="Actions and waits.")
+    navigation_timeout_s: float = Field(default=30.0, gt=0)
+    recycle_every: int = Field(
+        default=25,
+        ge=0,
+        description="Open a fresh page after this many items (0: never). A long-lived "
+        "page grows by megabytes per navigation; a fresh one keeps memory flat.",
+    )
+    trace: bool = Field(
+        default=True,
+        description="Keep a Playwright trace of each item, saved only when the item "
+        "ends in a system exception.",
+    )
+    block_resources: bool = Field(
+        default=True,
+        description="Do not load images, fonts and media: forms do not need them.",
+    )
+    mask: tuple[str, ...] = Field(
+        default=(),
+        description="Selectors of patient-data fields blacked out in screenshots.",
+    )
+    notices: tuple[Notice, ...] = (Notice(dialog="System notice", button="OK"),)
+    login_path: str = Field(
+        default="/login", description="A page at this path means the session expired."
+    )
+
+
+class BrowserSession:
+    """A browser context and its page, registered with the engine as an application.
+
+    Use ``session.page`` for anything the steps do not cover: it is plain
+    Playwright, and the framework's logging, screenshots and retries still apply.
+    """
+
+    name = "browser"
+
+    def __init__(self, browser: Browser, options: BrowserOptions) -> None:
+        self.options = options
+        self._browser = browser
+        self._context: BrowserContext | None = None
+        self._page: Page | None = None
+        self._items = 0
+        self._tracing = False
+        self._chunk_open = False
+        self._server_error: str | None = None
+        self.relogin: Any = None  # set by the login step: log in again
+
+    # The page ----------------------------------------------------------------------
+
+    @property
+    def context(self) -> BrowserContext:
+        """The browser context, created on first use."""
+        if self._context is None:
+            context = self._browser.new_context(
+                base_url=self.options.base_url, accept_downloads=True
+            )
+            context.set_default_timeout(self.options.timeout_s * 1000)
+            context.set_default_navigation_timeout(
+                self.options.navigation_timeout_s * 1000
+            )
+            if self.options.block_resources:
+                context.route(_BLOCKED, _abort)
+            if self.options.trace:
+                context.tracing.start(screenshots=True, snapshots=True)
+                self._tracing = True
+            self._context = context
+        return self._context
+
+    @property
+    def page(self) -> Page:
+        """The current page, opened on first use (and after a recycle)."""
+        if self._page is None:
+            page = self.context.new_page()
+            page.on("response", self._watch_response)
+            for notice in self.options.notices:
+                dialog = page.get_by_role("dialog", name=notice.dialog)
+                page.add_locator_handler(
+                    dialog,
+                    lambda dialog=dialog, notice=notice: _dismiss(dialog, notice),
+                )
+            self._page = page
+        return self._page
+
+    def recycle(self) -> None:
+        """Replace the page with a fresh one in the same context (the login stays)."""
+        if self._page is not None:
+            url = self._page.url
+            self._page.close()
+            self._page = None
+            log.debug("page_recycled", items=self._items)
+            if url.startswith("http"):
+                self.page.goto(url)
+
+    def check(self) -> None:
+        """Raise if the last navigation answered with a server error, or expired."""
+        if self._server_error is not None:
+            message, self._server_error = self._server_error, None
+            raise TargetSystemError(message)
+        if self.on_login_page():
+            raise TargetSystemError("the session expired (the login page is shown)")
+
+    def on_login_page(self) -> bool:
+        """Whether the page shows the login page (the session has expired)."""
+        if self._page is None:
+            return False
+        path = re.sub(r"^[a-z]+://[^/]+", "", self._page.url)
+        return path.split("?")[0].rstrip("/") == self.options.login_path.rstrip("/")
+
+    def _watch_response(self, response: Response) -> None:
+        request = response.request
+        if request.is_navigation_request() and response.status >= 500:
+            self._server_error = (
+                f"HTTP {response.status} from {request.method} "
+                f"{re.sub(r'[?].*$', '', response.url)}"
+            )
+
+    # The engine's hooks ----------------------------------------------------------
+
+    def item_started(self, item: WorkItem) -> None:
+        """Start this item's trace chunk."""
+        self._server_error = None
+        if self._tracing:
+            self.context.tracing.start_chunk(title=f"item {item.id}")
+            self._chunk_open = True
+
+    def item_finished(self, succeeded: bool) -> None:
+        """Discard the item's trace; recycle the page every ``recycle_every`` items."""
+        if self._chunk_open:
+            self.context.tracing.stop_chunk()
+            self._chunk_open = False
+        self._items += 1
+        every = self.options.recycle_every
+        if every and self._items % every == 0:
+            self.recycle()
+
+    def save_trace(self, path: Path) -> Path | None:
+        """Save the failed item's trace chunk to ``path``."""
+        if not self._chunk_open:
+            return None
+        self.context.tracing.stop_chunk(path=path)
+        self._chunk_open = False
+        return path
+
+    def screenshot(self, path: Path) -> Path | None:
+        """Save the page with the configured patient-data fields masked."""
+        if self._page is None or self._page.is_closed():
+            return None
+        masks = [self._page.locator(selector) for selector in self.options.mask]
+        self._page.screenshot(path=path, full_page=True, mask=masks, timeout=5_000)
+        return path
+
+    def close(self) -> None:
+        """Close the context (the worker's browser stays for the next setup)."""
+        if self._context is not None:
+            if self._tracing:
+                self._context.tracing.stop()
+            self._context.close()
+        self._context = self._page = None
+        self._tracing = self._chunk_open = False
+
+
+def open_browser(ctx: Context, options: BrowserOptions | None = None) -> BrowserSession:
+    """Open a browser session for this setup and register it with the engine.
+
+    The worker's Chromium starts on first use and lives until the run ends; every
+    setup (and every restart after a system exception) gets a fresh context.
+
+    Example:
+        >>> def setup(ctx):  # doctest: +SKIP
+        ...     ctx.state["browser"] = open_browser(ctx, BrowserOptions(base_url=URL))
+    """
+    options = options or BrowserOptions()
+    session = BrowserSession(_worker_browser(ctx, options), options)
+    ctx.open_application(session)
+    return session
+
+
+def _worker_browser(ctx: Context, options: BrowserOptions) -> Browser:
+    """The Chromium of this worker: launched once per run, closed at its end."""
+    browser: Browser | None = ctx.shared.get(_SHARED_KEY)
+    if browser is not None and browser.is_connected():
+        return browser
+    from playwright.sync_api import sync_playwright
+
+    from robotlib.launcher import launch_chromium
+
+    playwright = sync_playwright().start()
+    try:
+        browser = launch_chromium(
+            playwright, settings=ctx.settings, headless=options.headless
+        )
+    except BaseException:
+        playwright.stop()
+        raise
+    ctx.shared[_SHARED_KEY] = browser
+    log.info("browser_started", version=browser.version)
+
+    def stop() -> None:
+        browser.close()
+        playwright.stop()
+
+    ctx.at_run_end(stop)
+    return browser
+
+
+def _abort(route: Route) -> None:
+    route.abort()
+
+
+def _dismiss(dialog: Any, notice: Notice) -> None:
+    log.info("notice_dismissed", dialog=notice.dialog)
+    dialog.get_by_role("button", name=notice.button).click()

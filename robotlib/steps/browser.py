@@ -1,0 +1,365 @@
+"""Browser steps on top of Playwright: log in, navigate, fill forms, read tables.
+
+Every step takes the :class:`BrowserSession` a robot's setup opened with
+:func:`open_browser`, is logged with its name and duration, turns Playwright's
+timeouts into :class:`~robotlib.errors.StepTimeoutError` and its other errors into
+:class:`~robotlib.errors.TargetSystemError` (both system exceptions: the item is
+retried), and checks that the page did not answer with a server error. For anything
+else, ``session.page`` is the plain Playwright page.
+
+Example:
+    >>> def setup(ctx):  # doctest: +SKIP
+    ...     session = open_browser(ctx, BrowserOptions(base_url=URL))
+    ...     login(session, ctx.credentials("sandbox"))
+    ...     ctx.state["browser"] = session
+    >>> def register(ctx, item):  # doctest: +SKIP
+    ...     session = ctx.state["browser"]
+    ...     goto(session, "/patients/search")
+    ...     fill_form(session, {"CPR number": item.cpr})
+    ...     click(session, "Search")
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from pydantic import BaseModel
+
+from robotlib.errors import CredentialsError, StepTimeoutError, TargetSystemError
+from robotlib.steps._browser_session import (
+    BrowserOptions,
+    BrowserSession,
+    Notice,
+    open_browser,
+)
+from robotlib.steps._registry import step
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator
+
+    from robotlib.credentials import SystemCredentials
+
+__all__ = [
+    "BrowserOptions",
+    "BrowserSession",
+    "Notice",
+    "click",
+    "download",
+    "expect_text",
+    "fill_form",
+    "goto",
+    "login",
+    "open_browser",
+    "read_table",
+    "screenshot",
+    "select",
+    "upload",
+    "wait_for",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_SELECTOR = re.compile(r"^(css=|xpath=|text=|#|\.|\[|//)")
+
+
+def _playwright_errors(function: Callable[P, R]) -> Callable[P, R]:
+    """Turn Playwright's errors into ours where they enter robotlib."""
+
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        from playwright.sync_api import Error, TimeoutError
+
+        try:
+            return function(*args, **kwargs)
+        except TimeoutError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else "timed out"
+            raise StepTimeoutError(f"{function.__name__}: {first}") from exc
+        except Error as exc:
+            first = str(exc).splitlines()[0] if str(exc) else "browser error"
+            raise TargetSystemError(f"{function.__name__}: {first}") from exc
+
+    return run
+
+
+@step(log_args=False)
+@_playwright_errors
+def login(
+    session: BrowserSession,
+    credentials: SystemCredentials,
+    *,
+    username_label: str = "Username",
+    password_label: str = "Password",
+    submit: str = "Log in",
+) -> None:
+    """Log in through the system's login form and remember how to do it again.
+
+    Args:
+        session: the browser session.
+        credentials: ``ctx.credentials("system")``; the login page is the
+            session's ``login_path`` under its ``base_url`` (usually the
+            credentials' ``url``).
+        username_label: the label of the user-name field.
+        password_label: the label of the password field.
+        submit: the name of the button that logs in.
+
+    Raises:
+        CredentialsError: the system refused the login; the message is its own.
+            Logging in again with the same password would only lock the account,
+            so the run stops (exit code 2) instead of retrying.
+    """
+    if credentials.username is None or credentials.password is None:
+        raise CredentialsError(
+            f"credentials of {credentials.system!r} need a username and a password"
+        )
+    page = session.page
+    page.goto(session.options.login_path)
+    page.get_by_label(username_label, exact=True).fill(credentials.username)
+    page.get_by_label(password_label, exact=True).fill(
+        credentials.password.get_secret_value()
+    )
+    page.get_by_role("button", name=submit, exact=True).click()
+    page.wait_for_load_state()
+    if session.on_login_page():
+        alert = page.get_by_role("alert")
+        reason = alert.first.inner_text() if alert.count() else "no reason given"
+        raise CredentialsError(
+            f"login to {credentials.system!r} as {credentials.username!r} was "
+            f"refused: {reason}"
+        )
+    session.check()
+    session.relogin = functools.partial(
+        login.__wrapped__,  # type: ignore[attr-defined]
+        session,
+        credentials,
+        username_label=username_label,
+        password_label=password_label,
+        submit=submit,
+    )
+
+
+@step
+@_playwright_errors
+def goto(session: BrowserSession, url: str) -> None:
+    """Open ``url`` (relative to the base URL); log in again once if it expired."""
+    page = session.page
+    response = page.goto(url)
+    if session.on_login_page() and session.relogin is not None:
+        session.relogin()
+        response = page.goto(url)
+    if response is not None and response.status >= 500:
+        raise TargetSystemError(f"HTTP {response.status} from {url}")
+    session.check()
+
+
+@step
+@_playwright_errors
+def fill_form(session: BrowserSession, fields: Mapping[str, Any]) -> None:
+    """Fill fields found by label, ``name`` or selector; selects and checkboxes too.
+
+    Values are written as people would type them: dates as ``YYYY-MM-DD``,
+    datetimes as ``YYYY-MM-DDTHH:MM`` (what date and datetime-local inputs take),
+    booleans check or uncheck.
+
+    Example:
+        >>> fields = {"Test code": "NPU02319", "Value": "7,5"}
+        >>> fill_form(session, fields)  # doctest: +SKIP
+    """
+    for key, value in fields.items():
+        field = _field(session, key)
+        kind = field.evaluate("e => [e.tagName.toLowerCase(), (e.type || '')]")
+        tag, input_type = kind[0], kind[1].lower()
+        if tag == "select":
+            field.select_option(str(value))
+        elif input_type in ("checkbox", "radio"):
+            field.set_checked(bool(value))
+        else:
+            field.fill(_as_text(value, input_type))
+
+
+@step
+@_playwright_errors
+def select(session: BrowserSession, label: str, value: str) -> None:
+    """Choose ``value`` (an option's value or text) in the select labelled ``label``."""
+    _field(session, label).select_option(value)
+
+
+@step
+@_playwright_errors
+def click(session: BrowserSession, target: str, *, role: str | None = None) -> None:
+    """Click a button or link by its name, or an element by selector.
+
+    Without ``role`` a button of that name is tried, then a link, then the text.
+    """
+    page = session.page
+    if role is not None:
+        locator = page.get_by_role(role, name=target, exact=True)  # type: ignore[arg-type]
+    elif _SELECTOR.match(target):
+        locator = page.locator(target)
+    else:
+        locator = page.get_by_role("button", name=target, exact=True)
+        if locator.count() == 0:
+            locator = page.get_by_role("link", name=target, exact=True)
+        if locator.count() == 0:
+            locator = page.get_by_text(target, exact=True)
+    locator.first.click()
+    page.wait_for_load_state()
+    session.check()
+
+
+@step
+@_playwright_errors
+def wait_for(
+    session: BrowserSession,
+    *,
+    text: str | None = None,
+    selector: str | None = None,
+    network_idle: bool = False,
+    timeout_s: float | None = None,
+) -> None:
+    """Wait until a text or an element is visible, or the network is idle."""
+    page = session.page
+    timeout = (timeout_s or session.options.timeout_s) * 1000
+    if text is not None:
+        page.get_by_text(text).first.wait_for(state="visible", timeout=timeout)
+    if selector is not None:
+        page.locator(selector).first.wait_for(state="visible", timeout=timeout)
+    if network_idle:
+        page.wait_for_load_state("networkidle", timeout=timeout)
+
+
+@step
+@_playwright_errors
+def expect_text(
+    session: BrowserSession,
+    text: str,
+    *,
+    selector: str | None = None,
+    timeout_s: float | None = None,
+) -> str:
+    """Wait for ``text`` (in ``selector``, if given) and return the element's text.
+
+    Raises:
+        StepTimeoutError: the text did not appear in time.
+    """
+    page = session.page
+    scope = page.locator(selector) if selector else page.locator("body")
+    found = scope.get_by_text(text).first
+    found.wait_for(timeout=(timeout_s or session.options.timeout_s) * 1000)
+    return found.inner_text()
+
+
+@step
+@_playwright_errors
+def read_table(
+    session: BrowserSession,
+    selector: str,
+    *,
+    model: type[BaseModel] | None = None,
+    next_page: str | None = "a[rel=next]",
+    max_pages: int = 1000,
+) -> list[Any]:
+    """Read an HTML table into dicts (header → cell text), following pagination.
+
+    Args:
+        session: the browser session.
+        selector: the table, e.g. ``"#worklist"``.
+        model: validate each row into this model (headers match field names or
+            aliases).
+        next_page: the link to the next page; None reads one page.
+        max_pages: a guard against endless pagination.
+    """
+    page = session.page
+    rows: list[dict[str, str]] = []
+    for _ in range(max_pages):
+        rows.extend(
+            page.locator(selector).evaluate(
+                """table => {
+                  const heads = [...table.querySelectorAll('thead th')]
+                    .map(th => th.innerText.trim());
+                  const text = cell => cell.innerText.trim();
+                  return [...table.querySelectorAll('tbody tr')]
+                    .map(tr => [...tr.querySelectorAll('td')].map(text))
+                    .filter(cells => cells.length === heads.length)
+                    .map(cells =>
+                      Object.fromEntries(heads.map((h, i) => [h, cells[i]])));
+                }"""
+            )
+        )
+        link = page.locator(next_page) if next_page else None
+        if link is None or link.count() == 0:
+            break
+        link.first.click()
+        page.wait_for_load_state()
+        session.check()
+    if model is None:
+        return rows
+    return [model.model_validate(row) for row in rows]
+
+
+@step
+@_playwright_errors
+def download(session: BrowserSession, target: str, *, folder: Path) -> Path:
+    """Click ``target`` (a link or button name, or a selector) and save the download.
+
+    Returns:
+        The saved file, in ``folder`` (the run folder: ``ctx.run_dir``).
+    """
+    page = session.page
+    with page.expect_download() as info:
+        _clickable(session, target).click()
+    name = re.sub(r"[^\w.-]", "_", info.value.suggested_filename) or "download"
+    path = folder / name
+    info.value.save_as(path)
+    return path
+
+
+@step
+@_playwright_errors
+def upload(session: BrowserSession, label: str, path: Path) -> None:
+    """Put a file in the file input labelled ``label``."""
+    _field(session, label).set_input_files(path)
+
+
+@step
+def screenshot(session: BrowserSession, path: Path) -> Path | None:
+    """Save the page, patient-data fields masked, to ``path``."""
+    return session.screenshot(path)
+
+
+def _field(session: BrowserSession, key: str) -> Locator:
+    page = session.page
+    if _SELECTOR.match(key):
+        return page.locator(key).first
+    by_label = page.get_by_label(key, exact=True)
+    if by_label.count():
+        return by_label.first
+    by_name = page.locator(f'[name="{key}"]')
+    if by_name.count():
+        return by_name.first
+    by_label.first.wait_for(state="visible")  # waits for a field still to appear
+    return by_label.first
+
+
+def _clickable(session: BrowserSession, target: str) -> Locator:
+    page = session.page
+    if _SELECTOR.match(target):
+        return page.locator(target).first
+    for role in ("link", "button"):
+        locator = page.get_by_role(role, name=target, exact=True)
+        if locator.count():
+            return locator.first
+    return page.get_by_text(target, exact=True).first
+
+
+def _as_text(value: Any, input_type: str) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M" if input_type != "date" else "%Y-%m-%d")
+    if isinstance(value, date):
+        return value.isoformat()
+    return "" if value is None else str(value)

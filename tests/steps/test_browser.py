@@ -1,0 +1,205 @@
+"""Browser steps against the live sandbox in real headless Chromium."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+from playwright.sync_api import Browser
+from pydantic import BaseModel
+
+from robotlib import Context, Robot
+from robotlib.credentials import SystemCredentials
+from robotlib.errors import CredentialsError, StepTimeoutError, TargetSystemError
+from robotlib.settings import Settings
+from robotlib.steps import browser as web
+from robotlib.testing import make_work_item
+from sandbox import SandboxConfig, SandboxServer
+
+pytestmark = pytest.mark.browser
+
+
+class _Nothing(BaseModel):
+    n: int
+
+
+def _context(tmp_path: Path, chromium: Browser) -> Context:
+    robot = Robot(
+        name="steps", item=_Nothing, reference=["n"], process=lambda c, i: None
+    )
+    ctx = Context(
+        robot=robot,
+        settings=Settings(project_dir=tmp_path),
+        run_id="run",
+        run_dir=tmp_path,
+    )
+    ctx.shared["robotlib.browser"] = chromium
+    return ctx
+
+
+def _credentials(url: str, password: str = "robot-pass-1") -> SystemCredentials:
+    return SystemCredentials.model_validate(
+        {"system": "sandbox", "url": url, "username": "robot", "password": password}
+    )
+
+
+@pytest.fixture
+def session(
+    tmp_path: Path, browser: Browser, live_sandbox: SandboxServer
+) -> Iterator[web.BrowserSession]:
+    """A logged-in browser session on the live sandbox."""
+    ctx = _context(tmp_path, browser)
+    opened = web.open_browser(
+        ctx, web.BrowserOptions(base_url=live_sandbox.url, recycle_every=2)
+    )
+    web.login(opened, _credentials(live_sandbox.url))
+    yield opened
+    opened.close()
+
+
+def test_wrong_password_is_a_configuration_error(
+    tmp_path: Path, browser: Browser, live_sandbox: SandboxServer
+) -> None:
+    """A refused login raises CredentialsError with the system's own message."""
+    ctx = _context(tmp_path, browser)
+    opened = web.open_browser(ctx, web.BrowserOptions(base_url=live_sandbox.url))
+    with pytest.raises(CredentialsError, match="Wrong username or password"):
+        web.login(opened, _credentials(live_sandbox.url, password="wrong"))
+    opened.close()
+
+
+def test_fill_click_and_read_back(session: web.BrowserSession) -> None:
+    """fill_form by label, select and click register a result the page then shows."""
+    cpr = httpx.get(f"{session.options.base_url}/api/patients?limit=1").json()[0]["cpr"]
+    web.goto(session, "/patients/search")
+    web.fill_form(session, {"CPR number": cpr})
+    web.click(session, "Search")
+    web.click(session, "Register lab result")
+    web.fill_form(
+        session,
+        {
+            "Test code": "NPU03230",
+            "value": "4,2",
+            "#unit": "mmol/L",
+            "Sampled at": "2026-11-01T07:30",
+        },
+    )
+    web.click(session, "Save result")
+    shown = web.expect_text(session, "Lab result registered")
+    assert "Lab result registered" == shown
+    web.click(session, "Back to the patient")
+    rows = web.read_table(session, "#lab-results", next_page=None)
+    assert ("NPU03230", "4,2", "mmol/L") == (
+        rows[0]["Test code"],
+        rows[0]["Value"],
+        rows[0]["Unit"],
+    )
+
+
+def test_read_table_follows_pagination(session: web.BrowserSession) -> None:
+    """read_table reads every page of the worklist, as many rows as it reports."""
+    web.goto(session, "/worklist?department=MED")
+    summary = session.page.locator("#worklist-summary").inner_text()
+    total = int(summary.split("(")[1].split()[0])
+    assert 50 < total
+    rows = web.read_table(session, "#worklist")
+    assert total == len(rows)
+    assert {"MED"} == {row["Department"] for row in rows}
+
+
+def test_read_table_into_models(session: web.BrowserSession) -> None:
+    """Rows validate into a model whose aliases are the table's headers."""
+    from pydantic import Field
+
+    class Result(BaseModel):
+        registration_id: int = Field(alias="Registration id")
+        code: str = Field(alias="Test code")
+
+    web.goto(session, "/worklist?department=KIR")
+    results = web.read_table(session, "#worklist", model=Result, next_page=None)
+    assert results and all(r.code.startswith("NPU") for r in results)
+
+
+def test_download_and_upload(session: web.BrowserSession, tmp_path: Path) -> None:
+    """The CSV export downloads into the folder; a PDF uploads into the archive."""
+    web.goto(session, "/worklist?department=AKM")
+    saved = web.download(session, "Export to CSV", folder=tmp_path)
+    assert "worklist.csv" == saved.name
+    assert saved.read_bytes().startswith(b"\xef\xbb\xbfRegistration id;")
+    pdf = tmp_path / "letter.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n% fictitious\n%%EOF\n")
+    web.goto(session, "/patients/1/documents")
+    web.upload(session, "File (PDF, PNG or JPEG)", pdf)
+    web.fill_form(
+        session,
+        {
+            "Document type": "Epikrise",
+            "Document date": "2026-11-02",
+            "Title": "Epikrise",
+        },
+    )
+    web.click(session, "Upload")
+    assert "Document archived" in web.expect_text(session, "Document archived")
+
+
+def test_expired_session_logs_in_again_once(session: web.BrowserSession) -> None:
+    """goto notices the login page, logs in again and opens the page asked for."""
+    url = session.options.base_url
+    httpx.put(f"{url}/api/faults", json={"expire_every": 3})
+    web.goto(session, "/worklist")
+    web.goto(session, "/board")
+    web.goto(session, "/worklist?department=ORT")  # the third: the session expires
+    httpx.put(f"{url}/api/faults", json={})
+    assert session.page.url.endswith("/worklist?department=ORT")
+    assert not session.on_login_page()
+
+
+def test_server_error_is_a_target_system_error(session: web.BrowserSession) -> None:
+    """An HTTP 500 page raises TargetSystemError (a system exception)."""
+    url = session.options.base_url
+    httpx.put(f"{url}/api/faults", json={"error_rate": 1.0})
+    with pytest.raises(TargetSystemError, match="HTTP 500"):
+        web.goto(session, "/worklist")
+    httpx.put(f"{url}/api/faults", json={})
+
+
+def test_missing_text_times_out_as_a_step_timeout(
+    session: web.BrowserSession,
+) -> None:
+    """expect_text raises StepTimeoutError when the text never appears."""
+    web.goto(session, "/patients/search")
+    with pytest.raises(StepTimeoutError, match="expect_text"):
+        web.expect_text(session, "Nowhere to be seen", timeout_s=0.3)
+
+
+def test_trace_kept_only_when_asked_and_page_recycled(
+    session: web.BrowserSession, tmp_path: Path
+) -> None:
+    """A finished item's trace is discarded; a failed one's is saved; pages recycle."""
+    first_page = session.page
+    session.item_started(make_work_item(id=1))
+    web.goto(session, "/patients/search")
+    session.item_finished(True)
+    session.item_started(make_work_item(id=2))
+    web.goto(session, "/board")
+    saved = session.save_trace(tmp_path / "trace.zip")
+    session.item_finished(False)
+    assert saved is not None and saved.stat().st_size > 0
+    assert first_page.is_closed()
+    assert session.page.url.endswith("/board/MED")
+    shot = session.screenshot(tmp_path / "shot.png")
+    assert shot is not None and shot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_notice_dialog_is_dismissed_by_itself(tmp_path: Path, browser: Browser) -> None:
+    """With a notice on every page, clicks still go through: it is dismissed."""
+    config = SandboxConfig(db_path=tmp_path / "notice.db", notice_probability=1.0)
+    with SandboxServer(config) as server:
+        ctx = _context(tmp_path, browser)
+        opened = web.open_browser(ctx, web.BrowserOptions(base_url=server.url))
+        web.login(opened, _credentials(server.url))
+        web.click(opened, "Worklist")
+        assert opened.page.url.endswith("/worklist")
+        opened.close()
