@@ -237,10 +237,27 @@ class Engine:
                     counts=counts,
                     note=self.redactor.redact(note),
                 )
+                self._write_report(run_id, run_dir)
                 log.info("run_finished", status=str(status), counts=counts, note=note)
         return RunResult(
             run_id, self.robot.name, status, run_dir, counts, loaded, note, exit_code
         )
+
+    def _write_report(self, run_id: str, run_dir: Path) -> None:
+        """Write report.xlsx in the run folder; a failure is logged, not fatal."""
+        from robotlib.steps.reports import write_run_report
+
+        masker = Redactor(cpr_mode="mask", key=b"report")
+        try:
+            write_run_report(
+                run_dir / "report.xlsx",
+                run=self.backend.get_run(run_id),
+                items=self.backend.items(self.robot.name, run_id=run_id),
+                outputs=self.robot.outputs,
+                mask=None if self.settings.cpr_in_logs == "clear" else masker.redact,
+            )
+        except (OSError, RobotlibError, KeyError, ValueError) as exc:
+            log.error("report_failed", error=str(exc))
 
     def dry_run(self, *, input_path: Path | None = None) -> DryRunReport:
         """Read and validate the input; report what a run would enqueue."""

@@ -393,3 +393,25 @@ def test_dry_run_changes_nothing(
     assert 1 == len(report.invalid)
     assert ["1"] == [item.reference for item in backend.items("fake_robot")]
     assert [] == backend.runs()
+
+
+def test_run_report_is_written_with_masked_references(
+    make_engine: Callable[..., Engine], backend: QueueBackend
+) -> None:
+    """Each run leaves report.xlsx with its items and exceptions, CPR numbers masked."""
+    from openpyxl import load_workbook
+
+    def register(ctx: Context, job: Job) -> dict[str, int]:
+        if job.n == 2:
+            raise BusinessRuleError("No patient with CPR 240512-4123 in EPJ")
+        return {"registration_id": job.n}
+
+    robot = make_robot(FakeEpj(), [{"n": 1}, {"n": 2}], process=register)
+    result = make_engine(robot).run()
+    book = load_workbook(result.run_dir / "report.xlsx")
+    assert ["Summary", "Items", "Exceptions", "Timings"] == book.sheetnames
+    exceptions = [row for row in book["Exceptions"].iter_rows(values_only=True)][1:]
+    assert 1 == len(exceptions)
+    text = " ".join(str(cell) for cell in exceptions[0])
+    assert "No patient with CPR cpr:" in text  # hashed as in the log
+    assert "240512-4123" not in text
