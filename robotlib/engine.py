@@ -240,7 +240,14 @@ class Engine:
                 self._write_report(run_id, run_dir)
                 log.info("run_finished", status=str(status), counts=counts, note=note)
         return RunResult(
-            run_id, self.robot.name, status, run_dir, counts, loaded, note, exit_code
+            run_id,
+            self.robot.name,
+            status,
+            run_dir,
+            counts,
+            loaded,
+            self.redactor.redact(note),
+            exit_code,
         )
 
     def _write_report(self, run_id: str, run_dir: Path) -> None:
@@ -298,14 +305,18 @@ class Engine:
             existing=result.existing,
             invalid=rejected,
         )
-        if rejected:
+        if rejected and result.added:
             new_rejects = self.backend.items(
                 self.robot.name, states=[ItemState.BUSINESS_EXCEPTION], run_id=run_id
             )
-            loop.counts[BUSINESS] += len(new_rejects)
+            if new_rejects:
+                loop.counts[BUSINESS] += len(new_rejects)
             for item in new_rejects:
                 log.warning(
-                    "item_rejected", item=item.reference, reason=item.error_message
+                    "item_rejected",
+                    item=item.reference,
+                    item_id=item.id,
+                    reason=item.error_message,
                 )
         return result
 

@@ -48,9 +48,11 @@ def purge(
         ):
             raise typer.Exit(1)
         result = project.purge(before=before)
+        whole_days = age % timedelta(days=1) == timedelta(0)
+        older = f"{age.days} day(s)" if whole_days else f"{age // _UNITS['h']} hour(s)"
         console.print(
             f"Purged {result.run_folders} run folder(s) and {result.items} item(s) "
-            f"older than {age.days} day(s)."
+            f"older than {older}."
         )
 
 

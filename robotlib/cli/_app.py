@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from robotlib.errors import ConfigurationError, QueueError
 from robotlib.logs import Redactor, configure_logging
@@ -33,7 +34,8 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
-console = Console()
+# soft_wrap: a long line (a log path, `file:line: problem`) stays one line when piped.
+console = Console(soft_wrap=True)
 errors = Console(stderr=True)
 
 
@@ -118,7 +120,8 @@ def print_table(
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*(str(cell) for cell in row))
+        # Text, not markup: "value [mmol/L]" or "[/x]" in data must show as it is.
+        table.add_row(*(Text(str(cell)) for cell in row))
     console.print(table)
 
 

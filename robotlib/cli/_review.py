@@ -98,7 +98,11 @@ def show_run(
         folder = project.run_dir(run)
         if as_json:
             print_json(
-                {"run": run, "folder": folder, "items": [_item(i) for i in items]}
+                {
+                    "run": run,
+                    "folder": folder,
+                    "items": [_item(i, clear=show_cpr) for i in items],
+                }
             )
             return
         console.print(f"Run {run.id} of {run.robot}: {run.status}", highlight=False)
@@ -108,9 +112,13 @@ def show_run(
             highlight=False,
         )
         if run.note:
-            console.print(f"  note: {shown(run.note, clear=show_cpr)}", highlight=False)
+            console.print(
+                f"  note: {shown(run.note, clear=show_cpr)}",
+                highlight=False,
+                markup=False,
+            )
         console.print(f"  counts: {run.counts}", highlight=False)
-        console.print(f"  folder: {folder}", highlight=False)
+        console.print(f"  folder: {folder}", highlight=False, markup=False)
         _print_items(f"Items of run {run.id}", items, clear=show_cpr)
 
 
@@ -151,7 +159,8 @@ def logs(
             if _LEVELS.get(str(event.get("level", "info")).lower(), 20) < minimum:
                 continue
             if item is not None and not (
-                str(event.get("item_id")) == item or event.get("item") == wanted_item
+                str(event.get("item_id")) == item
+                or (wanted_item is not None and event.get("item") == wanted_item)
             ):
                 continue
             if as_json:
@@ -229,10 +238,12 @@ app.add_typer(exceptions_app, name="exceptions")
 
 
 @exceptions_app.callback()
-def exceptions(ctx: typer.Context) -> None:
+def exceptions(
+    ctx: typer.Context, show_cpr: ShowCpr = False, as_json: AsJson = False
+) -> None:
     """Items in business_exception or failed state, waiting for an operator."""
     if ctx.invoked_subcommand is None:
-        _list_exceptions(ctx, None, clear=False, as_json=False)
+        _list_exceptions(ctx, None, clear=show_cpr, as_json=as_json)
 
 
 @exceptions_app.command("list")

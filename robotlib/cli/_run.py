@@ -11,6 +11,7 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from robotlib.cli._app import (
@@ -67,7 +68,9 @@ def run(
                 f"{len(report.invalid)} are invalid."
             )
             for _reference, reason in report.invalid:
-                console.print(f"  invalid: {shown(reason)}", highlight=False)
+                console.print(
+                    f"  invalid: {shown(reason)}", highlight=False, markup=False
+                )
             due = report.due_in_queue + len(report.new)
             console.print(f"{due} items would be processed. Nothing was changed.")
             return
@@ -90,9 +93,9 @@ def check(ctx: typer.Context) -> None:
     with open_project(ctx) as project:
         robots, problems = project.robots()
         for name, loaded in sorted(robots.items()):
-            console.print(f"ok  {name}  ({loaded.file})", highlight=False)
+            console.print(f"ok  {name}  ({loaded.file})", highlight=False, markup=False)
         for problem in problems:
-            console.print(f"[red]error[/red]  {problem}", highlight=False)
+            console.print(f"[red]error[/red]  {escape(str(problem))}", highlight=False)
         if problems:
             fail(f"{len(problems)} problem(s) found.")
         console.print(f"{len(robots)} robot(s) checked, no problems.")
@@ -136,7 +139,7 @@ def robots(
                 ],
             )
         for problem in problems:
-            console.print(f"[red]problem[/red] {problem}", highlight=False)
+            console.print(f"[red]problem[/red] {escape(str(problem))}", highlight=False)
 
 
 class _ProgressObserver:
@@ -208,8 +211,9 @@ def _summarise(result: RunResult, logs: Path) -> None:
     counts = result.counts
     console.print(
         f"Run {result.run_id} of {result.robot}: {result.status}"
-        + (f" ({result.note})" if result.note else ""),
+        + (f" ({shown(result.note)})" if result.note else ""),
         highlight=False,
+        markup=False,
     )
     console.print(
         f"  done {counts.get('done', 0)} · business exceptions "
@@ -217,6 +221,8 @@ def _summarise(result: RunResult, logs: Path) -> None:
         f"retried {counts.get('retried', 0)}",
         highlight=False,
     )
-    console.print(f"  log: {result.run_dir / 'events.jsonl'}", highlight=False)
+    console.print(
+        f"  log: {result.run_dir / 'events.jsonl'}", highlight=False, markup=False
+    )
     if counts.get("business_exception") or counts.get("failed"):
         console.print(f"  review: rpa exceptions {result.robot}", highlight=False)

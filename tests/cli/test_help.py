@@ -1,0 +1,46 @@
+"""`rpa --help` and each command's --help: exit 0 and document the options."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from robotlib.cli import app
+
+HELP = {
+    (): ["--project", "RPA_PROJECT_DIR", "run", "check", "robots", "runs", "logs",
+         "queue", "exceptions", "purge", "browser", "sandbox"],
+    ("run",): ["The robot's name", "--input", "--limit", "--dry-run"],
+    ("check",): ["Exits 2 when a robot has a problem"],
+    ("robots",): ["--json"],
+    ("runs",): ["--robot", "--last", "--json", "show"],
+    ("runs", "show"): ["The run id (or a unique prefix)", "--show-cpr", "--json"],
+    ("logs",): ["The run id (or a unique prefix)", "--level", "warning", "--item"],
+    ("queue",): ["The robot's name", "--state", "--last", "--show-cpr", "--json"],
+    ("exceptions",): ["list", "retry", "resolve"],
+    ("exceptions", "list"): ["Only this robot's", "--show-cpr", "--json"],
+    ("exceptions", "retry"): ["Item ids", "--note", "--actor"],
+    ("exceptions", "resolve"): ["Item ids", "--note", "--actor", "required"],
+    ("purge",): ["--older-than", "--yes", "log_retention_days"],
+    ("browser",): ["RPA_BROWSER_PATH"],
+    ("sandbox",): ["--host", "--port", "--db"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", list(HELP), ids=lambda c: " ".join(c) or "rpa")
+def test_help_exits_0_and_names_the_options(command: tuple[str, ...]) -> None:
+    """`rpa [COMMAND] --help` exits 0 and mentions each of the command's options."""
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+
+    assert 0 == result.exit_code
+    assert result.stdout.startswith(f"Usage: rpa {' '.join(command)}".rstrip())
+    missing = [word for word in HELP[command] if word not in result.stdout]
+    assert [] == missing
+
+
+def test_rpa_without_a_command_shows_the_help() -> None:
+    """`rpa` alone prints the usage and the commands, as a usage error (exit 2)."""
+    result = CliRunner().invoke(app, [], env={"COLUMNS": "200"})
+
+    assert 2 == result.exit_code
+    assert "Commands:" in result.output
