@@ -15,6 +15,8 @@ for a retry, or (if this worker dies) returns to the queue when its lease expire
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import secrets
 import socket
@@ -324,7 +326,8 @@ class Engine:
         for number, row in enumerate(rows, start=1):
             if isinstance(row, RowError):
                 yield NewItem(
-                    reference=row.reference or row.location,
+                    reference=row.reference
+                    or f"{row.location} #{_digest(row.message)}",
                     payload={"location": row.location},
                     rejected=self.redactor.redact(f"{row.location}: {row.message}"),
                 )
@@ -353,7 +356,10 @@ class Engine:
         fields = self.robot.reference
         if isinstance(fields, tuple) and all(values.get(name) for name in fields):
             return "|".join(str(values[name]) for name in fields)
-        return f"invalid: {location}"
+        content = json.dumps(
+            to_jsonable_python(dict(values), fallback=str), sort_keys=True
+        )
+        return f"invalid: {location} #{_digest(content)}"
 
     # Private API: the loop ---------------------------------------------------------
 
@@ -694,6 +700,11 @@ def _invalid_row(location: str, exc: ValidationError) -> str:
         shown = "" if isinstance(value, Mapping) else f" (value {value!r})"
         problems.append(f"column {column!r}: {error['msg']}{shown}")
     return f"{location}: " + "; ".join(problems)
+
+
+def _digest(text: str) -> str:
+    """A short fingerprint, so that another bad row at the same place is new."""
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def _ms(started: float) -> float:

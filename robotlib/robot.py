@@ -97,11 +97,12 @@ class Row:
     """An input row with where it came from, so that errors can name the place.
 
     Attributes:
-        values: the row's values by field name (validated into the item model).
+        values: the row's values by field name (validated into the item model), or
+            an item model instance a source has validated already.
         location: e.g. ``"results.xlsx, sheet 'Ark1', row 12"``.
     """
 
-    values: Mapping[str, Any]
+    values: Mapping[str, Any] | BaseModel
     location: str
 
 

@@ -310,9 +310,15 @@ def test_invalid_rows_become_business_exceptions_and_the_rest_go_on(
     assert ItemState.BUSINESS_EXCEPTION == bad.state
     assert "lab.xlsx, sheet 'Ark1', row 3: column 'n'" in (bad.error_message or "")
     assert "(value 'x')" in (bad.error_message or "")
-    merged = items["lab.xlsx, sheet 'Ark1', row 4"]
+    [merged] = [
+        i for r, i in items.items() if r.startswith("lab.xlsx, sheet 'Ark1', row 4 #")
+    ]
     assert "merged across columns" in (merged.error_message or "")
-    no_reference = items["invalid: lab.xlsx, sheet 'Ark1', row 5"]
+    [no_reference] = [
+        i
+        for r, i in items.items()
+        if r.startswith("invalid: lab.xlsx, sheet 'Ark1', row 5 #")
+    ]
     assert "column 'n': Field required" in (no_reference.error_message or "")
     assert 3 == result.counts["business_exception"]
 
@@ -415,3 +421,15 @@ def test_run_report_is_written_with_masked_references(
     text = " ".join(str(cell) for cell in exceptions[0])
     assert "No patient with CPR cpr:" in text  # hashed as in the log
     assert "240512-4123" not in text
+
+
+def test_another_bad_row_at_the_same_place_is_not_dropped(
+    make_engine: Callable[..., Engine], backend: QueueBackend
+) -> None:
+    """Tomorrow's file with a different bad row at the same row number adds it."""
+    today = [RowError("lab.xlsx, row 4", "column 'Værdi': not a number (value 'x')")]
+    tomorrow = [RowError("lab.xlsx, row 4", "column 'Værdi': not a number (value 'y')")]
+    make_engine(make_robot(FakeEpj(), today)).run()
+    result = make_engine(make_robot(FakeEpj(), tomorrow)).run()
+    assert 1 == result.loaded.added  # type: ignore[union-attr]
+    assert 2 == backend.counts("fake_robot")[ItemState.BUSINESS_EXCEPTION]

@@ -1,0 +1,307 @@
+"""Opening an input file as a table of rows: xlsx through openpyxl, CSV by hand.
+
+Every problem with the file itself (missing, not a workbook, encrypted, damaged,
+no such sheet, not text) becomes an :class:`~robotlib.errors.InputError` worded for
+the operator who has to fix the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import io
+import warnings
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import ParseError
+
+import structlog
+
+from robotlib.errors import InputError
+from robotlib.steps._excel_values import normalise
+
+__all__ = ["CSV_SUFFIXES", "Table", "open_table"]
+
+CSV_SUFFIXES = frozenset({".csv", ".txt"})
+ZIP_MAGIC = b"PK\x03\x04"
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0"
+_SNIFF_CHARS = 8192
+_DELIMITERS = ";,\t"
+
+log = structlog.get_logger("robotlib.excel")
+
+#: What openpyxl and zipfile raise for a workbook that is not what it claims.
+_DAMAGED = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    ParseError,
+    KeyError,
+    ValueError,
+    IndexError,
+)
+
+
+@dataclass
+class Table:
+    """The rows of one sheet (or CSV file), numbered as the operator sees them.
+
+    Attributes:
+        file: the file's name (never its folder: paths can hold user names).
+        sheet: the sheet's name; None for CSV.
+        rows: ``(row number, cell values)`` pairs, from row 1.
+        label: names a column by its 0-based index (``B`` in a sheet, ``2`` in CSV).
+    """
+
+    file: str
+    sheet: str | None
+    rows: Iterator[tuple[int, Sequence[Any]]]
+    label: Callable[[int], str]
+
+    @property
+    def place(self) -> str:
+        """The start of a row's location: ``"lab.xlsx, sheet 'Ark1'"``."""
+        if self.sheet is None:
+            return self.file
+        return f"{self.file}, sheet {self.sheet!r}"
+
+    def error(self, message: str, **where: Any) -> InputError:
+        """An :class:`InputError` naming this file and sheet."""
+        return InputError(message, file=self.file, sheet=self.sheet, **where)
+
+
+@contextlib.contextmanager
+def open_table(path: Path, sheet: str | None) -> Iterator[Table]:
+    """Open an xlsx sheet or a CSV file (by suffix) as a :class:`Table`."""
+    magic = _magic(path)
+    if path.suffix.lower() in CSV_SUFFIXES:
+        if magic.startswith((ZIP_MAGIC, OLE2_MAGIC)):
+            raise InputError(
+                "this is an Excel workbook, not CSV text: save it as CSV, or give "
+                "it the .xlsx suffix",
+                file=path.name,
+            )
+        with _open_csv(path, magic) as table:
+            yield table
+        return
+    _check_workbook(path, magic)
+    with _open_xlsx(path, sheet) as table:
+        yield table
+
+
+def _magic(path: Path) -> bytes:
+    if not path.exists():
+        raise InputError("the file does not exist", file=path.name)
+    if path.is_dir():
+        raise InputError("this is a folder, not a file", file=path.name)
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(8)
+    except PermissionError as exc:
+        raise InputError(
+            "the file cannot be opened: permission denied (is it open in Excel, or "
+            "locked by another program?)",
+            file=path.name,
+        ) from exc
+    if not magic:
+        raise InputError("the file is empty", file=path.name)
+    return magic
+
+
+def _check_workbook(path: Path, magic: bytes) -> None:
+    if magic.startswith(ZIP_MAGIC):
+        return
+    if magic.startswith(OLE2_MAGIC):
+        if path.suffix.lower() == ".xls":
+            message = (
+                "this is an old-style .xls workbook (Excel 97-2003), which cannot be "
+                "read; open it in Excel and save it as .xlsx (Excel Workbook)"
+            )
+        else:
+            message = (
+                "the workbook is password-protected (encrypted); save it without a "
+                "password (File > Info > Protect Workbook > Encrypt with Password, "
+                "clear the password)"
+            )
+        raise InputError(message, file=path.name)
+    raise InputError(
+        "this is not an Excel workbook (.xlsx): its content is not an xlsx file, "
+        "whatever its name says; open it in Excel and save it as .xlsx",
+        file=path.name,
+    )
+
+
+# xlsx --------------------------------------------------------------------------------
+
+
+def _openpyxl() -> Any:
+    try:
+        import openpyxl
+    except ImportError as exc:
+        raise ImportError(
+            "reading .xlsx files needs the openpyxl package: pip install openpyxl"
+        ) from exc
+    return openpyxl
+
+
+@contextlib.contextmanager
+def _open_xlsx(path: Path, sheet: str | None) -> Iterator[Table]:
+    openpyxl = _openpyxl()
+    damaged = (
+        "the workbook is damaged or incomplete (was it copied while still being "
+        "written?); open it in Excel and save it again"
+    )
+    with path.open("rb") as handle:
+        try:
+            with warnings.catch_warnings():
+                # Styles or extensions openpyxl does not support do not matter here.
+                warnings.simplefilter("ignore", UserWarning)
+                workbook = openpyxl.load_workbook(
+                    handle, read_only=True, data_only=True, keep_links=False
+                )
+        except zipfile.BadZipFile as exc:
+            raise InputError(damaged, file=path.name) from exc
+        except (
+            *_DAMAGED,
+            OSError,
+            openpyxl.utils.exceptions.InvalidFileException,
+        ) as exc:
+            raise InputError(
+                "this file cannot be read as an Excel workbook (.xlsx): it is "
+                "damaged, or another kind of file (.xlsb, .ods, .docx, ...); open it "
+                "in Excel and save it as .xlsx",
+                file=path.name,
+            ) from exc
+        try:
+            worksheet = _worksheet(workbook, sheet, path.name)
+            # Exporters often write a wrong <dimension>: read the rows as they are.
+            worksheet.reset_dimensions()
+            table = Table(path.name, worksheet.title, iter(()), _letter)
+            table.rows = _xlsx_rows(worksheet, table, damaged)
+            yield table
+        finally:
+            workbook.close()
+
+
+def _worksheet(workbook: Any, sheet: str | None, file: str) -> Any:
+    sheets = [ws for ws in workbook.worksheets if hasattr(ws, "iter_rows")]
+    if sheet is None:
+        if not sheets:
+            raise InputError("the workbook has no worksheets", file=file)
+        return sheets[0]
+    if sheet in workbook.sheetnames and workbook[sheet] in sheets:
+        return workbook[sheet]
+    close = [ws for ws in sheets if normalise(ws.title) == normalise(sheet)]
+    if len(close) == 1:
+        return close[0]
+    names = ", ".join(repr(ws.title) for ws in sheets) or "none"
+    raise InputError(
+        f"the workbook has no sheet {sheet!r}; its sheets are: {names}",
+        file=file,
+        sheet=sheet,
+    )
+
+
+def _xlsx_rows(
+    worksheet: Any, table: Table, damaged: str
+) -> Iterator[tuple[int, Sequence[Any]]]:
+    number = 0
+    try:
+        for number, cells in enumerate(worksheet.iter_rows(values_only=True), 1):
+            yield number, cells
+    except _DAMAGED as exc:
+        raise table.error(damaged, row=number + 1) from exc
+
+
+def _letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return f"column {letters}"
+
+
+# CSV ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _open_csv(path: Path, magic: bytes) -> Iterator[Table]:
+    encoding = _encoding(path, magic)
+    with path.open(encoding=encoding, newline="") as handle:
+        delimiter = _delimiter(handle.read(_SNIFF_CHARS))
+        handle.seek(0)
+        table = Table(path.name, None, iter(()), lambda index: f"column {index + 1}")
+        table.rows = _csv_rows(handle, delimiter, table)
+        yield table
+
+
+def _encoding(path: Path, magic: bytes) -> str:
+    """UTF-8 (with or without BOM), UTF-16 by its BOM, else Windows-1252."""
+    if magic.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if _undecodable_line(path, "utf-8") is None:
+        return "utf-8-sig"
+    line = _undecodable_line(path, "cp1252")
+    if line is not None:
+        raise InputError(
+            "the file is neither UTF-8 nor Windows-1252 text; save it as "
+            "CSV UTF-8 (comma delimited)",
+            file=path.name,
+            row=line,
+        )
+    log.warning("input_not_utf8", file=path.name, read_as="cp1252")
+    return "cp1252"
+
+
+def _undecodable_line(path: Path, encoding: str) -> int | None:
+    """The first line the encoding cannot decode, or None; read in chunks."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    lines = 1
+    with path.open("rb") as handle:
+        while True:
+            chunk = handle.read(1 << 20)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                return lines + chunk[: max(exc.start, 0)].count(b"\n")
+            if not chunk:
+                return None
+            lines += chunk.count(b"\n")
+
+
+def _delimiter(sample: str) -> str:
+    """Sniff ``;``, ``,`` or tab; ``;`` (the Danish one) when it is not clear."""
+    lines = sample.splitlines()
+    if len(sample) >= _SNIFF_CHARS and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut off
+    first = next((line for line in lines if line.strip()), "")
+    try:
+        found = csv.Sniffer().sniff("\n".join(lines), delimiters=_DELIMITERS)
+        delimiter: str | None = found.delimiter
+    except csv.Error:
+        delimiter = None
+    if delimiter is None or delimiter not in first:
+        present = [d for d in _DELIMITERS if d in first]
+        delimiter = present[0] if len(present) == 1 else ";"
+    return delimiter
+
+
+def _csv_rows(
+    handle: io.TextIOBase, delimiter: str, table: Table
+) -> Iterator[tuple[int, Sequence[Any]]]:
+    reader = csv.reader(handle, delimiter=delimiter)
+    line = 1
+    try:
+        for cells in reader:
+            yield line, cells
+            line = reader.line_num + 1
+    except UnicodeDecodeError as exc:  # the file changed while it was read
+        raise table.error("the file cannot be decoded here", row=line) from exc
+    except csv.Error as exc:
+        raise table.error(f"this line cannot be read as CSV: {exc}", row=line) from exc

@@ -1,0 +1,261 @@
+"""Read spreadsheet and CSV rows into validated items, one bad row at a time.
+
+``read_rows`` streams a sheet of an ``.xlsx`` workbook (or a ``.csv``/``.txt`` file)
+and yields a :class:`~robotlib.robot.Row` holding a validated model instance for each
+good row, and a :class:`~robotlib.robot.RowError` for each bad one, so the engine
+turns bad rows into business exceptions and goes on with the rest. Problems with
+the file itself raise :class:`~robotlib.errors.InputError` (``rpa run`` exits 2).
+
+How a sheet is read:
+
+- **Header row.** The first non-empty row, unless a later row among the first 20
+  non-empty ones is a better match for the model (a title above the table), or
+  ``header_row`` says where it is. Rows above the header are ignored.
+- **Header matching.** Case, surrounding and repeated spaces, ``-`` and ``_`` do not
+  matter (``"CPR-nummer"`` = ``"cpr nummer"`` = ``"CPR_NUMMER"``); Danish letters
+  do. A header matches a field by its name, its pydantic alias or validation alias,
+  or a header listed for it in ``aliases``. Other columns are ignored. Two columns
+  for the same field, or a required field with no column, raise ``InputError``.
+- **Merged header cells.** openpyxl's streaming mode does not see merges: a merged
+  cell's value is in its first (top-left) cell and the others read empty. A header
+  that only existed "under" a merge is missing, which for a required field is the
+  missing-column error.
+- **Values**, converted by the field's type (``Optional[...]`` included): text dates
+  ``dd-mm-yyyy``, ``dd.mm.yyyy``, ``dd/mm/yyyy`` and ``yyyy-mm-dd``, optionally with
+  ``HH:MM[:SS]`` (``2026-12-24T14:30`` too), for date and datetime fields; decimal
+  commas (``7,5``, ``1.234,5``) for float, Decimal and int fields; numbers stored as
+  ``12.0`` become ``12`` in int fields and ``"12"`` in text fields; text is
+  stripped; an empty cell is left out, so the field's default applies.
+- **Formulas** are read by the value Excel cached when it last saved the file. A
+  formula cell without a cached value (a file written by a program that does not
+  calculate, and never opened in Excel) reads as empty. A cell holding a formula
+  error (``#REF!``, ``#DIV/0!``, ``#N/A``, ``#VALUE!``, ...) makes its row a
+  ``RowError``; so does the same text typed into a cell.
+- **Empty rows** (every cell empty or blank) are skipped. **Hidden rows** and rows
+  hidden by a filter are read like any other: streaming mode cannot see them.
+- **CSV**: UTF-8 (with or without BOM), falling back to Windows-1252 with a warning
+  in the log (``input_not_utf8``); the delimiter (``;``, ``,`` or tab) is sniffed,
+  ``;`` when unclear. Row numbers are line numbers (the header is line 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import chain
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, ValidationError
+
+from robotlib.robot import Row, RowError, Source
+from robotlib.steps._excel_columns import Column, Fields, explain, is_blank, shown
+from robotlib.steps._excel_files import Table, open_table
+from robotlib.steps._excel_values import CellError
+
+__all__ = ["excel_source", "read_rows"]
+
+#: How many non-empty rows are looked at to find the header row.
+HEADER_SEARCH_ROWS = 20
+
+log = structlog.get_logger("robotlib.excel")
+
+
+def read_rows(
+    path: str | PathLike[str],
+    *,
+    model: type[BaseModel],
+    sheet: str | None = None,
+    aliases: Mapping[str, Sequence[str]] | None = None,
+    header_row: int | None = None,
+) -> Iterator[Row | RowError]:
+    """Stream the rows of a sheet (or CSV file) as validated items.
+
+    Nothing is read until the first row is asked for; file problems are raised
+    then.
+
+    Args:
+        path: an ``.xlsx`` workbook, or a ``.csv``/``.txt`` file.
+        model: the item model each row is validated into.
+        sheet: the sheet's name (default: the first sheet); ignored for CSV.
+        aliases: field name → more headers that mean that field, e.g.
+            ``{"cpr": ["CPR-nummer", "Personnummer"]}``.
+        header_row: the header's row number (1 = first row); default: found.
+
+    Yields:
+        ``Row(values=<model instance>, location=...)`` per good row, and
+        ``RowError(location, message)`` per bad row, e.g.
+        ``column 'Værdi': Input should be a valid number (value 'abc')``. The
+        location is ``"lab_results.xlsx, sheet 'Resultater', row 12"``.
+
+    Raises:
+        InputError: the file is missing, not an xlsx workbook, encrypted or
+            damaged; the sheet does not exist or is empty; a required field has
+            no column, or a field has two.
+        ConfigurationError: ``aliases`` names an unknown field, or makes one header
+            match two fields.
+
+    Example:
+        >>> from pydantic import BaseModel
+        >>> class LabResult(BaseModel):
+        ...     cpr: str
+        ...     value: float
+        >>> rows = read_rows(
+        ...     "lab_results.xlsx",
+        ...     model=LabResult,
+        ...     aliases={"cpr": ["CPR-nummer"], "value": ["Værdi"]},
+        ... )
+        >>> for row in rows:  # doctest: +SKIP
+        ...     print(row)
+    """
+    path = Path(path)
+    if header_row is not None and header_row < 1:
+        raise ValueError(f"header_row is a row number from 1, not {header_row}")
+    fields = Fields.of(model, aliases)
+    with open_table(path, sheet) as table:
+        yield from _read(table, fields, header_row)
+
+
+def excel_source(
+    path: str | PathLike[str],
+    *,
+    model: type[BaseModel],
+    sheet: str | None = None,
+    aliases: Mapping[str, Sequence[str]] | None = None,
+    header_row: int | None = None,
+) -> Source:
+    """Return a robot ``source`` that reads a sheet with :func:`read_rows`.
+
+    It reads the file given to ``rpa run --input`` when there is one, else
+    ``path``.
+
+    Args:
+        path: the default input file.
+        model: the item model (normally the robot's ``item``).
+        sheet: the sheet's name (default: the first sheet).
+        aliases: field name → more headers that mean that field.
+        header_row: the header's row number (default: found).
+
+    Returns:
+        ``source(input_path) -> rows`` for ``Robot(source=...)``.
+
+    Example:
+        >>> from pydantic import BaseModel
+        >>> class LabResult(BaseModel):
+        ...     cpr: str
+        ...     value: float
+        >>> source = excel_source(
+        ...     "inputs/lab_results.xlsx",
+        ...     model=LabResult,
+        ...     sheet="Resultater",
+        ...     aliases={"cpr": ["CPR-nummer"], "value": ["Værdi"]},
+        ... )
+        >>> # Robot(name="lab_results", item=LabResult, source=source, ...)
+    """
+    default = Path(path)
+
+    def source(input_path: Path | None) -> Iterator[Row | RowError]:
+        return read_rows(
+            input_path if input_path is not None else default,
+            model=model,
+            sheet=sheet,
+            aliases=aliases,
+            header_row=header_row,
+        )
+
+    return source
+
+
+# Private API -------------------------------------------------------------------------
+
+
+def _read(
+    table: Table, fields: Fields, header_row: int | None
+) -> Iterator[Row | RowError]:
+    header_number, header, rest = _find_header(table, fields, header_row)
+    columns = fields.columns(
+        header,
+        label=table.label,
+        error=lambda message, **where: table.error(message, row=header_number, **where),
+    )
+    model, place = fields.model, table.place
+    plan = [(c.index, c.key, c.convert) for c in columns]
+    good = bad = 0
+    for number, cells in chain(rest, table.rows):
+        width = len(cells)
+        data: dict[str, Any] = {}
+        problems: list[str] | None = None
+        for index, key, convert in plan:
+            if index >= width:
+                continue
+            raw = cells[index]
+            if raw is None:
+                continue
+            try:
+                value = convert(raw)
+            except CellError as exc:
+                problems = problems or []
+                problems.append(_cell_problem(columns, index, raw, exc))
+                continue
+            if value is not None:
+                data[key] = value
+        if not data and problems is None and is_blank(cells):
+            continue
+        location = f"{place}, row {number}"
+        if problems is not None:
+            bad += 1
+            yield RowError(location, "; ".join(problems))
+            continue
+        try:
+            item = model.model_validate(data)
+        except ValidationError as exc:
+            bad += 1
+            yield RowError(location, explain(exc, columns, cells))
+            continue
+        good += 1
+        yield Row(item, location)
+    log.info("input_read", file=table.file, sheet=table.sheet, rows=good, invalid=bad)
+
+
+def _cell_problem(columns: list[Column], index: int, raw: Any, exc: CellError) -> str:
+    header = next(c.header for c in columns if c.index == index)
+    if exc.formula is not None:
+        return f"formula error {exc.formula} in column {header!r}"
+    return f"column {header!r}: {exc.reason} ({shown(raw)})"
+
+
+def _find_header(
+    table: Table, fields: Fields, header_row: int | None
+) -> tuple[int, Sequence[Any], list[tuple[int, Sequence[Any]]]]:
+    """Return the header row's number and cells, and the rows read past it."""
+    seen: list[tuple[int, Sequence[Any]]] = []
+    candidates: list[int] = []  # positions in seen of non-empty rows
+    for number, cells in table.rows:
+        seen.append((number, cells))
+        if header_row is not None:
+            if number == header_row:
+                if is_blank(cells):
+                    raise table.error(
+                        "the header row is empty; give the row the headers are on",
+                        row=number,
+                    )
+                return number, cells, []
+            continue
+        if is_blank(cells):
+            continue
+        candidates.append(len(seen) - 1)
+        if fields.matches(cells)[0] or len(candidates) == HEADER_SEARCH_ROWS:
+            break
+    if not candidates:
+        if header_row is not None and seen:
+            raise table.error(
+                f"there is no header row {header_row}: the sheet ends at row "
+                f"{seen[-1][0]}"
+            )
+        raise table.error("the sheet is empty: there is no header row")
+    best = max(candidates, key=lambda at: (fields.matches(seen[at][1]), -at))
+    if fields.matches(seen[best][1])[1] == 0:
+        best = candidates[0]
+    number, cells = seen[best]
+    return number, cells, seen[best + 1 :]
