@@ -1,0 +1,79 @@
+"""The lab_results robot registers exactly the right results in the sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from robotlib.queue.models import ItemState
+from sandbox import SandboxServer
+
+pytestmark = pytest.mark.browser
+
+REGISTERED = {
+    ("170551-4514", "NPU02319", 8.4, "2026-11-20T08:00"),
+    ("220209-4002", "NPU03429", 141.0, "2026-11-20T08:15"),
+    ("211217-9215", "NPU19748", 12.5, "2026-11-20T09:30"),
+}
+ALREADY_THERE = ("090505-9525", "NPU02192", "5,6", "2026-11-19T07:45")
+
+
+def _register_by_hand(url: str, cpr: str, code: str, value: str, at: str) -> None:
+    """A nurse registers a result through the sandbox's own form."""
+    with httpx.Client(base_url=url) as nurse:
+        nurse.post("/login", data={"username": "nurse", "password": "nurse-pass-1"})
+        patient = nurse.post("/patients/search", data={"cpr": cpr}).headers["location"]
+        saved = nurse.post(
+            f"{patient}/lab-results",
+            data={"code": code, "value": value, "unit": "mmol/L", "sampled_at": at},
+        )
+        assert 303 == saved.status_code
+
+
+def test_registrations_exceptions_and_nothing_twice(
+    run_robot: Callable[..., Any], live_sandbox: SandboxServer
+) -> None:
+    """Good rows are registered and verified once; bad ones carry the EPJ's message."""
+    _register_by_hand(live_sandbox.url, *ALREADY_THERE)
+    run = run_robot("lab_results")
+    assert 0 == run.result.exit_code, run.result.note
+
+    robot_rows = run.api("/lab-results?registered_by=robot")
+    assert REGISTERED == {
+        (r["cpr"], r["code"], r["value"], r["sampled_at"]) for r in robot_rows
+    }
+    same = [
+        r
+        for r in run.api(f"/lab-results?cpr={ALREADY_THERE[0]}")
+        if (r["code"], r["sampled_at"]) == (ALREADY_THERE[1], ALREADY_THERE[3])
+    ]
+    assert ["nurse"] == [r["registered_by"] for r in same]
+
+    items = run.backend.items("lab_results")
+    assert 8 == len(items)  # nine rows, one of them twice
+    by_cpr = {item.reference.split("|")[0]: item for item in items}
+    done = {cpr for cpr, item in by_cpr.items() if item.state is ItemState.DONE}
+    assert {"170551-4514", "220209-4002", "211217-9215", "090505-9525"} == done
+    assert all(isinstance(by_cpr[c].output["registration_id"], int) for c in done)
+    reasons = {
+        cpr: item.error_message or ""
+        for cpr, item in by_cpr.items()
+        if item.state is ItemState.BUSINESS_EXCEPTION
+    }
+    assert 4 == len(reasons)
+    assert "No patient with CPR number cpr:" in reasons["010101-0000"]
+    assert "outside the plausible range" in reasons["290191-0570"]
+    assert "The unit of NPU03230 is mmol/L" in reasons["070396-4472"]
+    assert any("column 'CPR-nummer'" in reason for reason in reasons.values())
+
+
+def test_second_run_registers_nothing_more(run_robot: Callable[..., Any]) -> None:
+    """Loading the same spreadsheet again adds no item and no registration."""
+    first = run_robot("lab_results")
+    count = len(first.api("/lab-results?registered_by=robot"))
+    second = run_robot("lab_results")
+    assert 0 == second.result.loaded.added
+    assert count == len(second.api("/lab-results?registered_by=robot"))
