@@ -30,8 +30,8 @@ demo: setup  ## Start the sandbox clinical system and show how to log in (Ctrl+C
 sandbox: demo
 
 lint: setup  ## ruff (lint and format check) and mypy --strict.
-	$(BIN)/ruff check robotlib sandbox tests
-	$(BIN)/ruff format --check robotlib sandbox tests
+	$(BIN)/ruff check robotlib sandbox robots scripts tests
+	$(BIN)/ruff format --check robotlib sandbox robots scripts tests
 	$(BIN)/mypy
 
 test: lint  ## Lint, type-check, then run every test (browser tests included).

@@ -6,6 +6,7 @@ meant to end as business exceptions, as the comments say.
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import datetime
 from pathlib import Path
 
@@ -13,7 +14,14 @@ from openpyxl import Workbook
 
 INPUTS = Path(__file__).resolve().parents[1] / "robots" / "inputs"
 
-LAB_HEADERS = ["CPR-nummer", "Analysekode", "Værdi", "Enhed", "Prøvetidspunkt", "Kommentar"]
+LAB_HEADERS = [
+    "CPR-nummer",
+    "Analysekode",
+    "Værdi",
+    "Enhed",
+    "Prøvetidspunkt",
+    "Kommentar",
+]
 LAB_ROWS: list[list[object]] = [
     ["170551-4514", "NPU02319", 8.4, "mmol/L", datetime(2026, 11, 20, 8, 0), ""],
     ["220209-4002", "NPU03429", 141, "mmol/L", "20-11-2026 08:15", "Fastende"],
@@ -43,13 +51,23 @@ def write_lab_results(path: Path) -> None:
     for cell in sheet["E"][1:]:
         if isinstance(cell.value, datetime):
             cell.number_format = "dd-mm-yyyy hh:mm"
+    book.properties.created = book.properties.modified = datetime(2026, 11, 20)
     book.save(path)
 
 
 def main() -> None:
-    """Write every example input."""
+    """Write every example input: lab_results here, the others' from example_inputs/.
+
+    Each ``scripts/example_inputs/<robot>.py`` has ``write(folder: Path) -> None``.
+    """
     INPUTS.mkdir(parents=True, exist_ok=True)
     write_lab_results(INPUTS / "lab_results.xlsx")
+    for module_path in sorted((Path(__file__).parent / "example_inputs").glob("*.py")):
+        spec = importlib.util.spec_from_file_location(module_path.stem, module_path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.write(INPUTS)
     print(f"wrote {INPUTS}")
 
 
