@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo sandbox test lint clean
+.PHONY: help setup demo sandbox inputs test lint clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
@@ -24,10 +24,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 setup: $(STAMP)  ## Create .venv, install robotlib with its dev extra, make sure a Chromium is there.
 	@scripts/ensure-browser.sh $(BIN)
 
-demo: setup  ## Start the sandbox clinical system and show how to log in (Ctrl+C stops it).
+demo: setup  ## Start the sandbox, run the example robots on it, print what happened.
+	$(BIN)/python scripts/demo.py
+
+sandbox: setup  ## Start the sandbox clinical system alone (Ctrl+C stops it).
 	$(BIN)/rpa sandbox
 
-sandbox: demo
+inputs: setup  ## Write the example robots' input files again (robots/inputs).
+	$(BIN)/python scripts/make_example_inputs.py
 
 lint: setup  ## ruff (lint and format check) and mypy --strict.
 	$(BIN)/ruff check robotlib sandbox robots scripts tests
