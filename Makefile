@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-setup: $(STAMP)  ## Create .venv, install robotlib with its dev extra, make sure a Chromium is there.
+setup: $(STAMP)  ## Create .venv, install robotlib with its dev extra, a Chromium and Xvfb.
 	@scripts/ensure-browser.sh $(BIN)
+	@scripts/ensure-desktop.sh
 
 demo: setup  ## Start the sandbox, run the example robots on it, print what happened.
 	$(BIN)/python scripts/demo.py

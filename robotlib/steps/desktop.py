@@ -1,0 +1,637 @@
+"""Desktop steps: keyboard, mouse and screen images for programs without a web page.
+
+Built on pyautogui, which is imported only when a step first needs it: importing it
+connects to the display, and fails without one. On a server, run desktop robots
+under a virtual display (``xvfb-run rpa run legacy_desktop``, or an Xvfb you start
+yourself); ``scripts/ensure-desktop.sh`` installs Xvfb, xauth, xdotool and scrot.
+
+The steps never sleep for you. pyautogui's own 0.1 s pause after every call is
+switched off (``pyautogui.PAUSE = 0``): with it, a click-type-click cycle takes
+~300 ms instead of ~6 ms, and a fixed pause is either too long or, on a slow day,
+too short. Wait for what the application shows instead: :func:`wait_for_image`,
+:func:`wait_for_window`, or the result your application writes. pyautogui's
+fail-safe stays on: moving the mouse into a corner of the screen stops the robot.
+
+Example:
+    >>> session = DesktopSession()
+    >>> session.launch(["legacy-lab"], window_title="Legacy Lab Client")
+    >>> type_text("010190-1234")
+    >>> press("tab")
+    >>> hotkey("ctrl", "s")
+    >>> wait_for_image(Path("images/saved.png"), timeout_s=5)
+    >>> session.close()
+"""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import importlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from robotlib.errors import ApplicationError, ConfigurationError, StepTimeoutError
+from robotlib.steps import _screen
+from robotlib.steps._registry import step
+from robotlib.steps._screen import Box
+
+__all__ = [
+    "NO_DISPLAY",
+    "Box",
+    "DesktopSession",
+    "click",
+    "click_image",
+    "create_xauthority",
+    "hotkey",
+    "press",
+    "screenshot",
+    "type_text",
+    "wait_for_image",
+    "wait_for_window",
+    "window_exists",
+]
+
+NO_DISPLAY = (
+    "No display: desktop steps need a graphical session; on a server run them "
+    "under Xvfb (xvfb-run) or set DISPLAY"
+)
+_FAILSAFE = (
+    "pyautogui's fail-safe stopped the robot: the mouse was moved into a corner of "
+    "the screen (a person taking over, or a step that moved it there)"
+)
+_XDOTOOL_DELAY_MS = 12  # xdotool's default: with 0, remapped keys get lost
+
+
+# Public API ---------------------------------------------------------------------------
+
+
+@step(log_args=False)
+def type_text(text: str, *, interval_s: float = 0.0) -> None:
+    """Type ``text`` into the window that has the keyboard focus.
+
+    The text is never logged: it may be a password or a CPR number. Characters
+    pyautogui cannot type (``µ``, ``æøå``: it knows only US-keyboard ASCII) are
+    typed with xdotool on Linux; elsewhere they are refused before anything is
+    typed, so that no half value ends up in a field.
+
+    Args:
+        text: what to type; ``\\n`` presses Enter, ``\\t`` Tab.
+        interval_s: seconds between two key presses (slow applications).
+
+    Raises:
+        ConfigurationError: no display, or characters this machine cannot type.
+
+    Example:
+        >>> type_text("NPU02319")
+    """
+    gui = _pyautogui()
+    runs = _typable_runs(gui, text)
+    if any(not typable for typable, _ in runs):
+        _require_xdotool_for("".join(run for typable, run in runs if not typable))
+    delay_ms = str(max(_XDOTOOL_DELAY_MS, round(interval_s * 1000)))
+    with _failsafe(gui):
+        for typable, run in runs:
+            if typable:
+                gui.write(run, interval=interval_s)
+            else:
+                _xdotool("type", "--delay", delay_ms, "--", run)
+
+
+@step
+def press(*keys: str) -> None:
+    """Press and release each key in turn (``press("tab", "tab", "enter")``).
+
+    Args:
+        keys: pyautogui key names (``enter``, ``tab``, ``esc``, ``f5``, ``a``...).
+
+    Raises:
+        ConfigurationError: no display, or a key name pyautogui does not know.
+
+    Example:
+        >>> press("tab")
+    """
+    gui = _pyautogui()
+    _check_keys(gui, keys)
+    with _failsafe(gui):
+        gui.press(list(keys))
+
+
+@step
+def hotkey(*keys: str) -> None:
+    """Hold the keys down in order, then release them in reverse (``ctrl``, ``s``).
+
+    Args:
+        keys: pyautogui key names, modifiers first.
+
+    Raises:
+        ConfigurationError: no display, or a key name pyautogui does not know.
+
+    Example:
+        >>> hotkey("ctrl", "s")
+    """
+    gui = _pyautogui()
+    _check_keys(gui, keys)
+    with _failsafe(gui):
+        gui.hotkey(*keys)
+
+
+@step
+def click(
+    x: int,
+    y: int,
+    *,
+    button: Literal["left", "middle", "right"] = "left",
+    clicks: int = 1,
+) -> None:
+    """Click at screen position (``x``, ``y``).
+
+    Args:
+        x: pixels from the left edge of the screen.
+        y: pixels from the top edge of the screen.
+        button: which mouse button.
+        clicks: 2 for a double click.
+
+    Example:
+        >>> click(120, 80)
+    """
+    gui = _pyautogui()
+    with _failsafe(gui):
+        gui.click(x, y, clicks=clicks, button=button)
+
+
+@step
+def wait_for_image(
+    image_path: Path | str,
+    *,
+    timeout_s: float = 10.0,
+    interval_s: float = 0.1,
+    confidence: float | None = None,
+) -> Box:
+    """Wait until the image appears on the screen; return where it is.
+
+    Args:
+        image_path: a PNG cut from a screenshot of the application.
+        timeout_s: how long to look before giving up.
+        interval_s: seconds between two looks.
+        confidence: accept a match this close (0-1) instead of an exact one;
+            needs OpenCV (the ``vision`` extra).
+
+    Returns:
+        The box on the screen where the image was found first.
+
+    Raises:
+        StepTimeoutError: the image did not appear within ``timeout_s``.
+        ConfigurationError: the image file is missing or not an image.
+        ImportError: ``confidence`` without OpenCV installed.
+
+    Example:
+        >>> wait_for_image("images/saved.png", timeout_s=5).center
+        (212, 257)
+    """
+    return _wait_for_image(Path(image_path), timeout_s, interval_s, confidence)
+
+
+@step
+def click_image(
+    image_path: Path | str,
+    *,
+    confidence: float | None = None,
+    timeout_s: float = 10.0,
+) -> Box:
+    """Wait for the image to appear on the screen, then click its middle.
+
+    Args:
+        image_path: a PNG cut from a screenshot of the application (a button).
+        confidence: accept a match this close (0-1); needs OpenCV (the ``vision``
+            extra).
+        timeout_s: how long to wait for the image.
+
+    Returns:
+        The box that was clicked.
+
+    Raises:
+        StepTimeoutError: the image did not appear within ``timeout_s``.
+        ImportError: ``confidence`` without OpenCV installed.
+
+    Example:
+        >>> click_image("images/save_button.png", confidence=0.9)
+    """
+    box = _wait_for_image(Path(image_path), timeout_s, 0.1, confidence)
+    gui = _pyautogui()
+    with _failsafe(gui):
+        gui.click(*box.center)
+    return box
+
+
+@step
+def screenshot(path: Path | str) -> Path:
+    """Save a PNG of the whole screen to ``path`` (its folder is created).
+
+    Uses Pillow's screen grab, or ``scrot`` where Pillow cannot reach the display.
+
+    Raises:
+        ConfigurationError: no display, or no way to take a screenshot here.
+
+    Example:
+        >>> screenshot(ctx.run_dir / "before-save.png")
+    """
+    _require_display()
+    return _screen.save_screenshot(Path(path))
+
+
+@step
+def wait_for_window(
+    title: str, *, timeout_s: float = 10.0, interval_s: float = 0.1
+) -> None:
+    """Wait until a visible window has exactly this title.
+
+    Args:
+        title: the whole title of the window (not a part of it).
+        timeout_s: how long to wait.
+        interval_s: seconds between two looks.
+
+    Raises:
+        StepTimeoutError: no such window within ``timeout_s``.
+        ConfigurationError: no display, or no way to list windows (xdotool).
+
+    Example:
+        >>> wait_for_window("Legacy Lab Client", timeout_s=20)
+    """
+    _wait_for_window(title, timeout_s, interval_s)
+
+
+def window_exists(title: str) -> bool:
+    """Whether a visible window has exactly this title.
+
+    On Linux this asks xdotool (``scripts/ensure-desktop.sh`` installs it); on
+    Windows, pyautogui's window list.
+
+    Args:
+        title: the whole title of the window (not a part of it).
+
+    Raises:
+        ConfigurationError: no display, or no way to list windows here.
+
+    Example:
+        >>> window_exists("Legacy Lab Client")
+        True
+    """
+    _require_display()
+    if sys.platform == "win32":
+        windows = _pyautogui().getWindowsWithTitle(title)
+        return any(window.title == title for window in windows)
+    return bool(_find_windows(title))
+
+
+def create_xauthority(path: Path | None = None) -> Path:
+    """Create an empty X authority file if there is none; return its path.
+
+    pyautogui (through python-xlib) cannot even be imported when the authority
+    file (``$XAUTHORITY``, or ``~/.Xauthority``) is missing, even for a display
+    that needs none, such as a bare ``Xvfb :99``. An empty file is enough there;
+    a display that checks cookies needs the real file (``xvfb-run`` makes one).
+
+    Args:
+        path: the file; default ``$XAUTHORITY``, else ``~/.Xauthority``.
+
+    Example:
+        >>> create_xauthority()
+        PosixPath('/home/robot/.Xauthority')
+    """
+    if path is None:
+        path = _xauthority_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    return path
+
+
+class DesktopSession:
+    """The desktop programs a robot drives: an application for the engine.
+
+    The engine screenshots the whole screen at a system exception and calls
+    :meth:`close` at a restart, which ends the programs this session launched.
+
+    Example:
+        >>> def setup(ctx):
+        ...     session = ctx.open_application(DesktopSession())
+        ...     client = [sys.executable, "-m", "sandbox.legacy_client"]
+        ...     session.launch(
+        ...         [*client, "--store", "r.jsonl"], window_title="Legacy Lab Client"
+        ...     )
+    """
+
+    name = "desktop"
+
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def __repr__(self) -> str:
+        return f"DesktopSession(processes={len(self.processes)})"
+
+    def __enter__(self) -> DesktopSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @step(name="launch_program")
+    def launch(
+        self,
+        argv: Sequence[str | os.PathLike[str]],
+        *,
+        window_title: str,
+        timeout_s: float = 30.0,
+        cwd: Path | None = None,
+    ) -> subprocess.Popen[bytes]:
+        """Start a program, wait until its window shows, and give it the keyboard.
+
+        The window is the first visible one with exactly ``window_title``. It gets
+        the keyboard focus because under a bare Xvfb there is no window manager to
+        give it (on Windows the program's own window is left to take it).
+
+        Args:
+            argv: the program and its arguments.
+            window_title: the title of the window that says the program is ready.
+            timeout_s: how long to wait for the window.
+            cwd: the folder to start the program in.
+
+        Returns:
+            The started process (ended by :meth:`close`).
+
+        Raises:
+            ApplicationError: the program ended before its window showed.
+            StepTimeoutError: no window with that title within ``timeout_s``.
+            ConfigurationError: no display, or no way to list windows (xdotool).
+        """
+        _require_display()
+        if sys.platform != "win32":
+            _require_xdotool_for(None)
+        with tempfile.TemporaryFile() as errors:
+            process = subprocess.Popen(
+                list(argv), cwd=cwd, stdin=subprocess.DEVNULL, stderr=errors
+            )
+            self.processes.append(process)
+            try:
+                _wait_for_window(
+                    window_title,
+                    timeout_s,
+                    0.05,
+                    process=process,
+                    program=os.fspath(argv[0]),
+                )
+            except ApplicationError as exc:
+                errors.seek(0)
+                output = errors.read().decode(errors="replace").strip()
+                if not output:
+                    raise
+                raise type(exc)(f"{exc.message}; it wrote:\n{output[-2000:]}") from None
+        _focus_window(window_title)
+        return process
+
+    def screenshot(self, path: Path) -> Path | None:
+        """Save a PNG of the whole screen to ``path``; return it."""
+        _require_display()
+        return _screen.save_screenshot(path)
+
+    def close(self) -> None:
+        """End the programs this session launched (terminate, then kill)."""
+        while self.processes:
+            process = self.processes.pop()
+            if process.poll() is not None:
+                continue
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+# Private API --------------------------------------------------------------------------
+
+
+def _require_display() -> None:
+    """Raise the clear error, not pyautogui's KeyError, when there is no display."""
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        raise ConfigurationError(NO_DISPLAY)
+
+
+def _pyautogui() -> Any:
+    """Import pyautogui (once), with the fail-safe on and without its pauses."""
+    _require_display()
+    first = "pyautogui" not in sys.modules
+    gui = _import_pyautogui()
+    if first:
+        _close_which_pipes()
+        atexit.register(_close_display_connections)
+    gui.FAILSAFE = True
+    gui.PAUSE = 0
+    return gui
+
+
+def _import_pyautogui() -> Any:
+    """Import pyautogui, turning a failed display connection into a clear error."""
+    with warnings.catch_warnings():
+        # pyscreeze and mouseinfo leave `which scrot` pipes open at import.
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            return importlib.import_module("pyautogui")
+        except ImportError:
+            raise
+        except Exception as exc:
+            failure = _display_error(exc)
+        # python-xlib leaves a refused connection open: let it close quietly here.
+        gc.collect()
+    raise failure
+
+
+def _close_which_pipes() -> None:
+    """pyscreeze and mouseinfo run ``which scrot`` at import and keep its pipes open."""
+    for name in ("pyscreeze", "mouseinfo"):
+        process = getattr(sys.modules.get(name), "whichProc", None)
+        if isinstance(process, subprocess.Popen):
+            for pipe in (process.stdout, process.stderr):
+                if pipe is not None:
+                    pipe.close()
+
+
+def _close_display_connections() -> None:
+    """Close pyautogui's X connections at exit (they live in module globals).
+
+    Only the sockets are closed: the X server may be gone already (a test's Xvfb),
+    and python-xlib's own ``close()`` raises then.
+    """
+    for name in ("pyautogui._pyautogui_x11", "mouseinfo"):
+        connection = getattr(sys.modules.get(name), "_display", None)
+        sock = getattr(getattr(connection, "display", None), "socket", None)
+        if sock is not None:
+            sock.close()
+
+
+def _display_error(exc: Exception) -> ConfigurationError:
+    """Say what is wrong when connecting to the display failed inside pyautogui."""
+    display = os.environ.get("DISPLAY", "")
+    if type(exc).__name__ == "XauthError":
+        authority = _xauthority_path()
+        return ConfigurationError(
+            f"Cannot read the X authority file {authority} ({exc}). Set XAUTHORITY "
+            "to the display's authority file, or, for a display that needs none "
+            "(a bare Xvfb), create an empty one: `touch ~/.Xauthority` or "
+            "robotlib.steps.desktop.create_xauthority(). xvfb-run sets one up."
+        )
+    return ConfigurationError(
+        f"Cannot connect to the display {display!r}: {type(exc).__name__}: {exc}"
+    )
+
+
+def _xauthority_path() -> Path:
+    configured = os.environ.get("XAUTHORITY")
+    return Path(configured) if configured else Path.home() / ".Xauthority"
+
+
+@contextmanager
+def _failsafe(gui: Any) -> Iterator[None]:
+    """Turn pyautogui's fail-safe into our system exception, with the reason."""
+    try:
+        yield
+    except gui.FailSafeException as exc:
+        raise ApplicationError(_FAILSAFE) from exc
+
+
+def _check_keys(gui: Any, keys: Sequence[str]) -> None:
+    """pyautogui silently ignores unknown key names: refuse them instead."""
+    if not keys:
+        raise ConfigurationError("no key given")
+    unknown = [key for key in keys if not gui.isValidKey(key)]
+    if unknown:
+        raise ConfigurationError(
+            f"unknown key name(s) {', '.join(map(repr, unknown))}; "
+            "see pyautogui.KEY_NAMES"
+        )
+
+
+def _typable_runs(gui: Any, text: str) -> list[tuple[bool, str]]:
+    """Split text into runs pyautogui can type and runs it cannot (µ, æ, ø)."""
+    runs: list[tuple[bool, str]] = []
+    for char in text:
+        typable = bool(gui.isValidKey(char))
+        if runs and runs[-1][0] == typable:
+            runs[-1] = (typable, runs[-1][1] + char)
+        else:
+            runs.append((typable, char))
+    return runs
+
+
+def _require_xdotool_for(characters: str | None) -> None:
+    if sys.platform.startswith("linux") and shutil.which("xdotool"):
+        return
+    if characters is None:
+        raise ConfigurationError(
+            "Listing windows needs xdotool: sudo apt-get install xdotool "
+            "(scripts/ensure-desktop.sh installs it)"
+        )
+    raise ConfigurationError(
+        f"Cannot type {characters!r}: pyautogui types only US-keyboard ASCII"
+        + (
+            "; install xdotool (sudo apt-get install xdotool) to type the rest"
+            if sys.platform.startswith("linux")
+            else " on this system"
+        )
+    )
+
+
+def _xdotool(*args: str) -> None:
+    try:
+        done = subprocess.run(
+            ["xdotool", *args], capture_output=True, check=False, timeout=30
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise StepTimeoutError(f"xdotool {args[0]} did not finish in 30 s") from exc
+    if done.returncode != 0:
+        message = done.stderr.decode(errors="replace").strip()
+        raise ApplicationError(f"xdotool {args[0]} failed: {message}")
+
+
+def _find_windows(title: str) -> list[str]:
+    """The X ids of the visible windows with exactly this title (xdotool)."""
+    _require_xdotool_for(None)
+    pattern = f"^{_posix_regex_escape(title)}$"
+    found = subprocess.run(
+        ["xdotool", "search", "--onlyvisible", "--name", pattern],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if found.returncode != 0 and found.stderr.strip():
+        raise ApplicationError(f"xdotool search failed: {found.stderr.strip()}")
+    return found.stdout.split()
+
+
+def _focus_window(title: str) -> None:
+    if sys.platform == "win32":
+        return
+    windows = _find_windows(title)
+    if windows:
+        _xdotool("windowfocus", "--sync", windows[0])
+
+
+def _posix_regex_escape(text: str) -> str:
+    """Escape text for xdotool's POSIX extended regular expressions."""
+    return re.sub(r"([.\[\]{}()\\*+?^$|])", r"\\\1", text)
+
+
+def _wait_for_window(
+    title: str,
+    timeout_s: float,
+    interval_s: float,
+    *,
+    process: subprocess.Popen[bytes] | None = None,
+    program: str = "",
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not window_exists(title):
+        if process is not None and process.poll() is not None:
+            raise ApplicationError(
+                f"{Path(program).name} ended with exit code {process.returncode} "
+                f"before its window {title!r} showed"
+            )
+        if time.monotonic() >= deadline:
+            raise StepTimeoutError(
+                f"no window titled {title!r} appeared within {timeout_s:g} s"
+            )
+        time.sleep(interval_s)
+
+
+def _wait_for_image(
+    path: Path, timeout_s: float, interval_s: float, confidence: float | None
+) -> Box:
+    _require_display()
+    if confidence is not None:
+        _screen.require_opencv()
+    needle = _screen.load_image(path)
+    if confidence is not None and _screen.is_flat(needle):
+        raise ConfigurationError(
+            f"the image {path} is one flat colour: with a confidence it matches "
+            "anywhere; cut a piece with some detail (text, an edge)"
+        )
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = _screen.locate(needle, _screen.grab_screen(), confidence)
+        if found is not None:
+            return found
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise StepTimeoutError(
+                f"the image {path} did not appear on the screen within {timeout_s:g} s"
+            )
+        time.sleep(min(interval_s, remaining))
