@@ -234,7 +234,10 @@ class Redactor:
 
     def _replace_cpr(self, match: re.Match[str]) -> str:
         number = match.group(0)
-        if not is_well_formed(number):
+        # DDMMYY-SSSS is treated as a CPR number even with an impossible date (a
+        # mistyped number is still a patient's); ten bare digits only when the date
+        # is real, so order numbers and the like stay readable.
+        if "-" not in number and not is_well_formed(number):
             return number
         if self._cpr_mode == "mask":
             return mask_cpr(number)

@@ -145,11 +145,15 @@ class BrowserSession:
 
     def check(self) -> None:
         """Raise if the last navigation answered with a server error, or expired."""
+        self.check_server_error()
+        if self.on_login_page():
+            raise TargetSystemError("the session expired (the login page is shown)")
+
+    def check_server_error(self) -> None:
+        """Raise if a navigation since the last check answered with HTTP 5xx."""
         if self._server_error is not None:
             message, self._server_error = self._server_error, None
             raise TargetSystemError(message)
-        if self.on_login_page():
-            raise TargetSystemError("the session expired (the login page is shown)")
 
     def on_login_page(self) -> bool:
         """Whether the page shows the login page (the session has expired)."""

@@ -118,19 +118,23 @@ def login(
             f"credentials of {credentials.system!r} need a username and a password"
         )
     page = session.page
-    page.goto(session.options.login_path)
+    response = page.goto(session.options.login_path)
+    if response is not None and response.status >= 500:
+        raise TargetSystemError(f"HTTP {response.status} from the login page")
     page.get_by_label(username_label, exact=True).fill(credentials.username)
     page.get_by_label(password_label, exact=True).fill(
         credentials.password.get_secret_value()
     )
     page.get_by_role("button", name=submit, exact=True).click()
     page.wait_for_load_state()
+    session.check_server_error()
     if session.on_login_page():
         alert = page.get_by_role("alert")
-        reason = alert.first.inner_text() if alert.count() else "no reason given"
+        if not alert.count():
+            raise TargetSystemError("the login page came back without a reason")
         raise CredentialsError(
             f"login to {credentials.system!r} as {credentials.username!r} was "
-            f"refused: {reason}"
+            f"refused: {alert.first.inner_text()}"
         )
     session.check()
     session.relogin = functools.partial(

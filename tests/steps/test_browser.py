@@ -203,3 +203,19 @@ def test_notice_dialog_is_dismissed_by_itself(tmp_path: Path, browser: Browser) 
         web.click(opened, "Worklist")
         assert opened.page.url.endswith("/worklist")
         opened.close()
+
+
+def test_server_error_at_login_is_a_system_exception(
+    tmp_path: Path, browser: Browser, live_sandbox: SandboxServer
+) -> None:
+    """HTTP 500 while logging in is retried like any system trouble, not fatal."""
+    url = live_sandbox.url
+    ctx = _context(tmp_path, browser)
+    opened = web.open_browser(ctx, web.BrowserOptions(base_url=url))
+    httpx.put(f"{url}/api/faults", json={"error_after_rate": 1.0})
+    try:
+        with pytest.raises(TargetSystemError, match="HTTP 500"):
+            web.login(opened, _credentials(url))
+    finally:
+        httpx.put(f"{url}/api/faults", json={})
+        opened.close()

@@ -117,8 +117,8 @@ def test_clear_mode() -> None:
 
 
 def test_ten_digits_without_a_real_date_are_untouched() -> None:
-    """Order numbers and timestamps that are not a date stay readable."""
-    text = "order 9912319999, ts 1763793600, 310299-1234, 12345678901"
+    """Order numbers and timestamps (ten bare digits, no real date) stay readable."""
+    text = "order 9912319999, ts 1763793600, 3102991234, 12345678901"
 
     assert text == make_redactor().redact(text)
 
@@ -420,3 +420,9 @@ def test_read_events_reads_a_run_log(tmp_path: Path) -> None:
 
     (event,) = read_events(path)
     assert ("run_started", 2, "r1") == (event["event"], event["items"], event["run_id"])
+
+
+def test_cpr_shaped_number_with_impossible_date_is_still_hidden() -> None:
+    """DDMMYY-SSSS with no such date (a typo) is hidden; bare ten digits are not."""
+    redactor = Redactor(cpr_mode="mask", key=KEY)
+    assert "310299-**** and 3102991234" == redactor.redact("310299-1234 and 3102991234")
