@@ -4,7 +4,13 @@ A fixed-size Tk window with four fields (CPR, Test code, Value, Unit), a Save bu
 (also Enter and Ctrl+S) and a status line. A saved registration is appended as one
 JSON line to the store file, so tests can check exactly what was registered; the
 form is then cleared and the CPR field has the focus again. Invalid input leaves the
-store untouched and shows a red message instead.
+store untouched and shows a red message instead. Escape starts a new entry: it clears
+the form, gives the CPR field the focus and shows "Ready" again.
+
+The window title repeats the outcome, so a robot can read it without OCR (xdotool
+reads titles): ``Legacy Lab Client`` when ready, ``Legacy Lab Client - Saved as
+LAB-3`` after a save and ``Legacy Lab Client - Error: Unknown test code`` after a
+refusal.
 
 The look is fixed (window size and position, font, colours) so that image matching
 finds the same pixels on every run.
@@ -125,6 +131,7 @@ class LegacyClient:
         self.status.grid(row=len(FIELDS) + 2, column=0, columnspan=2, padx=12)
         for sequence in ("<Return>", "<KP_Enter>", "<Control-s>"):
             root.bind_all(sequence, self._on_key)
+        root.bind_all("<Escape>", self._on_escape)
         self.entries["cpr"].focus_set()
         root.bind("<Map>", self._take_focus)
 
@@ -138,20 +145,35 @@ class LegacyClient:
         self.save()
         return "break"
 
+    def _on_escape(self, _event: tk.Event[tk.Misc]) -> str:
+        self.new_entry()
+        return "break"
+
+    def new_entry(self) -> None:
+        """Clear the form, focus the CPR field and show "Ready" (the title alone)."""
+        self._clear()
+        self.status.configure(text="Ready", foreground=TEXT)
+        self.root.title(TITLE)
+
     def save(self) -> None:
         """Validate the form; append the record and clear the form, or show why not."""
         result = validate({key: entry.get() for key, entry in self.entries.items()})
         if isinstance(result, str):
             self.status.configure(text=result, foreground=ERROR_COLOUR)
+            self.root.title(f"{TITLE} - Error: {result}")
             return
         lab_id = f"LAB-{self._count() + 1}"
         record = {"id": lab_id, **result.__dict__}
         with self.store.open("a", encoding="utf-8") as store:
             store.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._clear()
+        self.status.configure(text=f"Saved as {lab_id}", foreground=OK_COLOUR)
+        self.root.title(f"{TITLE} - Saved as {lab_id}")
+
+    def _clear(self) -> None:
         for entry in self.entries.values():
             entry.delete(0, "end")
         self.entries["cpr"].focus_set()
-        self.status.configure(text=f"Saved as {lab_id}", foreground=OK_COLOUR)
 
     def _count(self) -> int:
         if not self.store.exists():

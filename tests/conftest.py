@@ -1,9 +1,16 @@
-"""Shared fixtures: the sandbox (in-process app or a live server) and a real browser."""
+"""Shared fixtures: the sandbox (in-process or live), a real browser, a display."""
 
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import select
+import shutil
+import subprocess
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +26,8 @@ from sandbox import SandboxConfig, SandboxServer, create_app
 from sandbox.database import SEED_USERS
 
 ROBOT_USER = "robot"
+SCREEN = (1024, 768)
+_XVFB_STARTUP_S = 10.0
 
 
 @pytest.fixture(autouse=True)
@@ -126,3 +135,106 @@ def page(browser: Browser, live_sandbox: SandboxServer) -> Iterator[Page]:
     context.set_default_timeout(10_000)
     yield context.new_page()
     context.close()
+
+
+# The desktop: one Xvfb for the session ---------------------------------------------
+#
+# The desktop tests and the desktop robot's tests share one X server: pyautogui
+# connects to the display once per process, when it is first imported, so a second
+# Xvfb in the same session would get keystrokes meant for the first.
+
+
+@dataclass(frozen=True)
+class VirtualDisplay:
+    """A running Xvfb: its display name and the authority file with its cookie."""
+
+    name: str
+    authority: Path
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture(scope="session")
+def xvfb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VirtualDisplay]:
+    """Start one Xvfb on a free display number, guarded by a random cookie."""
+    missing = [tool for tool in ("Xvfb", "xauth", "xdotool") if not shutil.which(tool)]
+    if missing:
+        needed = ", ".join(missing)
+        pytest.fail(f"the desktop tests need {needed}: run scripts/ensure-desktop.sh")
+    authority = tmp_path_factory.mktemp("xvfb") / "Xauthority"
+    cookie = secrets.token_hex(16)
+    # Xvfb trusts every cookie in its -auth file, whatever display the entry names;
+    # clients look the cookie up by display number, added once the number is known.
+    _xauth(authority, "add", ":0", ".", cookie)
+    read_end, write_end = os.pipe()
+    width, height = SCREEN
+    process = subprocess.Popen(
+        [
+            "Xvfb",
+            "-displayfd",
+            str(write_end),
+            "-auth",
+            str(authority),
+            "-screen",
+            "0",
+            f"{width}x{height}x24",
+            "-nolisten",
+            "tcp",
+        ],
+        pass_fds=(write_end,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    os.close(write_end)
+    try:
+        name = f":{_read_display_number(read_end, process)}"
+        _xauth(authority, "add", name, ".", cookie)
+        display = VirtualDisplay(name=name, authority=authority, process=process)
+        _wait_until_answering(display)
+        yield display
+    finally:
+        os.close(read_end)
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+@pytest.fixture
+def display(xvfb: VirtualDisplay, monkeypatch: pytest.MonkeyPatch) -> VirtualDisplay:
+    """Point DISPLAY and XAUTHORITY at the test Xvfb for one test."""
+    monkeypatch.setenv("DISPLAY", xvfb.name)
+    monkeypatch.setenv("XAUTHORITY", str(xvfb.authority))
+    return xvfb
+
+
+def _xauth(authority: Path, *args: str) -> None:
+    subprocess.run(["xauth", "-q", "-f", str(authority), *args], check=True)
+
+
+def _read_display_number(read_end: int, process: subprocess.Popen[bytes]) -> str:
+    """Xvfb writes its display number to -displayfd once it accepts clients."""
+    ready, _, _ = select.select([read_end], [], [], _XVFB_STARTUP_S)
+    number = os.read(read_end, 32).decode().strip() if ready else ""
+    if not number:
+        process.kill()
+        _, errors = process.communicate()
+        pytest.fail(f"Xvfb did not start: {errors.decode(errors='replace')}")
+    return number
+
+
+def _wait_until_answering(display: VirtualDisplay) -> None:
+    env = {**os.environ, "DISPLAY": display.name, "XAUTHORITY": str(display.authority)}
+    deadline = time.monotonic() + _XVFB_STARTUP_S
+    while True:
+        answer = subprocess.run(
+            ["xdotool", "getdisplaygeometry"], env=env, capture_output=True, text=True
+        )
+        if answer.returncode == 0:
+            return
+        if time.monotonic() >= deadline:
+            pytest.fail(f"Xvfb {display.name} does not answer: {answer.stderr}")
+        time.sleep(0.05)

@@ -251,14 +251,27 @@ def screenshot(path: Path | str) -> Path:
 
 @step
 def wait_for_window(
-    title: str, *, timeout_s: float = 10.0, interval_s: float = 0.1
-) -> None:
-    """Wait until a visible window has exactly this title.
+    title: str,
+    *,
+    prefix: bool = False,
+    timeout_s: float = 10.0,
+    interval_s: float = 0.1,
+) -> str:
+    """Wait until a visible window has this title; return the title it has.
+
+    With ``prefix=True`` a title that starts with ``title`` is enough, and the
+    whole title found is returned: read what a program writes into its title
+    (``"Legacy Lab Client - Saved as LAB-3"``) without OCR. When several windows
+    match, the title of the first one listed is returned.
 
     Args:
-        title: the whole title of the window (not a part of it).
+        title: the whole title of the window, or its start with ``prefix``.
+        prefix: match titles that start with ``title``.
         timeout_s: how long to wait.
         interval_s: seconds between two looks.
+
+    Returns:
+        The title of the window found (``title`` itself without ``prefix``).
 
     Raises:
         StepTimeoutError: no such window within ``timeout_s``.
@@ -266,18 +279,22 @@ def wait_for_window(
 
     Example:
         >>> wait_for_window("Legacy Lab Client", timeout_s=20)
+        'Legacy Lab Client'
+        >>> wait_for_window("Legacy Lab Client - ", prefix=True)
+        'Legacy Lab Client - Saved as LAB-3'
     """
-    _wait_for_window(title, timeout_s, interval_s)
+    return _wait_for_window(title, timeout_s, interval_s, prefix=prefix)
 
 
-def window_exists(title: str) -> bool:
-    """Whether a visible window has exactly this title.
+def window_exists(title: str, *, prefix: bool = False) -> bool:
+    """Whether a visible window has this title (or, with ``prefix``, starts with it).
 
     On Linux this asks xdotool (``scripts/ensure-desktop.sh`` installs it); on
     Windows, pyautogui's window list.
 
     Args:
-        title: the whole title of the window (not a part of it).
+        title: the whole title of the window, or its start with ``prefix``.
+        prefix: match titles that start with ``title``.
 
     Raises:
         ConfigurationError: no display, or no way to list windows here.
@@ -285,12 +302,10 @@ def window_exists(title: str) -> bool:
     Example:
         >>> window_exists("Legacy Lab Client")
         True
+        >>> window_exists("Legacy Lab", prefix=True)
+        True
     """
-    _require_display()
-    if sys.platform == "win32":
-        windows = _pyautogui().getWindowsWithTitle(title)
-        return any(window.title == title for window in windows)
-    return bool(_find_windows(title))
+    return bool(_window_titles(title, prefix=prefix))
 
 
 def create_xauthority(path: Path | None = None) -> Path:
@@ -562,10 +577,41 @@ def _xdotool(*args: str) -> None:
         raise ApplicationError(f"xdotool {args[0]} failed: {message}")
 
 
-def _find_windows(title: str) -> list[str]:
-    """The X ids of the visible windows with exactly this title (xdotool)."""
+def _window_titles(title: str, *, prefix: bool) -> list[str]:
+    """The titles of the visible windows with this title, or starting with it."""
+    _require_display()
+    if sys.platform == "win32":
+        titles: list[str] = _pyautogui().getAllTitles()
+        return [
+            found
+            for found in titles
+            if (found.startswith(title) if prefix else found == title)
+        ]
+    windows = _find_windows(title, prefix=prefix)
+    if not prefix:
+        return [title] * len(windows)
+    names = (_window_name(window) for window in windows)
+    # A window may close, or change its title, between the search and the read.
+    return [name for name in names if name is not None and name.startswith(title)]
+
+
+def _window_name(window: str) -> str | None:
+    """The title of the X window ``window`` (an id), or None when it is gone."""
+    found = subprocess.run(
+        ["xdotool", "getwindowname", window],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if found.returncode != 0:
+        return None
+    return found.stdout.removesuffix("\n")
+
+
+def _find_windows(title: str, *, prefix: bool = False) -> list[str]:
+    """The X ids of the visible windows with this title, or starting with it."""
     _require_xdotool_for(None)
-    pattern = f"^{_posix_regex_escape(title)}$"
+    pattern = f"^{_posix_regex_escape(title)}" + ("" if prefix else "$")
     found = subprocess.run(
         ["xdotool", "search", "--onlyvisible", "--name", pattern],
         capture_output=True,
@@ -595,21 +641,24 @@ def _wait_for_window(
     timeout_s: float,
     interval_s: float,
     *,
+    prefix: bool = False,
     process: subprocess.Popen[bytes] | None = None,
     program: str = "",
-) -> None:
+) -> str:
     deadline = time.monotonic() + timeout_s
-    while not window_exists(title):
+    while not (titles := _window_titles(title, prefix=prefix)):
         if process is not None and process.poll() is not None:
             raise ApplicationError(
                 f"{Path(program).name} ended with exit code {process.returncode} "
                 f"before its window {title!r} showed"
             )
         if time.monotonic() >= deadline:
+            kind = "with a title starting with" if prefix else "titled"
             raise StepTimeoutError(
-                f"no window titled {title!r} appeared within {timeout_s:g} s"
+                f"no window {kind} {title!r} appeared within {timeout_s:g} s"
             )
         time.sleep(interval_s)
+    return titles[0]
 
 
 def _wait_for_image(

@@ -218,6 +218,59 @@ def test_window_exists_by_exact_title(legacy_client: Any) -> None:
     )
 
 
+def test_window_exists_by_title_prefix(legacy_client: Any) -> None:
+    """With prefix, window_exists matches the start of a title, taken literally."""
+    assert (True, True, False, False) == (
+        desktop.window_exists("Legacy Lab", prefix=True),
+        desktop.window_exists(TITLE, prefix=True),
+        desktop.window_exists("Lab Client", prefix=True),
+        desktop.window_exists("Legacy.Lab", prefix=True),
+    )
+
+
+def test_wait_for_window_by_prefix_returns_the_whole_title(legacy_client: Any) -> None:
+    """wait_for_window with prefix returns the title the client shows after a save."""
+    fill_form("010190-1234", "NPU02319", "8,4", "mmol/L")
+    desktop.press("enter")
+
+    title = desktop.wait_for_window(f"{TITLE} - ", prefix=True, timeout_s=10)
+
+    assert f"{TITLE} - Saved as LAB-1" == title
+
+
+def test_title_shows_a_refusal_and_escape_starts_a_new_entry(
+    legacy_client: Any,
+) -> None:
+    """A refusal shows in the title; Escape clears the form, the title and the focus."""
+    fill_form("010190-1234", "NPU99999", "8,4", "mmol/L")
+    desktop.press("enter")
+    refused = desktop.wait_for_window(f"{TITLE} - ", prefix=True, timeout_s=10)
+    desktop.press("esc")
+    ready = desktop.wait_for_window(TITLE, timeout_s=10)
+    fill_form("010190-1234", "NPU02319", "8,4", "mmol/L")
+    desktop.press("enter")
+    saved = desktop.wait_for_window(f"{TITLE} - Saved", prefix=True, timeout_s=10)
+
+    expected = (
+        f"{TITLE} - Error: Unknown test code",
+        TITLE,
+        f"{TITLE} - Saved as LAB-1",
+    )
+    assert expected == (refused, ready, saved)
+    assert [registration()] == [json.loads(line) for line in legacy_client.lines()]
+
+
+def test_wait_for_window_by_prefix_times_out_saying_so(display: Any) -> None:
+    """A title start that never shows ends in StepTimeoutError naming the prefix."""
+    with pytest.raises(StepTimeoutError) as raised:
+        desktop.wait_for_window("No such program", prefix=True, timeout_s=0.2)
+
+    expected = (
+        "no window with a title starting with 'No such program' appeared within 0.2 s"
+    )
+    assert expected == str(raised.value)
+
+
 def test_close_ends_the_launched_program(legacy_client: Any) -> None:
     """Closing the session ends the client and its window goes away."""
     session = legacy_client.session
