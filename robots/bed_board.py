@@ -1,0 +1,239 @@
+"""Carries out the ward's transfer list on the department board.
+
+Per row: find the patient's department with the patient search, give the patient the
+bed (a bed of another department transfers them; a blank "Seng" means the first free
+bed there), then mark the listed tasks done. The whole row is checked before anything
+changes: an unknown patient, an unknown or occupied bed, no free bed, or a task not
+open for the patient is a business exception and the board stays as it was. A
+patient already in the bed counts as moved, so a retry never moves anyone twice.
+
+Run it against the sandbox:  rpa run bed_board --input robots/inputs/transfers.xlsx
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from robotlib import ApplicationError, BusinessRuleError, Context, RetryPolicy
+from robotlib.cpr import format_cpr
+from robotlib.robot import Robot, Stage
+from robotlib.steps import browser
+from robotlib.steps.excel import excel_source
+
+INPUT = Path(__file__).parent / "inputs" / "transfers.xlsx"
+
+
+class Transfer(BaseModel):
+    """One row of the transfer list."""
+
+    cpr: str = Field(alias="CPR-nummer")
+    department: str = Field(alias="Til afdeling", pattern=r"^[A-ZÆØÅ]{2,5}$")
+    bed: str | None = Field(default=None, alias="Seng", pattern=r"^[A-ZÆØÅ]+-\d+$")
+    tasks: list[str] = Field(default_factory=list, alias="Opgaver afsluttet")
+
+    model_config = {"populate_by_name": True}
+
+    @field_validator("cpr")
+    @classmethod
+    def _well_formed(cls, value: str) -> str:
+        return format_cpr(value)
+
+    @field_validator("department", "bed", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [" ".join(task.split()) for task in value.split(",") if task.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _bed_in_department(self) -> Transfer:
+        if self.bed is not None and not self.bed.startswith(f"{self.department}-"):
+            raise ValueError(f"bed {self.bed} is not a bed of {self.department}")
+        return self
+
+
+@dataclass
+class Place:
+    """Where the board shows a patient: department, bed (None: waiting), open tasks."""
+
+    department: str
+    bed: str | None
+    tasks: list[str]
+
+
+def open_board(ctx: Context) -> None:
+    """Open a browser on the EPJ, log in, and learn the departments from the tabs."""
+    login = ctx.credentials("sandbox")
+    session = browser.open_browser(
+        ctx,
+        browser.BrowserOptions(
+            base_url=login.url,
+            mask=("#patient-cpr", "#board td:nth-child(-n+3)", "#waiting td"),
+        ),
+    )
+    browser.login(session, login)
+    browser.goto(session, "/board")
+    tabs = session.page.locator("nav[aria-label=Departments] a").evaluate_all(
+        "links => links.map(a => [a.innerText.trim(), a.getAttribute('href')])"
+    )
+    ctx.state["departments"] = {name: href.rsplit("/", 1)[1] for name, href in tabs}
+    ctx.state["browser"] = session
+
+
+def assign_bed(ctx: Context, item: Transfer) -> dict[str, Any]:
+    """Check the whole row, then move the patient into the bed unless already there."""
+    session: browser.BrowserSession = ctx.state["browser"]
+    place = _locate(ctx, item.cpr)
+    if missing := [task for task in item.tasks if not _shown(task, place.tasks)]:
+        raise BusinessRuleError(
+            f"{', '.join(missing)}: not an open task of the patient on the board "
+            f"(open: {', '.join(place.tasks) or 'none'}); check the transfer list"
+        )
+    name = _department_name(ctx, item.department)
+    here = place.department == item.department and place.bed is not None
+    if here and item.bed in (None, place.bed):
+        return {"bed": place.bed, "bed_assigned": False}
+    browser.goto(session, f"/board/{item.department}")
+    beds = _beds(session)
+    label = item.bed or next((bed for bed, cpr in beds.items() if cpr is None), None)
+    if label is None:
+        raise BusinessRuleError(f"No free bed in {name}: name a bed or try later")
+    if label not in beds:
+        raise BusinessRuleError(
+            f"Unknown bed {label}: {name} has beds {min(beds)} to {max(beds)}"
+        )
+    if beds[label] is not None:
+        raise BusinessRuleError(
+            f"Bed {label} is occupied by another patient: choose a free bed in {name}"
+        )
+    browser.goto(session, f"/board/{place.department}")
+    browser.select(session, f"Bed for {item.cpr}", label)
+    browser.click(session, f"Assign bed to {item.cpr}")
+    _refused(session)
+    browser.expect_text(session, "The patient is assigned the bed.")
+    return {"bed": label, "bed_assigned": True}
+
+
+def close_tasks(ctx: Context, item: Transfer) -> dict[str, Any]:
+    """Mark the listed tasks done; one no longer open was done by an earlier try."""
+    session: browser.BrowserSession = ctx.state["browser"]
+    place = _locate(ctx, item.cpr)
+    for task in item.tasks:
+        shown = _shown(task, place.tasks)
+        if shown is None:  # "assign bed" saw it open: an earlier attempt closed it
+            ctx.log.info("task_closed_before", task=task)
+            continue
+        browser.click(session, f"Mark {shown} done for {item.cpr}")
+        _refused(session)
+        browser.expect_text(session, "The task is marked done.")
+    return {"tasks_closed": item.tasks}
+
+
+def already_done(ctx: Context, item: Transfer) -> dict[str, Any] | None:
+    """Precheck of a retried item: moved, and none of its tasks open any more."""
+    if ctx.item is None or "assign bed" not in ctx.item.finished_stages:
+        return None  # "assign bed" checks for itself whether the patient is there
+    place = _locate(ctx, item.cpr)
+    moved = (place.department, place.bed) == (item.department, ctx.output["bed"])
+    if moved and all(_shown(task, place.tasks) is None for task in item.tasks):
+        return {**ctx.output, "tasks_closed": item.tasks}
+    return None
+
+
+def read_back(ctx: Context, item: Transfer, output: dict[str, Any]) -> None:
+    """Verify: the board shows the patient in the bed, and the tasks gone."""
+    place = _locate(ctx, item.cpr)
+    if (place.department, place.bed) != (item.department, output["bed"]):
+        raise BusinessRuleError(
+            f"The board shows the patient in {place.bed or 'no bed'} "
+            f"({place.department}), not in {output['bed']}: check the board"
+        )
+    if still := [task for task in item.tasks if _shown(task, place.tasks)]:
+        raise BusinessRuleError(f"The board still shows {', '.join(still)} open")
+
+
+def _locate(ctx: Context, cpr: str) -> Place:
+    """Find the patient's department by CPR, then open its board and find them."""
+    session: browser.BrowserSession = ctx.state["browser"]
+    browser.goto(session, "/patients/search")
+    browser.fill_form(session, {"CPR number": cpr})
+    browser.click(session, "Search")
+    page = session.page
+    not_found = page.get_by_text("No patient found")
+    if not_found.count():
+        raise BusinessRuleError(
+            f"No patient with CPR number {cpr} on any board: the patient search "
+            f"says {not_found.first.inner_text()!r}; check the transfer list"
+        )
+    name = page.locator("#patient-department").inner_text()
+    department = ctx.state["departments"][name]  # the board's tabs
+    browser.goto(session, f"/board/{department}")
+    patient_row = f"tr[data-patient-id]:has(td:text-is('{cpr}'))"
+    row = page.locator(patient_row)
+    if row.count() != 1:
+        raise ApplicationError(f"the patient is not on the board of {name}")
+    in_bed = page.locator(f"#board {patient_row}").count() == 1
+    suffix = f" done for {cpr}"
+    labels = row.locator(f"button[aria-label$='{suffix}']").evaluate_all(
+        "buttons => buttons.map(b => b.getAttribute('aria-label'))"
+    )
+    tasks = [label[len("Mark ") : -len(suffix)] for label in labels]
+    bed = row.locator("td").first.inner_text().strip() if in_bed else None
+    return Place(department, bed, tasks)
+
+
+def _beds(session: browser.BrowserSession) -> dict[str, str | None]:
+    """The open board's beds: label → CPR number of the patient in it (None: free)."""
+    rows = session.page.locator("#board tbody tr").evaluate_all(
+        """rows => rows.map(r => [r.cells[0].innerText.trim(),
+                 r.dataset.patientId ? r.cells[2].innerText.trim() : null])"""
+    )
+    return {label: cpr for label, cpr in rows}
+
+
+def _department_name(ctx: Context, code: str) -> str:
+    names: dict[str, str] = {c: n for n, c in ctx.state["departments"].items()}
+    if code not in names:
+        raise BusinessRuleError(f"No department {code} on the board: check the list")
+    return names[code]
+
+
+def _refused(session: browser.BrowserSession) -> None:
+    """Raise the board's own message when it refused the change."""
+    alert = session.page.locator(".form-error[role=alert]")
+    if alert.count():
+        raise BusinessRuleError(f"The board refused: {alert.first.inner_text()}")
+
+
+def _shown(task: str, open_tasks: list[str]) -> str | None:
+    """The open task as the board spells it, or None when it is not open."""
+    return next((t for t in open_tasks if t.casefold() == task.casefold()), None)
+
+
+def _reference(item: Transfer) -> str:
+    return f"{item.cpr}|{item.department}|{item.bed or '*'}|{','.join(item.tasks)}"
+
+
+robot = Robot(
+    name="bed_board",
+    description="Moves patients into beds and marks their tasks done on the board.",
+    item=Transfer,
+    source=excel_source(INPUT, model=Transfer),
+    reference=_reference,
+    setup=open_board,
+    process=[Stage("assign bed", assign_bed), Stage("close tasks", close_tasks)],
+    precheck=already_done,
+    verify=read_back,
+    retry=RetryPolicy(attempts=3, backoff_s=(2, 10)),
+    stop_after_system_errors=5,
+    outputs=("bed", "bed_assigned", "tasks_closed"),
+)
