@@ -20,7 +20,7 @@ from robotlib.queue.models import ItemState
 from sandbox import SandboxConfig, SandboxServer
 
 ROOT = Path(__file__).resolve().parents[1]
-ROBOTS = ("lab_results",)
+ROBOTS = ("lab_results", "daily_report")
 DATABASE = ROOT / ".rpa" / "demo.db"
 DATABASE_URL = f"sqlite:///{DATABASE.as_posix()}"
 
