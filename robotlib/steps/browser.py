@@ -28,6 +28,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+import structlog
 from pydantic import BaseModel
 
 from robotlib.errors import CredentialsError, StepTimeoutError, TargetSystemError
@@ -61,6 +62,8 @@ __all__ = [
     "upload",
     "wait_for",
 ]
+
+log = structlog.get_logger("robotlib.browser")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -281,20 +284,25 @@ def read_table(
     page = session.page
     rows: list[dict[str, str]] = []
     for _ in range(max_pages):
-        rows.extend(
-            page.locator(selector).evaluate(
-                """table => {
-                  const heads = [...table.querySelectorAll('thead th')]
-                    .map(th => th.innerText.trim());
-                  const text = cell => cell.innerText.trim();
-                  return [...table.querySelectorAll('tbody tr')]
-                    .map(tr => [...tr.querySelectorAll('td')].map(text))
-                    .filter(cells => cells.length === heads.length)
-                    .map(cells =>
-                      Object.fromEntries(heads.map((h, i) => [h, cells[i]])));
-                }"""
-            )
+        found = page.locator(selector).evaluate(
+            """table => {
+              const heads = [...table.querySelectorAll('thead th')]
+                .map(th => th.innerText.trim());
+              const text = cell => cell.innerText.trim();
+              const all = [...table.querySelectorAll('tbody tr')]
+                .map(tr => [...tr.querySelectorAll('td')].map(text));
+              const whole = all.filter(cells => cells.length === heads.length);
+              return {
+                rows: whole.map(cells =>
+                  Object.fromEntries(heads.map((h, i) => [h, cells[i]]))),
+                skipped: all.length - whole.length,
+              };
+            }"""
         )
+        rows.extend(found["rows"])
+        if found["skipped"]:
+            # rows spanning columns ("No results.", "Free") are not data rows
+            log.info("table_rows_skipped", table=selector, rows=found["skipped"])
         link = page.locator(next_page) if next_page else None
         if link is None or link.count() == 0:
             break
