@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _epj import log_in
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from robotlib import ApplicationError, BusinessRuleError, Context, RetryPolicy
@@ -72,21 +73,14 @@ class Place:
 
 def open_board(ctx: Context) -> None:
     """Open a browser on the EPJ, log in, and learn the departments from the tabs."""
-    login = ctx.credentials("sandbox")
-    session = browser.open_browser(
-        ctx,
-        browser.BrowserOptions(
-            base_url=login.url,
-            mask=("#patient-cpr", "#board td:nth-child(-n+3)", "#waiting td"),
-        ),
+    session = log_in(
+        ctx, mask=("#patient-cpr", "#board td:nth-child(-n+3)", "#waiting td")
     )
-    browser.login(session, login)
     browser.goto(session, "/board")
     tabs = session.page.locator("nav[aria-label=Departments] a").evaluate_all(
         "links => links.map(a => [a.innerText.trim(), a.getAttribute('href')])"
     )
     ctx.state["departments"] = {name: href.rsplit("/", 1)[1] for name, href in tabs}
-    ctx.state["browser"] = session
 
 
 def assign_bed(ctx: Context, item: Transfer) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from _epj import log_in
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from robotlib import ApplicationError, BusinessRuleError, Context, RetryPolicy
@@ -110,12 +111,7 @@ def read_periods(input_path: Path | None) -> Iterator[Row | RowError]:
 
 def open_worklist(ctx: Context) -> None:
     """Open a browser on the EPJ and log in as the robot user."""
-    login = ctx.credentials("sandbox")
-    session = browser.open_browser(
-        ctx, browser.BrowserOptions(base_url=login.url, mask=("#worklist",))
-    )
-    browser.login(session, login)
-    ctx.state["browser"] = session
+    log_in(ctx, mask=("#worklist",))
 
 
 def collect(ctx: Context, item: Period) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from _epj import PATIENT_FIELDS, log_in, open_patient
 from pydantic import BaseModel, Field, field_validator
 
 from robotlib import (
@@ -82,16 +83,7 @@ def read_index(input_path: Path | None) -> Iterator[Row | RowError]:
 
 def open_archive(ctx: Context) -> None:
     """Open a browser on the EPJ and log in as the robot user."""
-    login = ctx.credentials("sandbox")
-    session = browser.open_browser(
-        ctx,
-        browser.BrowserOptions(
-            base_url=login.url,
-            mask=("#patient-cpr", ".patient-line", "#documents"),
-        ),
-    )
-    browser.login(session, login)
-    ctx.state["browser"] = session
+    log_in(ctx, mask=(*PATIENT_FIELDS, "#documents"))
 
 
 def file_document(ctx: Context, item: Document) -> dict[str, Any]:
@@ -158,16 +150,7 @@ def read_back(ctx: Context, item: Document, output: dict[str, Any]) -> None:
 
 
 def _open_archive(session: browser.BrowserSession, cpr: str) -> None:
-    browser.goto(session, "/patients/search")
-    browser.fill_form(session, {"CPR number": cpr})
-    browser.click(session, "Search")
-    refusal = session.page.locator("#cpr-error")
-    if refusal.count():
-        raise BusinessRuleError(
-            f"No patient with CPR number {cpr} in the EPJ, which says "
-            f"{refusal.inner_text()!r}: correct the index",
-            code="unknown_patient",
-        )
+    open_patient(session, cpr, fix="correct the index")
     browser.click(session, "Documents", role="link")
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from _epj import log_in, open_patient
 from pydantic import BaseModel, Field, field_validator
 
 from robotlib import BusinessRuleError, Context, RetryPolicy, Robot, Stage
@@ -57,16 +58,7 @@ class LabResult(BaseModel):
 
 def open_epj(ctx: Context) -> None:
     """Open a browser on the EPJ and log in as the robot user."""
-    login = ctx.credentials("sandbox")
-    session = browser.open_browser(
-        ctx,
-        browser.BrowserOptions(
-            base_url=login.url,
-            mask=("#patient-cpr", ".patient-line"),
-        ),
-    )
-    browser.login(session, login)
-    ctx.state["browser"] = session
+    log_in(ctx)
 
 
 def register_result(ctx: Context, item: LabResult) -> dict[str, Any]:
@@ -129,13 +121,7 @@ def read_back(ctx: Context, item: LabResult, output: dict[str, Any]) -> None:
 
 
 def _open_patient(session: browser.BrowserSession, cpr: str) -> None:
-    browser.goto(session, "/patients/search")
-    browser.fill_form(session, {"CPR number": cpr})
-    browser.click(session, "Search")
-    if session.page.get_by_text("No patient found").count():
-        raise BusinessRuleError(
-            f"No patient with CPR number {cpr} in the EPJ: check the spreadsheet"
-        )
+    open_patient(session, cpr, fix="check the spreadsheet")
 
 
 def _lab_results(session: browser.BrowserSession) -> list[dict[str, str]]:

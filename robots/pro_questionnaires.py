@@ -23,6 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from _epj import log_in, open_patient
 from pydantic import BaseModel, Field, field_validator
 
 from robotlib import BusinessRuleError, Context, RetryPolicy, Robot, Stage, step
@@ -72,16 +73,7 @@ class ProAnswers(BaseModel):
 
 def open_epj(ctx: Context) -> None:
     """Open a browser on the EPJ and log in as the robot user."""
-    login = ctx.credentials("sandbox")
-    session = browser.open_browser(
-        ctx,
-        browser.BrowserOptions(
-            base_url=login.url,
-            mask=("#patient-cpr", ".patient-line"),
-        ),
-    )
-    browser.login(session, login)
-    ctx.state["browser"] = session
+    log_in(ctx)
 
 
 def register_answers(ctx: Context, item: ProAnswers) -> dict[str, Any]:
@@ -166,16 +158,7 @@ def read_back(ctx: Context, item: ProAnswers, output: dict[str, Any]) -> None:
 
 
 def _open_patient(session: browser.BrowserSession, cpr: str) -> None:
-    browser.goto(session, "/patients/search")
-    browser.fill_form(session, {"CPR number": cpr})
-    browser.click(session, "Search")
-    refusal = session.page.locator("#cpr-error")
-    if refusal.count():
-        raise BusinessRuleError(
-            f"No patient with CPR number {cpr} in the EPJ, which says "
-            f"{refusal.inner_text()!r}: check the export",
-            code="unknown_patient",
-        )
+    open_patient(session, cpr, fix="check the export")
 
 
 def _questionnaires(session: browser.BrowserSession) -> list[dict[str, str]]:
