@@ -499,9 +499,9 @@ def _create_key_file(path: Path) -> None:
     _touch_private(draft)
     draft.write_text(secrets.token_hex(32), encoding="ascii")
     try:
-        os.link(draft, path)  # fails if another worker was first: keep theirs
+        os.link(draft, path)
     except FileExistsError:
-        pass
+        return  # another worker was first: keep theirs (finally removes the draft)
     except OSError:  # a file system without hard links
         if not path.exists():
             os.replace(draft, path)

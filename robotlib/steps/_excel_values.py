@@ -15,6 +15,7 @@ import types
 import typing
 import unicodedata
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -202,10 +203,8 @@ def _to_int(value: Any) -> Any:
     if text is None:
         return None
     number = _number_text(text)
-    try:
+    with suppress(ValueError):
         return int(number)
-    except ValueError:
-        pass
     try:
         parsed = float(number)
     except ValueError:
