@@ -25,6 +25,7 @@ from robotlib.cli._app import (
 )
 from robotlib.engine import EXIT_OK, RunResult
 from robotlib.queue.models import EnqueueResult
+from robotlib.schedule import check_schedules, load_schedules
 
 __all__ = ["check", "robots", "run"]
 
@@ -86,19 +87,31 @@ def run(
 
 @app.command()
 def check(ctx: typer.Context) -> None:
-    """Validate every robot without running it; report each problem with file and line.
+    """Validate every robot and schedule without running them.
 
-    Exits 2 when a robot has a problem.
+    Each problem is reported with file and line: robots/*.py and schedules/*.toml
+    (cron, time zone, calendar, robot name). Exits 2 when a robot has a problem or
+    a schedule has one.
     """
     with open_project(ctx) as project:
         robots, problems = project.robots()
+        jobs, schedule_problems = load_schedules(
+            project.settings.project_dir / "schedules"
+        )
+        problems += schedule_problems + check_schedules(jobs, robots)
         for name, loaded in sorted(robots.items()):
             console.print(f"ok  {name}  ({loaded.file})", highlight=False, markup=False)
+        for job in jobs:
+            if job.robot in robots:
+                console.print(
+                    f"ok  job {job.name}  ({job.file})", highlight=False, markup=False
+                )
         for problem in problems:
             console.print(f"[red]error[/red]  {escape(str(problem))}", highlight=False)
         if problems:
             fail(f"{len(problems)} problem(s) found.")
-        console.print(f"{len(robots)} robot(s) checked, no problems.")
+        jobs_checked = f" and {len(jobs)} scheduled job(s)" if jobs else ""
+        console.print(f"{len(robots)} robot(s){jobs_checked} checked, no problems.")
 
 
 @app.command()
