@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from sandbox.catalog import DOCUMENT_TYPES
 from sandbox.forms import local_now
+from sandbox.testing import field_errors
 
 PATIENT = 1
 URL = f"/patients/{PATIENT}/documents"
@@ -44,12 +45,6 @@ def _upload(
     return client.post(
         URL, data=_fields(**changes), files=files, follow_redirects=False
     )
-
-
-def _field_errors(html: str) -> dict[str, str]:
-    """Return the messages shown beside fields, by field name."""
-    found = re.findall(r'\bid="([\w-]+)-error"[^>]*>([^<]*)<', html)
-    return {name: unescape(message) for name, message in found}
 
 
 def _stored(client: TestClient) -> list[dict[str, Any]]:
@@ -168,7 +163,7 @@ def test_bad_file_is_refused(
     """A missing, empty, non-PDF/image or over-10-MB file answers 422, not stored."""
     response = _upload(client, content, filename)
     assert 422 == response.status_code
-    assert expected == _field_errors(response.text)
+    assert expected == field_errors(response.text)
     assert [] == _stored(client)
 
 
@@ -198,7 +193,7 @@ def test_bad_field_is_refused(
     """A bad title, document type or date answers 422 beside the field, not stored."""
     response = _upload(client, **changes)
     assert 422 == response.status_code
-    assert expected == _field_errors(response.text)
+    assert expected == field_errors(response.text)
     assert "The document was not archived." in response.text
     assert [] == _stored(client)
 
@@ -209,7 +204,7 @@ def test_future_date_is_refused(client: TestClient) -> None:
     response = _upload(client, doc_date=tomorrow)
     assert 422 == response.status_code
     expected = {"doc_date": "The document date cannot be in the future."}
-    assert expected == _field_errors(response.text)
+    assert expected == field_errors(response.text)
     assert [] == _stored(client)
 
 
@@ -224,7 +219,7 @@ def test_every_error_is_shown_at_once(client: TestClient) -> None:
     response = _upload(client, b"text", "a.txt", doc_type="", doc_date="", title="")
     assert 422 == response.status_code
     expected = {"file", "doc_type", "doc_date", "title"}
-    assert expected == set(_field_errors(response.text))
+    assert expected == set(field_errors(response.text))
 
 
 def test_refused_form_keeps_the_metadata(client: TestClient) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from html import unescape
 from typing import Any
 
 import httpx2 as httpx
@@ -12,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sandbox.forms import local_now
+from sandbox.testing import field_errors
 
 PATIENT = 1
 URL = f"/patients/{PATIENT}/lab-results"
@@ -37,12 +37,6 @@ def _form(**changes: str) -> dict[str, str]:
 
 def _post(client: TestClient, form: dict[str, str]) -> httpx.Response:
     return client.post(URL, data=form, follow_redirects=False)
-
-
-def _field_errors(html: str) -> dict[str, str]:
-    """Return the messages shown beside fields, by field name."""
-    found = re.findall(r'\bid="([\w-]+)-error"[^>]*>([^<]*)<', html)
-    return {name: unescape(message) for name, message in found}
 
 
 def _robot_results(client: TestClient) -> list[dict[str, Any]]:
@@ -207,7 +201,7 @@ def test_invalid_field_is_refused(
     """An invalid field answers 422 with its message beside it and stores nothing."""
     response = _post(client, _form(**changes))
     assert 422 == response.status_code
-    assert expected == _field_errors(response.text)
+    assert expected == field_errors(response.text)
     assert [] == _robot_results(client)
 
 
@@ -220,7 +214,7 @@ def test_future_sample_time_is_refused(client: TestClient, later: timedelta) -> 
     response = _post(client, _form(sampled_at=future))
     assert 422 == response.status_code
     expected = {"sampled_at": "The sample time cannot be in the future."}
-    assert expected == _field_errors(response.text)
+    assert expected == field_errors(response.text)
     assert [] == _robot_results(client)
 
 
@@ -231,7 +225,7 @@ def test_missing_field_is_refused(client: TestClient, field: str) -> None:
     del form[field]
     response = _post(client, form)
     assert 422 == response.status_code
-    assert [field] == list(_field_errors(response.text))
+    assert [field] == list(field_errors(response.text))
     assert [] == _robot_results(client)
 
 
@@ -256,7 +250,7 @@ def test_every_error_is_shown_at_once(client: TestClient) -> None:
     response = _post(client, form)
     assert 422 == response.status_code
     assert {"code", "value", "unit", "sampled_at", "comment"} == set(
-        _field_errors(response.text)
+        field_errors(response.text)
     )
 
 

@@ -14,16 +14,11 @@ from fastapi.testclient import TestClient
 from robotlib.cpr import birth_date, is_well_formed
 from sandbox.catalog import DEPARTMENTS, LAB_CODES
 from sandbox.forms import local_now
+from sandbox.testing import field_errors
 
 MakeClient = Callable[..., TestClient]
 NOT_FOUND = "No patient found with that CPR number."
 BAD_FORMAT = "Enter a CPR number as DDMMYY-SSSS."
-
-
-def _field_errors(html: str) -> dict[str, str]:
-    """Return the messages shown beside fields, by field name."""
-    found = re.findall(r'\bid="([\w-]+)-error"[^>]*>([^<]*)<', html)
-    return {name: unescape(message) for name, message in found}
 
 
 def _patients(client: TestClient) -> list[dict[str, Any]]:
@@ -69,7 +64,7 @@ def test_unknown_cpr_is_not_found(client: TestClient) -> None:
     assert "010101-0000" not in taken
     response = _search(client, "010101-0000")
     assert 404 == response.status_code
-    assert {"cpr": NOT_FOUND} == _field_errors(response.text)
+    assert {"cpr": NOT_FOUND} == field_errors(response.text)
 
 
 @pytest.mark.parametrize(
@@ -80,7 +75,7 @@ def test_malformed_cpr_gets_the_format_message(client: TestClient, cpr: str) -> 
     """A CPR number not shaped DDMMYY-SSSS gets the format message beside the field."""
     response = _search(client, cpr)
     assert 404 == response.status_code
-    assert {"cpr": BAD_FORMAT} == _field_errors(response.text)
+    assert {"cpr": BAD_FORMAT} == field_errors(response.text)
     assert 'aria-invalid="true"' in response.text
 
 

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from sandbox.catalog import QUESTIONNAIRES
 from sandbox.forms import local_now
+from sandbox.testing import field_errors
 
 PATIENT = 1
 URL = f"/patients/{PATIENT}/questionnaires"
@@ -34,12 +35,6 @@ def _form(questionnaire: str = "PRO-SMERTE", **changes: str) -> dict[str, str]:
 
 def _post(client: TestClient, form: dict[str, str]) -> httpx.Response:
     return client.post(URL, data=form, follow_redirects=False)
-
-
-def _field_errors(html: str) -> dict[str, str]:
-    """Return the messages shown beside fields, by field name."""
-    found = re.findall(r'\bid="([\w-]+)-error"[^>]*>([^<]*)<', html)
-    return {name: unescape(message) for name, message in found}
 
 
 def _stored(client: TestClient) -> list[dict[str, Any]]:
@@ -120,7 +115,7 @@ def test_answer_out_of_range_is_refused(client: TestClient, answer: str) -> None
     """An answer that is not 0 to 4 answers 422 with the message beside it."""
     response = _post(client, _form(q3=answer))
     assert 422 == response.status_code
-    assert {"q3": ANSWER} == _field_errors(response.text)
+    assert {"q3": ANSWER} == field_errors(response.text)
     assert [] == _stored(client)
 
 
@@ -130,7 +125,7 @@ def test_missing_answer_is_refused(client: TestClient) -> None:
     del form["q5"]
     response = _post(client, form)
     assert 422 == response.status_code
-    assert {"q5": ANSWER} == _field_errors(response.text)
+    assert {"q5": ANSWER} == field_errors(response.text)
     assert 'aria-invalid="true" aria-describedby="q5-error"' in response.text
     assert [] == _stored(client)
 
@@ -140,7 +135,7 @@ def test_all_answers_missing_are_each_marked(client: TestClient) -> None:
     form = {"questionnaire": "PRO-FUNKTION", "answered_on": _yesterday()}
     response = _post(client, form)
     expected = {f"q{n}": ANSWER for n in range(1, 7)}
-    assert expected == _field_errors(response.text)
+    assert expected == field_errors(response.text)
 
 
 def test_refused_form_keeps_the_answers(client: TestClient) -> None:
@@ -163,7 +158,7 @@ def test_invalid_date_is_refused(
     """A missing or malformed answer date answers 422 with its message."""
     response = _post(client, _form(answered_on=answered_on))
     assert 422 == response.status_code
-    assert {"answered_on": message} == _field_errors(response.text)
+    assert {"answered_on": message} == field_errors(response.text)
     assert [] == _stored(client)
 
 
@@ -173,7 +168,7 @@ def test_future_date_is_refused(client: TestClient) -> None:
     response = _post(client, _form(answered_on=tomorrow))
     assert 422 == response.status_code
     expected = {"answered_on": "The answer date cannot be in the future."}
-    assert expected == _field_errors(response.text)
+    assert expected == field_errors(response.text)
     assert [] == _stored(client)
 
 
@@ -184,7 +179,7 @@ def test_unknown_questionnaire_is_refused(client: TestClient, code: str) -> None
     form["questionnaire"] = code
     response = _post(client, form)
     assert 422 == response.status_code
-    assert {"questionnaire": "Choose a questionnaire."} == _field_errors(response.text)
+    assert {"questionnaire": "Choose a questionnaire."} == field_errors(response.text)
     assert [] == _stored(client)
 
 

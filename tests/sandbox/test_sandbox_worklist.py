@@ -17,6 +17,7 @@ from openpyxl import load_workbook
 from sandbox.catalog import LAB_CODES
 from sandbox.forms import local_now
 from sandbox.routes.worklist import COLUMNS
+from sandbox.testing import field_errors
 
 PAGE_SIZE = 50
 
@@ -64,12 +65,6 @@ def _summary(html: str) -> str:
 def _link(html: str, rel: str) -> str | None:
     match = re.search(rf'<a rel="{rel}" href="([^"]*)"', html)
     return unescape(match[1]) if match else None
-
-
-def _field_errors(html: str) -> dict[str, str]:
-    """Return the messages shown beside fields, by field name."""
-    found = re.findall(r'\bid="([\w-]+)-error"[^>]*>([^<]*)<', html)
-    return {name: unescape(message) for name, message in found}
 
 
 def _window() -> tuple[date, date]:
@@ -258,7 +253,7 @@ def test_invalid_filter_is_refused(
     """An invalid date or department answers 422 with the message beside it."""
     response = client.get("/worklist", params=params)
     assert 422 == response.status_code
-    assert expected == _field_errors(response.text)
+    assert expected == field_errors(response.text)
 
 
 def test_xlsx_export_has_header_and_all_filtered_rows(client: TestClient) -> None:
