@@ -12,10 +12,11 @@ RobotlibError
 ├─ ApplicationError           the target system misbehaved: retried after a restart
 │  ├─ TargetSystemError       the system answered wrongly (HTTP 500, login refused)
 │  └─ StepTimeoutError        a step waited too long
-└─ QueueError                 the work queue refused an operation
-   ├─ ItemNotFoundError
-   ├─ LeaseLostError          the item is no longer leased to this worker
-   └─ InvalidTransitionError  the item's state does not allow the operation
+├─ QueueError                 the work queue refused an operation
+│  ├─ ItemNotFoundError
+│  ├─ LeaseLostError          the item is no longer leased to this worker
+│  └─ InvalidTransitionError  the item's state does not allow the operation
+└─ NotifyError                a notifier (command, e-mail) could not deliver
 ```
 
 Whether an item is retried depends only on the branch: a ``BusinessRuleError`` never
@@ -47,6 +48,7 @@ __all__ = [
     "InvalidTransitionError",
     "ItemNotFoundError",
     "LeaseLostError",
+    "NotifyError",
     "QueueError",
     "RobotDefinitionError",
     "RobotlibError",
@@ -172,3 +174,7 @@ class InvalidTransitionError(QueueError):
     def __init__(self, item_id: int, state: str, action: str) -> None:
         self.item_id, self.state, self.action = item_id, state, action
         super().__init__(f"work item {item_id} is {state}: cannot {action} it")
+
+
+class NotifyError(RobotlibError):
+    """A notification could not be delivered."""

@@ -11,6 +11,19 @@ Example ``rpa.toml``::
     database_url = "postgresql+psycopg://rpa@dbhost/rpa"
     log_retention_days = 90
     cpr_in_logs = "hash"
+
+    [notify]                      # who hears of a scheduled run that needs attention
+    command = ["/usr/local/bin/page-oncall", "--team", "rpa"]
+    smtp_host = "smtp.region.dk"
+    smtp_port = 587
+    smtp_starttls = true
+    smtp_from = "rpa@region.dk"
+    smtp_to = ["rpa-team@region.dk"]
+    business_exception_threshold = 10
+
+A nested setting has a variable with ``__`` between the levels:
+``RPA_NOTIFY__SMTP_HOST=smtp.region.dk``; a list is written as JSON:
+``RPA_NOTIFY__SMTP_TO='["rpa-team@region.dk"]'``.
 """
 
 from __future__ import annotations
@@ -18,21 +31,106 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
 from robotlib.errors import ConfigurationError
 
-__all__ = ["SETTINGS_FILE", "CprInLogs", "Settings", "load_settings"]
+__all__ = [
+    "SETTINGS_FILE",
+    "CprInLogs",
+    "NotifySettings",
+    "Settings",
+    "load_settings",
+]
 
 SETTINGS_FILE = "rpa.toml"
 
 CprInLogs = Literal["hash", "mask", "clear"]
+
+
+class NotifySettings(BaseModel):
+    """Who hears of a scheduled run that needs attention: the ``[notify]`` table.
+
+    A run needs attention when it stops on system exceptions, ends with more
+    business exceptions than ``business_exception_threshold``, misses its deadline
+    or fails its preflight. Each configured notifier hears of it: ``command`` and
+    e-mail (``smtp_host``). The SMTP password comes from the credentials, system
+    ``smtp``.
+
+    Example:
+        >>> NotifySettings(command=["page-oncall"]).command_timeout_s
+        30.0
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    command: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="A command (program and arguments, no shell) to run for each "
+        "notification; it gets the notification as JSON on stdin.",
+    )
+    command_timeout_s: float = Field(
+        default=30.0, gt=0, description="How long the command may take."
+    )
+    smtp_host: str | None = Field(
+        default=None, description="The SMTP server; e-mail is sent only when set."
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="Its port.")
+    smtp_from: str | None = Field(default=None, description="The sender address.")
+    smtp_to: list[str] = Field(default=[], description="The recipient addresses.")
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the connection with STARTTLS (port 587)."
+    )
+    smtp_ssl: bool = Field(
+        default=False, description="Connect over TLS from the start (port 465)."
+    )
+    smtp_username: str | None = Field(
+        default=None,
+        description="Log in as this user; default: the username of the credentials "
+        "system 'smtp', if any. No login without a username.",
+    )
+    smtp_timeout_s: float = Field(
+        default=30.0, gt=0, description="How long to wait for the SMTP server."
+    )
+    business_exception_threshold: int = Field(
+        default=0,
+        ge=0,
+        description="A run with more business exceptions than this needs attention.",
+    )
+
+    @model_validator(mode="after")
+    def _check_smtp(self) -> NotifySettings:
+        if self.smtp_host is not None:
+            missing = [
+                name
+                for name, value in (
+                    ("smtp_from", self.smtp_from),
+                    ("smtp_to", self.smtp_to),
+                )
+                if not value
+            ]
+            if missing:
+                raise PydanticCustomError(
+                    "notify_smtp",
+                    "smtp_host is set, so e-mail also needs {missing}",
+                    {"missing": " and ".join(missing)},
+                )
+        if self.smtp_starttls and self.smtp_ssl:
+            raise PydanticCustomError(
+                "notify_smtp",
+                "smtp_starttls and smtp_ssl exclude each other: use smtp_ssl for "
+                "port 465, smtp_starttls for port 587",
+            )
+        return self
 
 
 class Settings(BaseSettings):
@@ -43,7 +141,9 @@ class Settings(BaseSettings):
         True
     """
 
-    model_config = SettingsConfigDict(env_prefix="RPA_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="RPA_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
 
     project_dir: Path = Field(
         default=Path("."), description="The robot project folder."
@@ -79,6 +179,11 @@ class Settings(BaseSettings):
         description="A Chrome, Chromium or Edge executable to use; skips the search.",
     )
     headless: bool = Field(default=True, description="Run the browser headless.")
+    notify: NotifySettings = Field(
+        default_factory=NotifySettings,
+        description="Who hears of a scheduled run that needs attention: the "
+        "[notify] table, or RPA_NOTIFY__<SETTING> variables.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -162,6 +267,11 @@ def load_settings(project_dir: Path | None = None, **overrides: Any) -> Settings
         loaded = ProjectSettings(**overrides)
     except ValidationError as exc:
         raise ConfigurationError(_describe(exc, project_dir)) from None
+    except SettingsError as exc:  # a nested setting's variable is not valid JSON
+        raise ConfigurationError(
+            f"invalid settings (from RPA_* variables): {exc}; a list is written as "
+            """JSON, e.g. RPA_NOTIFY__SMTP_TO='["rpa@region.dk"]'"""
+        ) from None
     return Settings.model_validate(loaded.model_dump())
 
 
