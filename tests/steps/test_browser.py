@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx2 as httpx
@@ -83,7 +84,8 @@ def test_fill_click_and_read_back(session: web.BrowserSession) -> None:
             "Test code": "NPU03230",
             "value": "4,2",
             "#unit": "mmol/L",
-            "Sampled at": "2026-11-01T07:30",
+            # Newer than every seeded result, so that it is the table's first row.
+            "Sampled at": f"{datetime.now() - timedelta(minutes=1):%Y-%m-%dT%H:%M}",
         },
     )
     web.click(session, "Save result")
