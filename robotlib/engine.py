@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import socket
 import threading
@@ -58,6 +59,7 @@ __all__ = [
     "EXIT_STOPPED",
     "DryRunReport",
     "Engine",
+    "PreflightResult",
     "RunObserver",
     "RunResult",
     "new_run_id",
@@ -72,6 +74,8 @@ EXIT_INVALID = 2
 DONE, BUSINESS, RETRY, FAILED = "done", "business_exception", "retried", "failed"
 
 log = structlog.get_logger("robotlib.engine")
+
+_RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-z]{1,32}")
 
 
 class RunObserver(Protocol):
@@ -107,6 +111,28 @@ class DryRunReport:
     existing: list[str]
     invalid: list[tuple[str, str]]
     due_in_queue: int
+
+
+@dataclass(frozen=True)
+class PreflightResult:
+    """How a preflight ended.
+
+    Attributes:
+        robot: the robot's name.
+        ok: True when setup and the robot's preflight raised nothing.
+        message: why it failed, redacted, for the operator (empty when it passed).
+        run_dir: the folder of its log and screenshots
+            (``logs/<robot>/<run id>-preflight``).
+        duration_s: how long it took.
+        checked: what ran, e.g. ``"setup and preflight"``.
+    """
+
+    robot: str
+    ok: bool
+    message: str
+    run_dir: Path
+    duration_s: float
+    checked: str
 
 
 def new_run_id(now: datetime) -> str:
@@ -176,7 +202,11 @@ class Engine:
     # Public API --------------------------------------------------------------------
 
     def run(
-        self, *, input_path: Path | None = None, limit: int | None = None
+        self,
+        *,
+        input_path: Path | None = None,
+        limit: int | None = None,
+        run_id: str | None = None,
     ) -> RunResult:
         """Load the input, then process items until the queue is empty or a stop.
 
@@ -184,8 +214,14 @@ class Engine:
             input_path: the input file for the robot's source (default: the source's
                 own default).
             limit: claim at most this many items.
+            run_id: the run's id; default a new one. The scheduler chooses it, so
+                that it can find the run of a child process it had to kill.
         """
-        run_id = new_run_id(self.backend.clock())
+        if run_id is not None and not _RUN_ID.fullmatch(run_id):
+            raise ConfigurationError(
+                f"invalid run id {run_id!r}: expected one like 20261122T054512Z-3f9a1c"
+            )
+        run_id = run_id or new_run_id(self.backend.clock())
         run_dir = _private_dir(self.settings.logs / self.robot.name / run_id)
         ctx = Context(
             robot=self.robot,
@@ -282,6 +318,82 @@ class Engine:
             ],
             due_in_queue=self.backend.counts(self.robot.name)[ItemState.NEW],
         )
+
+    def preflight(self) -> PreflightResult:
+        """Run setup, the robot's preflight and teardown; report whether they passed.
+
+        A check before a batch that the robot can still log in and find the pages
+        and fields it needs. It touches no queue: nothing is loaded, claimed or
+        recorded as a run. Its log and, when it fails, a screenshot of every open
+        application go to ``logs/<robot>/<run id>-preflight``. It never raises: any
+        exception (a refused login included) or Ctrl+C is a failed preflight.
+
+        Example:
+            >>> result = project.engine("lab_results").preflight()  # doctest: +SKIP
+            >>> result.ok, result.message  # doctest: +SKIP
+            (False, "login to 'sandbox' as 'robot' was refused: Wrong password.")
+        """
+        robot = self.robot
+        preflight_id = f"{new_run_id(datetime.now(UTC))}-preflight"
+        run_dir = _private_dir(self.settings.logs / robot.name / preflight_id)
+        ctx = Context(
+            robot=robot,
+            settings=self.settings,
+            run_id=preflight_id,
+            run_dir=run_dir,
+            credentials_loader=self.credentials_loader,
+            shared=dict(self.shared),
+        )
+        checked = _checked(robot)
+        started = time.perf_counter()
+        ok, message = False, ""
+        with (
+            run_log(run_dir / "events.jsonl"),
+            structlog.contextvars.bound_contextvars(
+                robot=robot.name, run_id=preflight_id
+            ),
+        ):
+            log.info("preflight_started", host=self.host, pid=self.pid, checked=checked)
+            try:
+                self._preflight_checks(ctx)
+                ok = True
+            except KeyboardInterrupt:
+                message = "interrupted"
+                log.warning(
+                    "preflight_failed", error_type="KeyboardInterrupt", error=message
+                )
+            except Exception as exc:
+                message = self.redactor.redact(str(exc) or type(exc).__name__)
+                log.error(
+                    "preflight_failed",
+                    error_type=type(exc).__name__,
+                    error=message,
+                    exc_info=exc,
+                )
+            duration_s = round(time.perf_counter() - started, 2)
+            if ok:
+                log.info("preflight_passed", checked=checked, duration_s=duration_s)
+        return PreflightResult(robot.name, ok, message, run_dir, duration_s, checked)
+
+    # Private API: preflight --------------------------------------------------------
+
+    def _preflight_checks(self, ctx: Context) -> None:
+        """Setup, then preflight; screenshots if either raises; always teardown."""
+        try:
+            try:
+                if self.robot.setup is not None:
+                    self.robot.setup(ctx)
+                    log.info("setup_finished")
+                if self.robot.preflight is not None:
+                    self.robot.preflight(ctx)
+            except Exception:
+                self._save_screenshots(ctx, "preflight")
+                raise
+            finally:
+                self._stop_applications(ctx, reason="preflight ended")
+        finally:
+            for problem in ctx.end_run():
+                log.warning("run_end_callback_failed", error=str(problem))
 
     # Private API: loading ----------------------------------------------------------
 
@@ -625,6 +737,15 @@ class Engine:
                 _owner_only(written)
                 saved.append(written.relative_to(self.settings.logs).as_posix())
         return saved
+
+
+def _checked(robot: Robot) -> str:
+    """What a preflight of ``robot`` runs, in words."""
+    if robot.preflight is not None:
+        return "setup and preflight" if robot.setup is not None else "preflight"
+    if robot.setup is not None:
+        return "setup only (the robot declares no preflight)"
+    return "nothing (the robot declares neither setup nor preflight)"
 
 
 def _notify(ctx: Context, hook: str, argument: object) -> None:

@@ -36,6 +36,11 @@ def read_back(ctx: Context, item: LabResult, output: dict) -> None:
     ...                                   # verify: raise if the record differs
 
 
+def check_pages(ctx: Context) -> None:
+    ...                                   # preflight: open the pages, change nothing;
+                                          # raise if a page or field is missing
+
+
 robot = Robot(
     name="lab_results",
     description="Registers lab results from the instrument export in EPJ.",
@@ -46,6 +51,7 @@ robot = Robot(
     process=[Stage("register result", register_result)],
     precheck=already_registered,
     verify=read_back,
+    preflight=check_pages,
     retry=RetryPolicy(attempts=3, backoff_s=(5, 30)),
     stop_after_system_errors=5,
 )
@@ -53,7 +59,9 @@ robot = Robot(
 
 The engine runs it as UiPath's REFramework does: *init* (``setup``), *get
 transaction data* (claim the next item), *process* (the stages, then ``verify``),
-*end* (``teardown``).
+*end* (``teardown``). ``rpa preflight lab_results`` runs ``setup``, ``preflight``
+and ``teardown`` only: a check, before a night batch, that the robot can still log
+in and find its pages.
 """
 
 from __future__ import annotations
@@ -170,6 +178,10 @@ class Robot(BaseModel):
         process: ``process(ctx, item)`` or a list of them (each a :class:`Stage`, or a
             function named after its stage).
         teardown: ``teardown(ctx)``; closes what setup opened.
+        preflight: ``preflight(ctx)``, run after ``setup`` by ``rpa preflight`` (never
+            in a run): checks that the pages, fields and buttons the robot needs
+            are still there, and changes nothing. It raises to fail; the message
+            is what the operator reads.
         precheck: ``precheck(ctx, item) -> dict | None`` run before an item that was
             claimed before is processed again; a dict means "already done".
         verify: ``verify(ctx, item, output)``; reads the record back, raises if it
@@ -192,6 +204,7 @@ class Robot(BaseModel):
     setup: Callable[..., Any] | None = None
     process: tuple[Stage, ...]
     teardown: Callable[..., Any] | None = None
+    preflight: Callable[..., Any] | None = None
     precheck: Callable[..., Mapping[str, Any] | None] | None = None
     verify: Callable[..., Any] | None = None
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
@@ -256,7 +269,12 @@ class Robot(BaseModel):
         found: list[tuple[str, Callable[..., Any], int]] = [
             (f"stage {stage.name!r}", stage.run, 2) for stage in self.process
         ]
-        for role, arity in (("setup", 1), ("teardown", 1), ("precheck", 2)):
+        for role, arity in (
+            ("setup", 1),
+            ("teardown", 1),
+            ("preflight", 1),
+            ("precheck", 2),
+        ):
             function = getattr(self, role)
             if function is not None:
                 found.append((role, function, arity))

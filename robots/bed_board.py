@@ -8,6 +8,7 @@ open for the patient is a business exception and the board stays as it was. A
 patient already in the bed counts as moved, so a retry never moves anyone twice.
 
 Run it against the sandbox:  rpa run bed_board --input robots/inputs/transfers.xlsx
+Check that it can still log in and read the board:  rpa preflight bed_board
 """
 
 from __future__ import annotations
@@ -16,10 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _epj import log_in
+from _epj import TEST_PATIENT, check_patient_search, expect_elements, log_in
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from robotlib import ApplicationError, BusinessRuleError, Context, RetryPolicy
+from robotlib import (
+    ApplicationError,
+    BusinessRuleError,
+    Context,
+    RetryPolicy,
+    TargetSystemError,
+)
 from robotlib.cpr import format_cpr
 from robotlib.robot import Robot, Stage
 from robotlib.steps import browser
@@ -155,6 +162,25 @@ def read_back(ctx: Context, item: Transfer, output: dict[str, Any]) -> None:
         raise BusinessRuleError(f"The board still shows {', '.join(still)} open")
 
 
+def check_board(ctx: Context) -> None:
+    """Preflight: the board shows the test patient with the controls the robot uses.
+
+    Moves no one and marks nothing done.
+    """
+    session: browser.BrowserSession = ctx.state["browser"]
+    if not ctx.state["departments"]:
+        raise TargetSystemError("the board shows no department tabs")
+    check_patient_search(session)
+    place = _locate(ctx, TEST_PATIENT)
+    expect_elements(
+        session,
+        f"the board of {place.department}",
+        fields=[f"Bed for {TEST_PATIENT}"],
+        buttons=[f"Assign bed to {TEST_PATIENT}"],
+        selectors=["#board", "#waiting"],
+    )
+
+
 def _locate(ctx: Context, cpr: str) -> Place:
     """Find the patient's department by CPR, then open its board and find them."""
     session: browser.BrowserSession = ctx.state["browser"]
@@ -227,6 +253,7 @@ robot = Robot(
     process=[Stage("assign bed", assign_bed), Stage("close tasks", close_tasks)],
     precheck=already_done,
     verify=read_back,
+    preflight=check_board,
     retry=RetryPolicy(attempts=3, backoff_s=(2, 10)),
     stop_after_system_errors=5,
     outputs=("bed", "bed_assigned", "tasks_closed"),

@@ -8,6 +8,7 @@ at every restart) writes ``daily_report.xlsx`` in the run folder: a summary, and
 department the results, CPR numbers masked, with a bar chart per test code.
 
 Run it against the sandbox:  rpa run daily_report --input robots/inputs/daily_report.csv
+Check that it can still log in and read the worklist:  rpa preflight daily_report
 """
 
 from __future__ import annotations
@@ -23,10 +24,17 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from _epj import log_in
+from _epj import PREFLIGHT_TIMEOUT_S, expect_elements, log_in
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from robotlib import ApplicationError, BusinessRuleError, Context, RetryPolicy
+from robotlib import (
+    ApplicationError,
+    BusinessRuleError,
+    Context,
+    InputError,
+    RetryPolicy,
+    TargetSystemError,
+)
 from robotlib.cpr import mask_cpr
 from robotlib.robot import Robot, Row, RowError, Stage
 from robotlib.steps import browser, reports
@@ -36,6 +44,7 @@ INPUT = Path(__file__).parent / "inputs" / "daily_report.csv"
 REPORT = "daily_report.xlsx"
 COLLECTED = "daily_report.collected"  # ctx.shared: item reference → Results
 _TODAY = re.compile(r"i dag(?:\s*-\s*(\d+))?")
+_SUMMARY = re.compile(r"\((\d+) results\)")  # "Page 1 of 3 (121 results)"
 
 
 def day(text: str) -> date:
@@ -118,10 +127,7 @@ def collect(ctx: Context, item: Period) -> dict[str, Any]:
     """Filter the worklist, download its export and keep its rows for the report."""
     session: browser.BrowserSession = ctx.state["browser"]
     browser.goto(session, "/worklist")
-    options = session.page.locator("#department option").evaluate_all(
-        "options => options.map(o => [o.value, o.innerText.trim()])"
-    )
-    names = {code: name for code, name in options if code}
+    names = _departments(session)
     if item.department not in names:
         raise BusinessRuleError(
             f"The worklist has no department {item.department} (it has "
@@ -135,7 +141,7 @@ def collect(ctx: Context, item: Period) -> dict[str, Any]:
     if (refused := session.page.locator(".field-error")).count():
         raise BusinessRuleError(f"The worklist refused: {refused.first.inner_text()}")
     summary = browser.expect_text(session, "results)", selector="#worklist-summary")
-    shown = int(re.findall(r"\((\d+) results\)", summary)[0])
+    shown = int(_SUMMARY.findall(summary)[0])
     with tempfile.TemporaryDirectory(dir=ctx.run_dir) as folder:  # CPR numbers
         export = browser.download(session, "Export to Excel", folder=Path(folder))
         rows = [
@@ -154,6 +160,59 @@ def collect(ctx: Context, item: Period) -> dict[str, Any]:
     )
     per_code = sorted(Counter(row.code for row in rows).items())
     return {"rows": len(rows), "per_code": dict(per_code)}
+
+
+def check_worklist(ctx: Context) -> None:
+    """Preflight: the worklist's filter, summary and Excel export are as collect uses.
+
+    Shows today's results of the first department and downloads their export:
+    reading only, nothing is saved in the EPJ.
+    """
+    session: browser.BrowserSession = ctx.state["browser"]
+    browser.goto(session, "/worklist")
+    expect_elements(
+        session,
+        "the worklist",
+        fields=["From", "To", "Department"],
+        buttons=["Show"],
+        links=["Export to Excel"],
+        selectors=["#worklist-summary"],
+    )
+    names = _departments(session)
+    if not names:
+        raise TargetSystemError("the worklist's Department list offers no department")
+    today = day("i dag")
+    department = next(iter(names))
+    browser.fill_form(session, {"From": today, "To": today, "Department": department})
+    browser.click(session, "Show")
+    if (refused := session.page.locator(".field-error")).count():
+        raise TargetSystemError(
+            f"the worklist refused today's {department}: {refused.first.inner_text()}"
+        )
+    summary = browser.expect_text(
+        session,
+        "results)",
+        selector="#worklist-summary",
+        timeout_s=PREFLIGHT_TIMEOUT_S,
+    )
+    if not _SUMMARY.search(summary):
+        raise TargetSystemError(f"the worklist's summary {summary!r} has no count")
+    with tempfile.TemporaryDirectory(dir=ctx.run_dir) as folder:  # CPR numbers
+        export = browser.download(session, "Export to Excel", folder=Path(folder))
+        try:
+            unread = [
+                row.message
+                for row in read_rows(export, model=WorklistRow)
+                if isinstance(row, RowError)
+            ]
+        except InputError as exc:
+            raise TargetSystemError(
+                f"the worklist's export has changed: {exc}"
+            ) from exc
+    if unread:
+        raise TargetSystemError(
+            f"the worklist's export has rows the robot cannot read: {unread[0]}"
+        )
 
 
 def write_report(ctx: Context) -> None:
@@ -221,6 +280,14 @@ def _chart(sheet: Any, per_code: Counter[str], title: str) -> None:
     sheet.add_chart(chart, sheet.cell(row=last + 2, column=first).coordinate)
 
 
+def _departments(session: browser.BrowserSession) -> dict[str, str]:
+    """The worklist's departments: code → name, in the list's order."""
+    options = session.page.locator("#department option").evaluate_all(
+        "options => options.map(o => [o.value, o.innerText.trim()])"
+    )
+    return {code: name for code, name in options if code}
+
+
 def _dates(period: Period) -> str:
     return f"{period.date_from:%d-%m-%Y} to {period.date_to:%d-%m-%Y}"
 
@@ -234,6 +301,7 @@ robot = Robot(
     setup=open_worklist,
     process=[Stage("collect results", collect)],
     teardown=write_report,
+    preflight=check_worklist,
     retry=RetryPolicy(attempts=3, backoff_s=(2, 10)),
     stop_after_system_errors=5,
     outputs=("rows",),

@@ -12,6 +12,8 @@ the patient's archive, so that nothing is filed twice.
 Run it against the sandbox:
 
     rpa run document_filing --input robots/inputs/documents/index.xlsx
+
+Check that it can still log in and find the archive:  rpa preflight document_filing
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from _epj import PATIENT_FIELDS, log_in, open_patient
+from _epj import (
+    PATIENT_FIELDS,
+    check_patient_search,
+    expect_columns,
+    expect_elements,
+    log_in,
+    open_patient,
+)
 from pydantic import BaseModel, Field, field_validator
 
 from robotlib import (
@@ -149,6 +158,26 @@ def read_back(ctx: Context, item: Document, output: dict[str, Any]) -> None:
         )
 
 
+def check_archive(ctx: Context) -> None:
+    """Preflight: the test patient's archive lists documents and has the upload form.
+
+    Uploads nothing.
+    """
+    session: browser.BrowserSession = ctx.state["browser"]
+    check_patient_search(session)
+    expect_elements(session, "the patient page", links=["Documents"])
+    browser.click(session, "Documents", role="link")
+    expect_columns(
+        session, "the archive", "#documents", ["Id", "Date", "Type", "Title", "File"]
+    )
+    expect_elements(
+        session,
+        "the archive's upload form",
+        fields=["File (PDF, PNG or JPEG)", "Document type", "Document date", "Title"],
+        buttons=["Upload"],
+    )
+
+
 def _open_archive(session: browser.BrowserSession, cpr: str) -> None:
     open_patient(session, cpr, fix="correct the index")
     browser.click(session, "Documents", role="link")
@@ -180,6 +209,7 @@ robot = Robot(
     process=[Stage("file document", file_document)],
     precheck=already_filed,
     verify=read_back,
+    preflight=check_archive,
     retry=RetryPolicy(attempts=3, backoff_s=(2, 10)),
     stop_after_system_errors=5,
     outputs=("document_id",),

@@ -6,6 +6,7 @@ a value the EPJ refuses is a business exception carrying the EPJ's own message; 
 result the EPJ already holds is done without a second registration.
 
 Run it against the sandbox:  rpa run lab_results --input robots/inputs/lab_results.xlsx
+Check before a batch that it can log in and find its pages:  rpa preflight lab_results
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from _epj import log_in, open_patient
+from _epj import (
+    check_patient_search,
+    expect_columns,
+    expect_elements,
+    log_in,
+    open_patient,
+)
 from pydantic import BaseModel, Field, field_validator
 
 from robotlib import BusinessRuleError, Context, RetryPolicy, Robot, Stage
@@ -120,6 +127,29 @@ def read_back(ctx: Context, item: LabResult, output: dict[str, Any]) -> None:
         )
 
 
+def check_pages(ctx: Context) -> None:
+    """Preflight: the search, the patient page and the lab form have what we use.
+
+    Opens the test patient's lab result form and leaves it unsaved.
+    """
+    session: browser.BrowserSession = ctx.state["browser"]
+    check_patient_search(session)
+    expect_elements(session, "the patient page", links=["Register lab result"])
+    expect_columns(
+        session,
+        "the patient page",
+        "#lab-results",
+        ["Registration id", "Sampled at", "Test code", "Value", "Unit"],
+    )
+    browser.click(session, "Register lab result")
+    expect_elements(
+        session,
+        "the lab result form",
+        fields=["Test code", "Value", "Unit", "Sampled at", "Comment"],
+        buttons=["Save result"],
+    )
+
+
 def _open_patient(session: browser.BrowserSession, cpr: str) -> None:
     open_patient(session, cpr, fix="check the spreadsheet")
 
@@ -145,6 +175,7 @@ robot = Robot(
     process=[Stage("register result", register_result)],
     precheck=already_registered,
     verify=read_back,
+    preflight=check_pages,
     retry=RetryPolicy(attempts=3, backoff_s=(2, 10)),
     stop_after_system_errors=5,
     outputs=("registration_id",),

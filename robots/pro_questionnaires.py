@@ -13,6 +13,8 @@ questionnaire's last question).
 Run it against the sandbox:
 
     rpa run pro_questionnaires --input robots/inputs/pro_answers.csv
+
+Check that it can still log in and find its pages:  rpa preflight pro_questionnaires
 """
 
 from __future__ import annotations
@@ -23,10 +25,24 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from _epj import log_in, open_patient
+from _epj import (
+    check_patient_search,
+    expect_columns,
+    expect_elements,
+    log_in,
+    open_patient,
+)
 from pydantic import BaseModel, Field, field_validator
 
-from robotlib import BusinessRuleError, Context, RetryPolicy, Robot, Stage, step
+from robotlib import (
+    BusinessRuleError,
+    Context,
+    RetryPolicy,
+    Robot,
+    Stage,
+    TargetSystemError,
+    step,
+)
 from robotlib.cpr import format_cpr
 from robotlib.steps import browser
 from robotlib.steps.excel import excel_source
@@ -157,6 +173,43 @@ def read_back(ctx: Context, item: ProAnswers, output: dict[str, Any]) -> None:
         )
 
 
+def check_pages(ctx: Context) -> None:
+    """Preflight: the search, the patient page and the questionnaire form are as used.
+
+    Opens the test patient's form of the first questionnaire and leaves it unsaved.
+    """
+    session: browser.BrowserSession = ctx.state["browser"]
+    check_patient_search(session)
+    expect_elements(session, "the patient page", links=["Register questionnaire"])
+    expect_columns(
+        session,
+        "the patient page",
+        "#questionnaires",
+        ["Id", "Answered on", "Questionnaire", "Answers"],
+    )
+    browser.click(session, "Register questionnaire")
+    expect_elements(
+        session,
+        "the questionnaire page",
+        fields=["Questionnaire type"],
+        buttons=["Open questionnaire"],
+    )
+    offered: list[str] = session.page.locator(
+        "#questionnaire-choice option"
+    ).evaluate_all("options => options.map(o => o.value).filter(Boolean)")
+    if not offered:
+        raise TargetSystemError("the questionnaire page offers no questionnaire")
+    browser.select(session, "Questionnaire type", offered[0])
+    browser.click(session, "Open questionnaire")
+    expect_elements(
+        session,
+        f"the form of {offered[0]}",
+        fields=["Answered on"],
+        buttons=["Save answers"],
+        selectors=["#pro-form #q1 input[type=radio]"],
+    )
+
+
 def _open_patient(session: browser.BrowserSession, cpr: str) -> None:
     open_patient(session, cpr, fix="check the export")
 
@@ -190,6 +243,7 @@ robot = Robot(
     process=[Stage("register answers", register_answers)],
     precheck=already_registered,
     verify=read_back,
+    preflight=check_pages,
     retry=RetryPolicy(attempts=3, backoff_s=(2, 10)),
     stop_after_system_errors=5,
     outputs=("registration_id",),

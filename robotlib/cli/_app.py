@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any, NoReturn
 from zoneinfo import ZoneInfo
 
@@ -88,6 +91,32 @@ def open_project(
         fail(str(exc))
     finally:
         project.close()
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event, message: str) -> Iterator[None]:
+    """First Ctrl+C or SIGTERM: set ``stop`` and print ``message``. Second: at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        console.print(message, highlight=False, markup=False)
+
+    names = ["SIGINT", "SIGTERM"]
+    previous = {
+        name: signal.signal(getattr(signal, name), handle)
+        for name in names
+        if hasattr(signal, name)
+    }
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
 
 
 def local(moment: datetime | None) -> str:

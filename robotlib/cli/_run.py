@@ -1,4 +1,4 @@
-"""`rpa run`, `rpa check`, `rpa robots`: running and checking robots."""
+"""`rpa run`, `rpa preflight`, `rpa check`, `rpa robots`: running, checking robots."""
 
 from __future__ import annotations
 
@@ -22,14 +22,17 @@ from robotlib.cli._app import (
     print_json,
     print_table,
     shown,
+    stop_on_signals,
 )
-from robotlib.engine import EXIT_OK, RunResult
+from robotlib.engine import EXIT_OK, PreflightResult, RunResult
 from robotlib.queue.models import EnqueueResult
 from robotlib.schedule import check_schedules, load_schedules
 
-__all__ = ["check", "robots", "run"]
+__all__ = ["check", "preflight", "robots", "run"]
 
 _OUTCOMES = ("done", "business_exception", "retried", "failed")
+#: `rpa preflight`'s exit code when the preflight failed.
+_PREFLIGHT_FAILED = 1
 
 
 @app.command()
@@ -51,6 +54,12 @@ def run(
             "processed, and change nothing.",
         ),
     ] = False,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id", hidden=True, help="The run's id (the scheduler sets it)."
+        ),
+    ] = None,
 ) -> None:
     """Run a robot: load its input into the queue, then process the items.
 
@@ -77,12 +86,55 @@ def run(
             return
         stop = threading.Event()
         engine = project.engine(robot, stop=stop)
-        with _progress() as observer, _stop_on_signals(stop):
+        with (
+            _progress() as observer,
+            stop_on_signals(
+                stop, "Stopping after the current item (Ctrl+C again stops at once)."
+            ),
+        ):
             engine.observer = observer
-            result = engine.run(input_path=input_file, limit=limit)
+            result = engine.run(input_path=input_file, limit=limit, run_id=run_id)
         _summarise(result, project.settings.logs)
         if result.exit_code != EXIT_OK:
             raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def preflight(
+    ctx: typer.Context,
+    robot: Annotated[str, typer.Argument(help="The robot's name (see `rpa robots`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Check that a robot can log in and find its pages, changing nothing.
+
+    Runs the robot's setup (log in), its preflight (open the pages it needs, check
+    their fields and buttons) and teardown; the queue is not touched. Schedules run
+    it before a batch. With --json the output is the JSON object alone (the events
+    are in its log). Ctrl+C or SIGTERM ends it as failed, after teardown. Exit
+    codes: 0 passed, 1 failed (the message says why; the log and screenshots are
+    in the printed folder), 2 unknown robot or invalid configuration.
+    """
+    # --json: the object alone, even when stderr is merged into stdout
+    level = "CRITICAL" if as_json else "WARNING"
+    with open_project(ctx, console_level=level) as project:
+        engine = project.engine(robot)
+        with _interrupt_on_sigterm():
+            result = engine.preflight()
+    if as_json:
+        print_json(
+            {
+                "robot": result.robot,
+                "ok": result.ok,
+                "message": result.message,
+                "log": str(result.run_dir / "events.jsonl"),
+                "duration_s": result.duration_s,
+                "checked": result.checked,
+            }
+        )
+    else:
+        _summarise_preflight(result)
+    if not result.ok:
+        raise typer.Exit(_PREFLIGHT_FAILED)
 
 
 @app.command()
@@ -195,29 +247,20 @@ def _progress() -> Iterator[_ProgressObserver]:
 
 
 @contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """First Ctrl+C or SIGTERM: stop after the current item. Second: at once."""
+def _interrupt_on_sigterm() -> Iterator[None]:
+    """SIGTERM (the scheduler's time limit) interrupts a preflight as Ctrl+C does."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handle(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        console.print("Stopping after the current item (Ctrl+C again stops at once).")
+        raise KeyboardInterrupt
 
-    names = ["SIGINT", "SIGTERM"]
-    previous = {
-        name: signal.signal(getattr(signal, name), handle)
-        for name in names
-        if hasattr(signal, name)
-    }
+    previous = signal.signal(signal.SIGTERM, handle)
     try:
         yield
     finally:
-        for name, handler in previous.items():
-            signal.signal(getattr(signal, name), handler)
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _summarise(result: RunResult, logs: Path) -> None:
@@ -239,3 +282,17 @@ def _summarise(result: RunResult, logs: Path) -> None:
     )
     if counts.get("business_exception") or counts.get("failed"):
         console.print(f"  review: rpa exceptions {result.robot}", highlight=False)
+
+
+def _summarise_preflight(result: PreflightResult) -> None:
+    if result.ok:
+        headline = (
+            f"Preflight of {result.robot} passed in {result.duration_s:.1f} s "
+            f"({result.checked})"
+        )
+    else:
+        headline = f"Preflight of {result.robot} FAILED: {shown(result.message)}"
+    console.print(headline, highlight=False, markup=False)
+    console.print(
+        f"  log: {result.run_dir / 'events.jsonl'}", highlight=False, markup=False
+    )

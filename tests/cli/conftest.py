@@ -110,6 +110,14 @@ def register_result(ctx: Context, item: LabResult) -> dict[str, int]:
     return {"registration": ctx.state["lab"].register(item)}
 
 
+def check_lab(ctx: Context) -> None:
+    """Preflight: the patient list reads; lab_system/preflight_fails fails it."""
+    flag = ctx.settings.project_dir / "lab_system" / "preflight_fails"
+    if flag.exists():
+        raise ApplicationError(flag.read_text("utf-8"))
+    json.loads(ctx.state["lab"].patients.read_text("utf-8"))
+
+
 robot = Robot(
     name="$name",
     description="$description",
@@ -118,6 +126,7 @@ robot = Robot(
     reference=["cpr", "code"],
     setup=open_lab,
     process=register_result,
+    preflight=$preflight,
     retry=RetryPolicy(attempts=2, backoff_s=(0,)),
     stop_after_system_errors=$stop_after,
 )
@@ -166,13 +175,19 @@ def robot_text(
     always_down: bool = False,
     stop_after: int = 5,
     description: str = "Registers lab results in the fake lab system.",
+    preflight: bool = True,
 ) -> str:
-    """The text of a robot file: the fake_lab robot under another name or setup."""
+    """The text of a robot file: the fake_lab robot under another name or setup.
+
+    ``preflight=False`` leaves the robot without one; with it, `rpa preflight`
+    fails with the text of ``lab_system/preflight_fails`` when that file exists.
+    """
     return ROBOT_TEMPLATE.substitute(
         name=name,
         always_down=always_down,
         stop_after=stop_after,
         description=description,
+        preflight="check_lab" if preflight else "None",
     )
 
 

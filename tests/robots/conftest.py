@@ -12,7 +12,7 @@ from playwright.sync_api import Browser
 
 from robotlib import RetryPolicy
 from robotlib.credentials import Credentials
-from robotlib.engine import Engine, RunResult
+from robotlib.engine import Engine, PreflightResult, RunResult
 from robotlib.loader import load_robot
 from robotlib.logs import build_redactor, configure_logging
 from robotlib.queue import InMemoryBackend, QueueBackend
@@ -74,3 +74,39 @@ def run_robot(
         return RobotRun(engine.run(input_path=input_path), backend, live_sandbox.url)
 
     return run
+
+
+@pytest.fixture
+def preflight_robot(
+    tmp_path: Path, live_sandbox: SandboxServer, browser: Browser
+) -> Callable[..., PreflightResult]:
+    """Return a runner of an example robot's preflight against the live sandbox.
+
+    The runner takes the robot's name, the password (to test a refused login) and
+    fields of the robot to replace (``preflight=...``).
+    """
+    settings = Settings(project_dir=tmp_path, cpr_in_logs="hash")
+    redactor = build_redactor(settings)
+    configure_logging(settings, redactor=redactor, console_level="ERROR")
+
+    def preflight(
+        name: str, *, password: str = "robot-pass-1", **options: Any
+    ) -> PreflightResult:
+        environ = {
+            "RPA_CRED_SANDBOX_URL": live_sandbox.url,
+            "RPA_CRED_SANDBOX_USERNAME": "robot",
+            "RPA_CRED_SANDBOX_PASSWORD": password,
+        }
+        engine = Engine(
+            load_robot(ROBOTS, name).robot.model_copy(update=options),
+            settings=settings,
+            backend=InMemoryBackend(),
+            redactor=redactor,
+            credentials_loader=lambda: Credentials.load(
+                settings, environ=environ, redactor=redactor
+            ),
+            shared={"robotlib.browser": browser},
+        )
+        return engine.preflight()
+
+    return preflight
