@@ -27,13 +27,14 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
+from apscheduler.triggers.base import BaseTrigger  # type: ignore[import-untyped]
 from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import (  # type: ignore[import-untyped]
     IntervalTrigger,
@@ -53,7 +54,10 @@ __all__ = [
     "DEFAULT_TIMEZONE",
     "MAX_CANDIDATES",
     "Calendar",
+    "CalendarTrigger",
+    "DeadlineTrigger",
     "Job",
+    "OffsetTrigger",
     "check_schedules",
     "load_schedules",
     "next_fire_times",
@@ -117,20 +121,43 @@ class Job(BaseModel):
     line: int | None = None
     robot: str = Field(description="The name of the robot to run.")
     cron: str | None = Field(default=None, description="5 cron fields, local time.")
-    interval_minutes: int | None = Field(default=None, ge=1)
+    interval_minutes: float | None = Field(
+        default=None, gt=0, description="Run every so many minutes (0.5 = 30 s)."
+    )
     timezone: str = Field(default=DEFAULT_TIMEZONE, description="An IANA time zone.")
     calendar: Calendar = Field(default_factory=Calendar)
     misfire_grace_s: int = Field(
         default=3600, ge=1, description="A run late by more than this is skipped."
     )
     coalesce: bool = Field(default=True, description="Run missed runs only once.")
-    max_run_time_minutes: int | None = Field(default=None, ge=1)
+    max_run_time_minutes: float | None = Field(
+        default=None,
+        gt=0,
+        description="Stop a run still going after this long (SIGTERM, then kill).",
+    )
     input: str | None = Field(
         default=None, description="An input file or glob, relative to the project."
     )
     workers: int = Field(default=1, ge=1)
     enabled: bool = True
     description: str = ""
+    preflight_minutes_before: float | None = Field(
+        default=None,
+        gt=0,
+        description="Run the robot's preflight this long before each run; a "
+        "failure is sent to the notifiers.",
+    )
+    deadline: time | None = Field(
+        default=None,
+        description="Local wall-clock time the run must have completed by, e.g. "
+        "'06:30'; if not, the notifiers are told.",
+    )
+    business_exception_threshold: int | None = Field(
+        default=None,
+        ge=0,
+        description="A run with more business exceptions than this needs attention; "
+        "default: notify.business_exception_threshold of rpa.toml.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -171,6 +198,13 @@ class Job(BaseModel):
     def _one_trigger(self) -> Self:
         if (self.cron is None) == (self.interval_minutes is None):
             raise ValueError("give exactly one of cron and interval_minutes")
+        if self.deadline is not None and self.cron is None:
+            raise ValueError("a deadline needs a cron schedule (a time of day)")
+        if self.workers > 1:
+            raise ValueError(
+                "workers > 1: parallel workers are not available to schedules yet; "
+                "set workers = 1"
+            )
         return self
 
     @property
@@ -178,13 +212,37 @@ class Job(BaseModel):
         """The job's time zone."""
         return ZoneInfo(self.timezone)
 
-    def trigger(self, *, start: datetime | None = None) -> Any:
-        """The APScheduler 3 trigger; an interval counts from ``start``."""
+    def trigger(self, *, start: datetime | None = None) -> CalendarTrigger:
+        """The APScheduler 3 trigger of the runs; an interval counts from ``start``.
+
+        It gives only the fire times :meth:`accepts` allows.
+        """
+        inner: Any
         if self.cron is not None:
-            return CronTrigger.from_crontab(self.cron, timezone=self.zone)
-        return IntervalTrigger(
-            minutes=self.interval_minutes, start_date=start, timezone=self.zone
+            inner = CronTrigger.from_crontab(self.cron, timezone=self.zone)
+        else:
+            inner = IntervalTrigger(
+                seconds=round((self.interval_minutes or 0) * 60, 3),
+                start_date=start,
+                timezone=self.zone,
+            )
+        return CalendarTrigger(
+            inner,
+            self.calendar,
+            self.timezone,
+            once_per_wall_time=self.cron is not None,
         )
+
+    def preflight_trigger(self, *, start: datetime | None = None) -> OffsetTrigger:
+        """Fires ``preflight_minutes_before`` ahead of each run."""
+        minutes = self.preflight_minutes_before or 0
+        return OffsetTrigger(self.trigger(start=start), timedelta(minutes=minutes))
+
+    def deadline_trigger(self) -> DeadlineTrigger:
+        """Fires at the ``deadline`` after each run's fire time."""
+        if self.deadline is None:
+            raise ValueError(f"job {self.name!r} has no deadline")
+        return DeadlineTrigger(self.trigger(), self.deadline, self.timezone)
 
     def local(self, moment: datetime) -> datetime:
         """A moment in the job's time zone, normalised through UTC.
@@ -200,10 +258,128 @@ class Job(BaseModel):
         No when the calendar skips the day, or when a cron job's wall-clock time
         happens for the second time as the clocks go back.
         """
-        local = self.local(fire_time)
-        if self.cron is not None and local.fold == 1 and _is_ambiguous(local):
+        return self.trigger().accepts(fire_time)
+
+
+class CalendarTrigger(BaseTrigger):  # type: ignore[misc]
+    """An APScheduler 3 trigger that skips the fire times a calendar does not allow.
+
+    It wraps a cron or interval trigger. It is pickled into the scheduler's job
+    store, so it keeps plain data only.
+    """
+
+    def __init__(
+        self,
+        inner: Any,
+        calendar: Calendar,
+        timezone: str,
+        *,
+        once_per_wall_time: bool,
+    ) -> None:
+        self.inner = inner
+        self.calendar = calendar.model_dump(mode="json")
+        self.timezone = timezone
+        self.once_per_wall_time = once_per_wall_time
+
+    def accepts(self, fire_time: datetime) -> bool:
+        """Whether the calendar allows ``fire_time`` (see :meth:`Job.accepts`)."""
+        local = fire_time.astimezone(UTC).astimezone(ZoneInfo(self.timezone))
+        if self.once_per_wall_time and local.fold == 1 and _is_ambiguous(local):
             return False
-        return self.calendar.allows(local.date())
+        return Calendar.model_validate(self.calendar).allows(local.date())
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        """The inner trigger's next fire time that the calendar allows."""
+        for _ in range(MAX_CANDIDATES):
+            candidate: datetime | None = self.inner.get_next_fire_time(
+                previous_fire_time, now
+            )
+            if candidate is None:
+                return None
+            if self.accepts(candidate):
+                return candidate
+            previous_fire_time = now = candidate
+        return None
+
+    def __str__(self) -> str:
+        return f"calendar[{self.inner}]"
+
+
+class OffsetTrigger(BaseTrigger):  # type: ignore[misc]
+    """Fires a fixed time before each fire time of another trigger (preflights)."""
+
+    def __init__(self, inner: Any, offset: timedelta) -> None:
+        self.inner = inner
+        self.offset = offset
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        """The inner trigger's next fire time after ``now + offset``, minus offset."""
+        previous = previous_fire_time + self.offset if previous_fire_time else None
+        main: datetime | None = self.inner.get_next_fire_time(
+            previous, now + self.offset
+        )
+        return None if main is None else main - self.offset
+
+    def __str__(self) -> str:
+        return f"{self.offset} before [{self.inner}]"
+
+
+class DeadlineTrigger(BaseTrigger):  # type: ignore[misc]
+    """Fires at the first ``deadline`` wall-clock time after each inner fire time."""
+
+    def __init__(self, inner: Any, deadline: time, timezone: str) -> None:
+        self.inner = inner
+        self.deadline = deadline
+        self.timezone = timezone
+
+    def deadline_after(self, fire_time: datetime) -> datetime:
+        """The deadline of a run that fired at ``fire_time``."""
+        zone = ZoneInfo(self.timezone)
+        local = fire_time.astimezone(UTC).astimezone(zone)
+        day = local.date()
+        for _ in range(2):
+            moment = datetime.combine(day, self.deadline, tzinfo=zone)
+            moment = moment.astimezone(UTC).astimezone(zone)
+            if moment > local:
+                return moment
+            day += timedelta(days=1)
+        return moment
+
+    def run_for(self, deadline: datetime) -> datetime | None:
+        """The latest inner fire time whose deadline is at or before ``deadline``."""
+        found: datetime | None = None
+        previous: datetime | None = None
+        now = deadline - timedelta(days=2)
+        for _ in range(MAX_CANDIDATES):
+            candidate: datetime | None = self.inner.get_next_fire_time(previous, now)
+            if candidate is None or self.deadline_after(candidate) > deadline:
+                return found
+            found = previous = now = candidate
+        return found
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        """The earliest deadline at or after ``now`` (after the previous one)."""
+        previous: datetime | None = None
+        start = now - timedelta(days=2)
+        for _ in range(MAX_CANDIDATES):
+            fire: datetime | None = self.inner.get_next_fire_time(previous, start)
+            if fire is None:
+                return None
+            deadline = self.deadline_after(fire)
+            later = previous_fire_time is None or deadline > previous_fire_time
+            if deadline >= now and later:
+                return deadline
+            previous = start = fire
+        return None
+
+    def __str__(self) -> str:
+        return f"deadline {self.deadline} after [{self.inner}]"
 
 
 def next_fire_times(job: Job, *, after: datetime, count: int) -> list[datetime]:
@@ -224,15 +400,13 @@ def next_fire_times(job: Job, *, after: datetime, count: int) -> list[datetime]:
     found: list[datetime] = []
     previous: datetime | None = None
     now = after
-    for _ in range(MAX_CANDIDATES):
-        if len(found) == count:
-            break
-        candidate: datetime | None = trigger.get_next_fire_time(previous, now)
+    while len(found) < count:
+        candidate = trigger.get_next_fire_time(previous, now)
         if candidate is None:
             break
         previous = now = candidate
         local = job.local(candidate)
-        if local > after and job.accepts(local):
+        if local > after:
             found.append(local)
     return found
 

@@ -4,12 +4,18 @@ Exit codes: 0 success (a run with business exceptions included), 1 a run stopped
 system exceptions, 2 invalid robot, configuration or input.
 """
 
-from robotlib.cli import _admin, _review, _run
+from robotlib.cli import _admin, _notify, _review, _run, _schedule
 from robotlib.cli._app import app
 
 __all__ = ["app", "main"]
 
-_COMMAND_MODULES = (_admin, _review, _run)  # imported for their commands
+_COMMAND_MODULES = (
+    _admin,
+    _notify,
+    _review,
+    _run,
+    _schedule,
+)  # imported for their commands
 
 
 def main() -> None:

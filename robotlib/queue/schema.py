@@ -64,6 +64,8 @@ __all__ = [
     "item_history",
     "metadata",
     "runs",
+    "schedule_firings",
+    "scheduler_lock",
     "schema_version",
     "stored_version",
     "upgrade",
@@ -196,6 +198,42 @@ audit_log = Table(
     Column("note", Text, nullable=False),
 )
 
+# The scheduler's tables: who holds the scheduler lock (where no PostgreSQL advisory
+# lock exists), and every firing of a scheduled job with its outcome.
+
+scheduler_lock = Table(
+    "scheduler_lock",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("acquired_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+schedule_firings = Table(
+    "schedule_firings",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("job", String(200), nullable=False),
+    Column("robot", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("trigger", String(32), nullable=False),
+    Column("scheduled_for", UTCDateTime),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("status", String(32), nullable=False),
+    Column("exit_code", Integer),
+    Column("run_id", String(100)),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("attention", Text),
+    Index("ix_schedule_firings_job", "job", "started_at"),
+    Index("ix_schedule_firings_robot_status", "robot", "status"),
+)
+
 schema_version = Table(
     "schema_version",
     metadata,
@@ -214,8 +252,15 @@ def _create_baseline(conn: Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
 
 
+def _add_scheduler_tables(conn: Connection) -> None:
+    """Version 2: the scheduler's lock and firing records."""
+    metadata.create_all(
+        conn, tables=[scheduler_lock, schedule_firings], checkfirst=True
+    )
+
+
 #: Every migration, oldest first; ``MIGRATIONS[i]`` upgrades version i to i + 1.
-MIGRATIONS: list[Migration] = [_create_baseline]
+MIGRATIONS: list[Migration] = [_create_baseline, _add_scheduler_tables]
 
 #: The schema version this code writes.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -9,7 +9,8 @@ from robotlib.cli import app
 
 HELP = {
     (): ["--project", "RPA_PROJECT_DIR", "run", "check", "robots", "runs", "logs",
-         "queue", "exceptions", "purge", "browser", "sandbox"],
+         "queue", "exceptions", "purge", "browser", "sandbox", "preflight",
+         "scheduler", "schedules", "notify"],
     ("run",): ["The robot's name", "--input", "--limit", "--dry-run"],
     ("check",): ["Exits 2 when a robot has a problem"],
     ("robots",): ["--json"],
@@ -24,6 +25,11 @@ HELP = {
     ("purge",): ["--older-than", "--yes", "log_retention_days"],
     ("browser",): ["RPA_BROWSER_PATH"],
     ("sandbox",): ["--host", "--port", "--db"],
+    ("preflight",): ["The robot's name", "--json", "changing nothing"],
+    ("scheduler",): ["--poll", "--lock-ttl", "--term-grace", "standby"],
+    ("schedules",): ["--count", "--json", "run-now"],
+    ("schedules", "run-now"): ["The job's name", "maximum run time"],
+    ("notify",): ["test"],
 }  # fmt: skip
 
 

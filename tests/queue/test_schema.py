@@ -67,6 +67,30 @@ def test_version_0_database_is_migrated_keeping_its_data(
     assert references == [item.reference for item in backend.items(ROBOT)]
 
 
+def test_version_1_database_gets_the_scheduler_tables(
+    make_sqlite_backend: MakeBackend, sqlite_path: Path
+) -> None:
+    """A database of robotlib before the scheduler gets its tables, items kept."""
+    references = with_data(make_sqlite_backend)
+    run_sql(
+        sqlite_path,
+        "DROP TABLE schedule_firings",
+        "DROP TABLE scheduler_lock",
+        "UPDATE schema_version SET version = 1",
+    )
+
+    backend = make_sqlite_backend()
+
+    tables = {
+        row[0]
+        for row in run_sql(sqlite_path, "SELECT name FROM sqlite_master")
+        if isinstance(row[0], str)
+    }
+    assert {"schedule_firings", "scheduler_lock"} <= tables
+    assert [(schema.SCHEMA_VERSION,)] == stored_version(sqlite_path)
+    assert references == [item.reference for item in backend.items(ROBOT)]
+
+
 def test_new_migrations_run_once_in_order(
     make_sqlite_backend: MakeBackend,
     sqlite_path: Path,

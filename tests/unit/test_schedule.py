@@ -241,6 +241,19 @@ def test_missing_schedules_folder_holds_no_jobs(tmp_path: Path) -> None:
             id="cron-and-interval",
         ),
         pytest.param(
+            'robot = "lab_results"\ninterval_minutes = 5\ndeadline = "06:30"\n',
+            1,
+            "job 'nightly': a deadline needs a cron schedule (a time of day)",
+            id="deadline-without-cron",
+        ),
+        pytest.param(
+            'robot = "lab_results"\ncron = "0 2 * * *"\nworkers = 2\n',
+            1,
+            "job 'nightly': workers > 1: parallel workers are not available to "
+            "schedules yet; set workers = 1",
+            id="workers",
+        ),
+        pytest.param(
             'robot = "lab_results"\ncron = "0 2 * * *"\nworker = 2\n',
             4,
             "job 'nightly': worker: unknown field",

@@ -1,0 +1,224 @@
+"""`rpa scheduler`, `rpa schedules`: running and inspecting scheduled jobs."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from robotlib.cli._app import (
+    app,
+    console,
+    local,
+    open_project,
+    print_json,
+    print_table,
+    shown,
+    stop_on_signals,
+)
+from robotlib.engine import new_run_id
+from robotlib.logs import run_log
+from robotlib.scheduler import FiringStatus, Scheduler, SchedulerOptions
+
+__all__ = ["run_now", "scheduler", "schedules"]
+
+schedules_app = typer.Typer(
+    name="schedules",
+    help="List the jobs of schedules/*.toml with their next fire times (local "
+    "time), whether a scheduler is active, and each job's last outcome; "
+    "`rpa schedules run-now JOB` fires one now.",
+    no_args_is_help=False,
+    invoke_without_command=True,
+    rich_markup_mode=None,
+)
+app.add_typer(schedules_app)
+
+
+@app.command()
+def scheduler(
+    ctx: typer.Context,
+    poll: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            help="Seconds between lock renewals, schedule file checks and, on "
+            "standby, takeover attempts.",
+        ),
+    ] = 5.0,
+    lock_ttl: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="Seconds a SQLite scheduler lock lasts unrenewed: a standby takes "
+            "over this long after the active scheduler died.",
+        ),
+    ] = 60.0,
+    term_grace: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="At a run's maximum run time: seconds between SIGTERM (finish the "
+            "current item) and the kill.",
+        ),
+    ] = 60.0,
+) -> None:
+    """Run the scheduler: fire the jobs of schedules/*.toml until stopped.
+
+    One scheduler is active per database (a PostgreSQL advisory lock, or a lease
+    in SQLite); start a second one, on this machine or another sharing the
+    database, and it waits as standby and takes over when the first dies. Jobs
+    are read at start and again whenever a schedule file changes. Each firing
+    runs `rpa run` in a child process under the job's maximum run time and is
+    recorded; see `rpa schedules`. Ctrl+C or SIGTERM stops it: running robots
+    get SIGTERM and finish their current item. Its log is under
+    logs/_scheduler/.
+    """
+    options = SchedulerOptions(
+        poll_s=poll, lock_ttl_s=lock_ttl, term_grace_s=term_grace
+    )
+    with open_project(ctx, console_level="INFO") as project:
+        # APScheduler's own INFO lines repeat our firing_started / firing_finished.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        service = Scheduler(project, options=options)
+        folder = project.settings.logs / "_scheduler" / new_run_id(datetime.now(UTC))
+        try:
+            with (
+                run_log(folder / "events.jsonl"),
+                stop_on_signals(
+                    service.stop, "Stopping: running robots finish their current item."
+                ),
+            ):
+                service.serve()
+        finally:
+            service.close()
+
+
+@schedules_app.callback()
+def schedules(
+    ctx: typer.Context,
+    count: Annotated[
+        int, typer.Option(min=1, max=50, help="How many next fire times to show.")
+    ] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the scheduled jobs: next fire times (local time) and last outcome."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with open_project(ctx) as project:
+        service = Scheduler(project, notifiers=[])
+        try:
+            found, problems = service.status(count=count)
+            active = service.active_scheduler()
+        finally:
+            service.close()
+        rows: list[dict[str, Any]] = []
+        for status in found:
+            last = status.last
+            rows.append(
+                {
+                    "job": status.job.name,
+                    "robot": status.job.robot,
+                    "schedule": status.job.cron
+                    or f"every {status.job.interval_minutes:g} min",
+                    "enabled": status.job.enabled,
+                    "paused": status.paused,
+                    "next_runs": [moment.isoformat() for moment in status.next_runs],
+                    "last": None
+                    if last is None
+                    else {
+                        "status": last.status,
+                        "started_at": last.started_at,
+                        "run_id": last.run_id,
+                        "attention": last.attention,
+                        "note": last.note,
+                    },
+                }
+            )
+        if as_json:
+            print_json(
+                {
+                    "active_scheduler": str(active) if active else None,
+                    "jobs": rows,
+                    "problems": [str(p) for p in problems],
+                }
+            )
+        else:
+            print_table(
+                "Scheduled jobs",
+                ["job", "robot", "schedule", "next run (local)", "last outcome"],
+                [
+                    [
+                        status.job.name,
+                        status.job.robot,
+                        row["schedule"],
+                        _next_runs(status.next_runs, paused=status.paused),
+                        _outcome(status.last),
+                    ]
+                    for status, row in zip(found, rows, strict=True)
+                ],
+            )
+            console.print(
+                f"Active scheduler: {active}" if active else "No scheduler is active.",
+                highlight=False,
+                markup=False,
+            )
+        for problem in problems:
+            console.print(f"problem  {problem}", highlight=False, markup=False)
+
+
+@schedules_app.command("run-now")
+def run_now(
+    ctx: typer.Context,
+    job: Annotated[str, typer.Argument(help="The job's name (see `rpa schedules`).")],
+) -> None:
+    """Fire a scheduled job now, in this process, as the scheduler would.
+
+    The robot runs in a child process under the job's maximum run time, the firing
+    is recorded and, when it needs attention, sent to the notifiers. Exits 0 when
+    the run completed, 1 otherwise.
+    """
+    with open_project(ctx, console_level="INFO") as project:
+        service = Scheduler(project)
+        try:
+            with stop_on_signals(
+                service.stop, "Stopping: running robots finish their current item."
+            ):
+                firings = service.run_now(job)
+        finally:
+            service.close()
+    for firing in firings:
+        console.print(
+            f"Job {firing.job}: {_outcome(firing)}"
+            + (
+                f"; log: {project.settings.logs / firing.robot / firing.run_id}"
+                if firing.run_id
+                else ""
+            ),
+            highlight=False,
+            markup=False,
+        )
+    if any(f.status != FiringStatus.COMPLETED for f in firings):
+        raise typer.Exit(1)
+
+
+def _next_runs(moments: list[datetime], *, paused: bool) -> str:
+    if paused:
+        return "paused"
+    if not moments:
+        return "none"
+    return "\n".join(local(moment) for moment in moments)
+
+
+def _outcome(firing: Any) -> str:
+    if firing is None:
+        return "never fired"
+    text = f"{firing.status} {local(firing.started_at)}"
+    if firing.run_id:
+        text += f" run {firing.run_id}"
+    if firing.attention:
+        text += f" - needs attention: {shown(firing.attention)}"
+    elif firing.note:
+        text += f" - {shown(firing.note)}"
+    return text

@@ -1,0 +1,259 @@
+"""`rpa scheduler`: fires jobs in child processes, once, under a time limit."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from robotlib.logs import read_events
+from robotlib.queue import RunStatus, SqlAlchemyBackend
+from robotlib.scheduler import FiringStore
+
+INTERVAL_JOB = """\
+[jobs.often]
+robot = "slow"
+interval_minutes = 0.02    # 1.2 s
+misfire_grace_s = 30
+"""
+
+
+def test_an_interval_job_fires_the_robot_in_a_child_process(
+    project: Path,
+    write_schedule: Callable[[str], Path],
+    schedulers: Any,
+    finished_runs: Callable[[], list[Any]],
+    backend: SqlAlchemyBackend,
+    done: Callable[[], list[dict[str, Any]]],
+    wait_for: Callable[..., Any],
+) -> None:
+    """Each firing is a robot run in its own process, recorded and logged."""
+    write_schedule(INTERVAL_JOB)
+    scheduler = schedulers.start()
+
+    firings = wait_for(lambda: finished_runs()[:2], 60, "two finished firings")
+    schedulers.stop(scheduler)
+
+    for firing in firings:
+        assert (firing.job, firing.status, firing.exit_code) == (
+            "often",
+            "completed",
+            0,
+        )
+        assert firing.pid == scheduler.pid, "recorded by the scheduler"
+        run = backend.get_run(firing.run_id)
+        assert run.status is RunStatus.COMPLETED
+        assert run.counts == {"done": 1}
+        assert run.pid not in (scheduler.pid, 0), "the robot ran in a child process"
+        events = project / "logs" / "slow" / run.id / "events.jsonl"
+        assert "run_finished" in [event["event"] for event in read_events(events)]
+    assert {item["pid"] for item in done()} >= {
+        backend.get_run(f.run_id).pid for f in firings
+    }
+    logged = [
+        event
+        for path in (project / "logs" / "_scheduler").glob("*/events.jsonl")
+        for event in read_events(path)
+    ]
+    started = [e["run_id"] for e in logged if e["event"] == "firing_started"]
+    finished = [e for e in logged if e["event"] == "firing_finished"]
+    assert {f.run_id for f in firings} <= set(started)
+    assert {f.run_id for f in firings} <= {e["run_id"] for e in finished}
+
+
+def test_max_instances_keeps_firings_of_one_job_from_overlapping(
+    project: Path,
+    write_schedule: Callable[[str], Path],
+    schedulers: Any,
+    firings: FiringStore,
+    done: Callable[[], list[dict[str, Any]]],
+    wait_for: Callable[..., Any],
+) -> None:
+    """A run longer than the interval: the next firings are skipped, not stacked."""
+    write_schedule(INTERVAL_JOB)
+    scheduler = schedulers.start(env={"SLOW_SLEEP_S": "3"})
+
+    wait_for(lambda: len(done()) >= 3, 90, "three runs")
+    schedulers.stop(scheduler)
+
+    spans = sorted((item["start"], item["end"]) for item in done())
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert start >= end, f"runs overlapped: {spans}"
+    skipped = [f for f in firings.list(job="often") if f.status == "skipped"]
+    assert skipped, "the firings during a run were skipped"
+    assert "still running" in skipped[0].note
+
+
+def test_a_run_past_its_time_limit_is_killed_and_recorded_so(
+    project: Path,
+    write_schedule: Callable[[str], Path],
+    schedulers: Any,
+    firings: FiringStore,
+    backend: SqlAlchemyBackend,
+    notified: Callable[[], list[dict[str, Any]]],
+    done: Callable[[], list[dict[str, Any]]],
+    wait_for: Callable[..., Any],
+) -> None:
+    """SIGTERM at the limit, the kill after the grace; the run is stopped, told."""
+    write_schedule(
+        """\
+[jobs.long]
+robot = "slow"
+interval_minutes = 0.02        # 1.2 s
+max_run_time_minutes = 0.05    # 3 s
+"""
+    )
+    scheduler = schedulers.start("--term-grace", "1", env={"SLOW_SLEEP_S": "120"})
+
+    firing = wait_for(
+        lambda: [f for f in firings.list(job="long") if f.status == "timed_out"],
+        60,
+        "a timed-out firing",
+    )[0]
+    schedulers.stop(scheduler)
+
+    assert firing.finished_at is not None
+    assert (firing.finished_at - firing.started_at).total_seconds() < 30, (
+        "killed at the limit, not after the robot's 120 s"
+    )
+    assert "maximum run time of 0.05 min" in (firing.attention or "")
+    run = backend.get_run(firing.run_id or "")
+    assert run.status is RunStatus.STOPPED
+    assert run.note.startswith("killed: stopped at its maximum run time")
+    assert done() == [], "the item was not finished"
+    assert "time_limit" in [n["kind"] for n in notified()]
+    assert firing.run_id in [n["run_id"] for n in notified()]
+
+
+def test_missed_firings_within_the_grace_run_once_when_coalescing(
+    project: Path,
+    write_schedule: Callable[[str], Path],
+    schedulers: Any,
+    finished_runs: Callable[[], list[Any]],
+    firings: FiringStore,
+    wait_for: Callable[..., Any],
+) -> None:
+    """Down for two intervals: one catch-up run at start, then on schedule."""
+    write_schedule(
+        """\
+[jobs.catch_up]
+robot = "slow"
+interval_minutes = 0.15    # 9 s
+misfire_grace_s = 60
+coalesce = true
+"""
+    )
+    stored_at = _store_job_then_stop(schedulers, project)
+    time.sleep(20 - (time.time() - stored_at))  # the firings at +9 s, +18 s missed
+
+    restarted = time.time()
+    scheduler = schedulers.start()
+    wait_for(lambda: finished_runs()[:1], 30, "the catch-up run")
+    time.sleep(max(0.0, stored_at + 26 - time.time()))
+    schedulers.stop(scheduler)
+
+    runs = firings.list(job="catch_up", kind="run")
+    caught_up = [
+        f for f in runs if restarted <= f.started_at.timestamp() < stored_at + 26
+    ]
+    assert len(caught_up) == 1, f"the missed firings ran once, coalesced: {runs}"
+    assert caught_up[0].status == "completed"
+    assert not [f for f in runs if f.status == "missed"]
+
+
+def test_missed_firings_past_the_grace_are_skipped_with_a_reason(
+    project: Path,
+    write_schedule: Callable[[str], Path],
+    schedulers: Any,
+    firings: FiringStore,
+    notified: Callable[[], list[dict[str, Any]]],
+    wait_for: Callable[..., Any],
+) -> None:
+    """Late by more than the grace: recorded as missed, logged, notified; no run."""
+    write_schedule(
+        """\
+[jobs.strict]
+robot = "slow"
+interval_minutes = 0.05    # 3 s
+misfire_grace_s = 1
+"""
+    )
+    _store_job_then_stop(schedulers, project)
+    time.sleep(5)
+
+    scheduler = schedulers.start()
+    missed = wait_for(
+        lambda: [f for f in firings.list(job="strict") if f.status == "missed"],
+        30,
+        "a missed firing",
+    )
+    schedulers.stop(scheduler)
+
+    assert "more than the misfire grace of 1 s" in missed[0].note
+    assert missed[0].run_id is None
+    assert "missed_firing" in [n["kind"] for n in notified()]
+    logged = [
+        event["event"]
+        for path in (project / "logs" / "_scheduler").glob("*/events.jsonl")
+        for event in read_events(path)
+    ]
+    assert "firing_missed" in logged
+
+
+def test_a_run_with_too_many_business_exceptions_needs_attention(
+    project: Path,
+    write_schedule: Callable[[str], Path],
+    firings: FiringStore,
+    notified: Callable[[], list[dict[str, Any]]],
+) -> None:
+    """Completed, but more business exceptions than the threshold: notified."""
+    rows = [{"key": f"b{i}", "bad": True} for i in range(3)] + [{"key": "ok"}]
+    (project / "export.json").write_text(json.dumps(rows), "utf-8")
+    write_schedule(
+        """\
+[jobs.nightly]
+robot = "slow"
+cron = "0 2 * * *"
+input = "export.json"
+business_exception_threshold = 2
+"""
+    )
+    from typer.testing import CliRunner
+
+    from robotlib.cli import app
+
+    result = CliRunner().invoke(
+        app, ["--project", str(project), "schedules", "run-now", "nightly"]
+    )
+
+    assert result.exit_code == 0, result.output
+    firing = firings.last("nightly")
+    assert firing is not None and firing.status == "completed"
+    assert firing.attention is not None
+    assert "3 business exceptions, more than the threshold of 2" in firing.attention
+    (message,) = notified()
+    assert message["kind"] == "business_exceptions"
+    assert message["robot"] == "slow"
+    assert "rpa exceptions slow" in message["body"]
+
+
+def _store_job_then_stop(schedulers: Any, project: Path) -> float:
+    """Start a scheduler until it has stored the jobs, then stop it; return when."""
+    scheduler = schedulers.start()
+    deadline = time.monotonic() + 30
+    log_dir = project / "logs" / "_scheduler"
+    while time.monotonic() < deadline:
+        events = [
+            event["event"]
+            for path in log_dir.glob("*/events.jsonl")
+            for event in read_events(path)
+        ]
+        if "job_scheduled" in events:
+            stored_at = time.time()
+            schedulers.stop(scheduler)
+            return stored_at
+        time.sleep(0.1)
+    raise AssertionError("the scheduler did not store the job")
