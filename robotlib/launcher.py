@@ -9,17 +9,28 @@ Where the browser comes from, in order:
    faster than full Chromium), then ``chromium``, ``chromium-browser``,
    ``google-chrome`` and, on Windows, the usual Chrome and Edge install paths.
 
+The robot, not a signal, decides when its browser closes: Ctrl+C in a terminal
+reaches every process of the foreground group, and Playwright's driver (a Node
+process) would exit on it, taking the browser along in the middle of an item. So
+:func:`start_playwright` starts the driver with SIGINT ignored (it still exits when
+the robot's process ends, as its pipe closes), and :func:`launch_chromium` tells
+Playwright not to close the browser on signals. The robot's own handler then stops
+after the current item and closes the browser. SIGTERM must go to the robot's
+process alone (the scheduler does so, as does ``kill PID``): the driver handles a
+SIGTERM of its own by exiting.
+
 Example:
-    >>> from playwright.sync_api import sync_playwright
-    >>> with sync_playwright() as pw:  # doctest: +SKIP
-    ...     browser = launch_chromium(pw, settings=Settings())
+    >>> playwright = start_playwright()  # doctest: +SKIP
+    >>> browser = launch_chromium(playwright, settings=Settings())  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +42,13 @@ from robotlib.settings import Settings
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Playwright
 
-__all__ = ["CHROMIUM_FLAGS", "ChromiumBinary", "find_chromium", "launch_chromium"]
+__all__ = [
+    "CHROMIUM_FLAGS",
+    "ChromiumBinary",
+    "find_chromium",
+    "launch_chromium",
+    "start_playwright",
+]
 
 #: Flags for machines without a GPU, a user namespace sandbox or internet access.
 #: Without the background-networking flags Chromium keeps dialling Google's hosts,
@@ -154,7 +171,30 @@ def launch_chromium(
         executable_path=binary.path,
         headless=run_headless,
         args=[*CHROMIUM_FLAGS, *extra_args],
+        # The robot closes the browser when it has finished its item; see above.
+        handle_sigint=False,
+        handle_sigterm=False,
+        handle_sighup=False,
     )
+
+
+def start_playwright() -> Playwright:
+    """Start Playwright (sync API) with its driver deaf to Ctrl+C.
+
+    SIGINT is ignored while the driver process starts, which it inherits, then our
+    handler is restored. Only the main thread can do this; elsewhere Playwright
+    starts as usual.
+    """
+    from playwright.sync_api import sync_playwright
+
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if os.name != "posix" or not on_main_thread:
+        return sync_playwright().start()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return sync_playwright().start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _system_candidates(*, headless: bool) -> list[str]:

@@ -106,7 +106,8 @@ def stop_on_signals(stop: threading.Event, message: str) -> Iterator[None]:
         stop.set()
         console.print(message, highlight=False, markup=False)
 
-    names = ["SIGINT", "SIGTERM"]
+    # SIGBREAK: Ctrl+Break on Windows, which the scheduler sends at a time limit.
+    names = ["SIGINT", "SIGTERM", "SIGBREAK"]
     previous = {
         name: signal.signal(getattr(signal, name), handle)
         for name in names

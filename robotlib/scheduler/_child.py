@@ -3,8 +3,8 @@
 The child is ``python -m robotlib.cli ...`` with the scheduler's own interpreter, in
 a process group of its own: a browser that crashes or hangs takes only the child
 down, and a time limit ends the whole group (the robot and its browser). At the
-limit the group gets SIGTERM first, which lets the robot finish the current item's
-bookkeeping; after ``term_grace_s`` it is killed. An item the kill interrupted
+limit the robot gets SIGTERM first, which lets it finish the current item; after
+``term_grace_s`` the group is killed. An item the kill interrupted
 returns to the queue when its lease expires: nothing is lost.
 """
 
@@ -97,7 +97,7 @@ def run_child(
             elif stop.is_set():
                 stopped = True
             if timed_out or stopped:
-                _signal_group(process, signal.SIGTERM)
+                _ask_to_stop(process)
                 ending_since = now
         elif now - ending_since >= term_grace_s:
             _kill_group(process)
@@ -116,10 +116,15 @@ def run_child(
     )
 
 
-def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+def _ask_to_stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the robot's process alone (Ctrl+Break on Windows).
+
+    Not to its group: Playwright's driver is in it, and the robot needs its browser
+    to finish the current item.
+    """
     try:
         if os.name == "posix":
-            os.killpg(process.pid, signum)
+            process.send_signal(signal.SIGTERM)
         else:
             process.send_signal(signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined,unused-ignore]
     except (ProcessLookupError, PermissionError, OSError):
@@ -127,8 +132,12 @@ def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill the robot and what it started (the driver; the browser follows)."""
     if os.name == "posix":
-        _signal_group(process, signal.SIGKILL)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, OSError):
+            pass  # the group has ended already
     else:
         subprocess.run(
             ["taskkill", "/F", "/T", "/PID", str(process.pid)],

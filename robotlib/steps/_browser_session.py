@@ -236,11 +236,9 @@ def _worker_browser(ctx: Context, options: BrowserOptions) -> Browser:
     browser: Browser | None = ctx.shared.get(_SHARED_KEY)
     if browser is not None and browser.is_connected():
         return browser
-    from playwright.sync_api import sync_playwright
+    from robotlib.launcher import launch_chromium, start_playwright
 
-    from robotlib.launcher import launch_chromium
-
-    playwright = sync_playwright().start()
+    playwright = start_playwright()
     try:
         browser = launch_chromium(
             playwright, settings=ctx.settings, headless=options.headless

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -140,3 +142,55 @@ def test_launch_without_a_browser_raises_our_error(no_system_browser: None) -> N
             FakePlaywright(),  # type: ignore[arg-type]
             settings=Settings(),
         )
+
+
+SIGNALLED_ROBOT = """\
+import signal, sys, time
+from robotlib.launcher import launch_chromium, start_playwright
+from robotlib.settings import Settings
+
+asked = []
+for signum in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(signum, lambda signum, frame: asked.append(signum))
+playwright = start_playwright()
+browser = launch_chromium(playwright, settings=Settings())
+page = browser.new_page()
+page.set_content("<p>before</p>")
+print("ready", flush=True)
+while len(asked) < 2:
+    time.sleep(0.05)
+time.sleep(1)  # what a driver that took the signals would need to be gone
+page.set_content("<p>after the signals</p>")
+print(page.inner_text("p"), flush=True)
+browser.close()
+playwright.stop()
+"""
+
+
+@pytest.mark.browser
+def test_ctrl_c_and_sigterm_reach_the_robot_not_its_browser(tmp_path: Path) -> None:
+    """Ctrl+C to the process group, SIGTERM to the robot: the browser stays open.
+
+    A terminal's Ctrl+C goes to every process of the foreground group; Playwright's
+    driver would exit on it, taking the browser along in the middle of an item. The
+    scheduler sends SIGTERM to the robot's process alone.
+    """
+    script = tmp_path / "robot.py"
+    script.write_text(SIGNALLED_ROBOT, "utf-8")
+    process = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    assert "ready" == process.stdout.readline().strip()
+
+    os.killpg(process.pid, signal.SIGINT)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+
+    assert 0 == process.returncode, output
+    assert "after the signals" in output
