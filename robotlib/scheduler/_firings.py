@@ -163,7 +163,7 @@ class FiringStore:
             raise KeyError(f"no firing {firing_id}")
         return _firing(row)
 
-    def list(
+    def find(
         self,
         *,
         job: str | None = None,
@@ -184,9 +184,21 @@ class FiringStore:
         with self.engine.connect() as conn:
             return [_firing(row) for row in conn.execute(query)]
 
+    def running(self, *, robot: str, kind: str) -> list[Firing]:
+        """The robot's firings of ``kind`` recorded as running, oldest first."""
+        query = (
+            select(_f)
+            .where(_f.c.robot == robot)
+            .where(_f.c.kind == kind)
+            .where(_f.c.status == FiringStatus.RUNNING)
+            .order_by(_f.c.started_at)
+        )
+        with self.engine.connect() as conn:
+            return [_firing(row) for row in conn.execute(query)]
+
     def last(self, job: str, *, kind: str = "run") -> Firing | None:
         """The job's latest firing of ``kind``."""
-        found = self.list(job=job, kind=kind, limit=1)
+        found = self.find(job=job, kind=kind, limit=1)
         return found[0] if found else None
 
     @staticmethod

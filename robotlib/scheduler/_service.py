@@ -194,6 +194,7 @@ class Scheduler:
         self._lock: SchedulerLock | None = None
         self._aps: Any = None
         self._files: tuple[tuple[str, int, int], ...] | None = None
+        self._problems_told: tuple[str, ...] = ()
 
     def close(self) -> None:
         """Release the database connections."""
@@ -294,14 +295,17 @@ class Scheduler:
         existing = {job.id: job for job in aps.get_jobs()}
         wanted = {spec["id"]: spec for job in jobs.values() for spec in _specs(job)}
         if problems:
-            self.jobs = {**self.jobs, **jobs}
+            kept = _stored_definitions(existing.values())
+            self.jobs = {**kept, **self.jobs, **jobs}
             if set(existing) - set(wanted):
                 log.warning(
                     "schedule_jobs_kept",
                     detail="schedule files have problems: jobs missing from them "
-                    "stay scheduled until the files are fixed",
+                    "stay scheduled as last defined until the files are fixed",
                 )
+            self._notify_problems(problems)
         else:
+            self._problems_told = ()
             self.jobs = jobs
             for job_id in sorted(set(existing) - set(wanted)):
                 aps.remove_job(job_id)
@@ -340,8 +344,8 @@ class Scheduler:
     def fire_scheduled(self, name: str) -> None:
         """A job's trigger fired: run its robot, if this is still the active one."""
         job = self.jobs.get(name)
-        if job is None:
-            log.error("firing_unknown_job", job=name)
+        if job is None:  # stored, but neither in the files nor readable from store
+            log.error("firing_unknown_job", job=name, detail="see `rpa check`")
             return
         if not self._still_leader():
             log.warning("firing_dropped", job=name, reason="the lock was lost")
@@ -378,7 +382,7 @@ class Scheduler:
                 attention=reason,
             )
             log.warning("firing_skipped", job=job.name, robot=job.robot, reason=reason)
-            self._notify("missed_firing", job, firing, None)
+            self._notify("no_input", job, firing, None)
             return [firing]
         limit = job.max_run_time_minutes
         ends = (
@@ -401,6 +405,7 @@ class Scheduler:
         scheduled_for: datetime | None,
         time_left_s: float | None,
     ) -> Firing:
+        self._close_stale(job)
         run_id = new_run_id(datetime.now(UTC))
         firing, started = self.firings.start(
             job=job.name,
@@ -522,6 +527,43 @@ class Scheduler:
             self._notify(kind, job, finished, run)
         return finished
 
+    def _close_stale(self, job: Job) -> None:
+        """Close running firings of the robot whose scheduler is gone.
+
+        A scheduler that was killed leaves its firings ``running``; its robot may
+        have finished meanwhile (then the run record says how), or may be past any
+        time limit. Such a firing would otherwise keep the robot from running.
+        """
+        now = datetime.now(UTC)
+        for firing in self.firings.running(robot=job.robot, kind="run"):
+            run = self._run(firing.run_id) if firing.run_id else None
+            if run is not None and run.status is not RunStatus.RUNNING:
+                log.warning(
+                    "firing_closed", job=firing.job, run_id=run.id, run=str(run.status)
+                )
+                ended = ChildResult(None, False, False, 0.0, "")
+                self._finish(self.jobs.get(firing.job, job), firing, run.id, ended)
+                continue
+            limit = job.max_run_time_minutes
+            allowed = (
+                timedelta(minutes=limit, seconds=self.options.term_grace_s + 600)
+                if limit is not None
+                else timedelta(hours=24)
+            )
+            if now - firing.started_at > allowed:
+                note = (
+                    f"closed: running since {_iso(firing.started_at)}, longer than its "
+                    "time limit allows; the scheduler that started it is gone"
+                )
+                log.warning("firing_closed", job=firing.job, reason=note)
+                self.firings.finish(
+                    firing.id,
+                    status=FiringStatus.STOPPED,
+                    exit_code=None,
+                    note=note,
+                    attention=note,
+                )
+
     def _inputs(self, job: Job) -> list[Path | None]:
         """The input files of a firing: one path, every match of a glob, or None."""
         if job.input is None:
@@ -566,7 +608,7 @@ class Scheduler:
             robot=job.robot,
             kind="preflight",
             trigger="schedule",
-            scheduled_for=_latest_fire_time(job, datetime.now(UTC)),
+            scheduled_for=_next_fire_time(job, datetime.now(UTC)),
         )
         if not started:
             return
@@ -614,10 +656,10 @@ class Scheduler:
         if fire_time is None or (since is not None and fire_time < since):
             return
         deadline = trigger.deadline_after(fire_time)
-        alarms = self.firings.list(job=job.name, kind="deadline", since=deadline)
+        alarms = self.firings.find(job=job.name, kind="deadline", since=deadline)
         if any(alarm.scheduled_for == fire_time for alarm in alarms):
             return  # told already (a coalesced or repeated check)
-        runs = self.firings.list(
+        runs = self.firings.find(
             job=job.name, kind="run", since=fire_time - timedelta(seconds=1)
         )
         if any(
@@ -687,6 +729,26 @@ class Scheduler:
         log.warning(event_name, job=job.name, reason=reason)
         if attention is not None:
             self._notify(kind, job, firing, None)
+
+    def _notify_problems(self, problems: list[Problem]) -> None:
+        """Tell the notifiers about schedule file problems, once per set of them."""
+        told = tuple(sorted(str(problem) for problem in problems))
+        if told == self._problems_told:
+            return
+        self._problems_told = told
+        body = (
+            "The scheduler found problems in the schedule files. Jobs missing "
+            "from them stay scheduled as last defined until the files are fixed; "
+            "run `rpa check` after fixing.\n\n" + "\n".join(told) + "\n"
+        )
+        send_all(
+            self.notifiers,
+            Notification(
+                kind="schedule_problem",
+                subject="robotlib: the schedule files have problems",
+                body=body,
+            ),
+        )
 
     def _notify(self, kind: str, job: Job, firing: Firing, run: Run | None) -> None:
         subject = f"robotlib: {job.name} ({job.robot}) needs attention: {kind}"
@@ -781,7 +843,9 @@ def _specs(job: Job) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     base: dict[str, Any] = {
         "args": [job.name],
-        "kwargs": {"definition": definition},
+        # The whole definition too: while its file has problems, a restarted
+        # scheduler fires the job as it was last defined.
+        "kwargs": {"definition": definition, "job": job.model_dump(mode="json")},
         "max_instances": 1,
         "name": f"{job.robot}: {job.description}" if job.description else job.robot,
     }
@@ -844,6 +908,28 @@ def _latest_fire_time(job: Job, now: datetime) -> datetime | None:
         if candidate is None or candidate > now:
             return latest.astimezone(UTC) if latest is not None else None
         latest = previous = start = candidate
+
+
+def _next_fire_time(job: Job, now: datetime) -> datetime | None:
+    """The run a preflight firing now comes ahead of (cron jobs; None otherwise)."""
+    if job.cron is None:
+        return None
+    upcoming = next_fire_times(job, after=now, count=1)
+    return upcoming[0].astimezone(UTC) if upcoming else None
+
+
+def _stored_definitions(stored: Any) -> dict[str, Job]:
+    """The jobs as the job store last had them (their kwargs hold the definition)."""
+    found: dict[str, Job] = {}
+    for aps_job in stored:
+        data = aps_job.kwargs.get("job")
+        if aps_job.id != (data or {}).get("name"):
+            continue  # a preflight or deadline job, or stored by an older robotlib
+        try:
+            found[aps_job.id] = Job.model_validate(data)
+        except ValueError:
+            continue
+    return found
 
 
 def _json_report(output: str) -> dict[str, Any]:

@@ -230,7 +230,7 @@ def finished_runs(firings: FiringStore) -> Callable[[], list[Firing]]:
     """The firings that ran the robot and have finished, oldest first."""
 
     def read() -> list[Firing]:
-        found = firings.list(kind="run")
+        found = firings.find(kind="run")
         ran = [f for f in found if f.run_id is not None and f.status != "running"]
         return sorted(ran, key=lambda f: f.started_at)
 

@@ -9,8 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
+
 from robotlib.logs import read_events
 from robotlib.queue import RunStatus, SqlAlchemyBackend
+from robotlib.queue.schema import schedule_firings
 from robotlib.scheduler import FiringStore
 
 INTERVAL_JOB = """\
@@ -82,7 +85,7 @@ def test_max_instances_keeps_firings_of_one_job_from_overlapping(
     spans = sorted((item["start"], item["end"]) for item in done())
     for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end, f"runs overlapped: {spans}"
-    skipped = [f for f in firings.list(job="often") if f.status == "skipped"]
+    skipped = [f for f in firings.find(job="often") if f.status == "skipped"]
     assert skipped, "the firings during a run were skipped"
     assert "still running" in skipped[0].note
 
@@ -109,7 +112,7 @@ max_run_time_minutes = 0.05    # 3 s
     scheduler = schedulers.start("--term-grace", "1", env={"SLOW_SLEEP_S": "120"})
 
     firing = wait_for(
-        lambda: [f for f in firings.list(job="long") if f.status == "timed_out"],
+        lambda: [f for f in firings.find(job="long") if f.status == "timed_out"],
         60,
         "a timed-out firing",
     )[0]
@@ -155,7 +158,7 @@ coalesce = true
     time.sleep(max(0.0, stored_at + 26 - time.time()))
     schedulers.stop(scheduler)
 
-    runs = firings.list(job="catch_up", kind="run")
+    runs = firings.find(job="catch_up", kind="run")
     caught_up = [
         f for f in runs if restarted <= f.started_at.timestamp() < stored_at + 26
     ]
@@ -177,16 +180,18 @@ def test_missed_firings_past_the_grace_are_skipped_with_a_reason(
         """\
 [jobs.strict]
 robot = "slow"
-interval_minutes = 0.05    # 3 s
+interval_minutes = 0.1    # 6 s
 misfire_grace_s = 1
 """
     )
-    _store_job_then_stop(schedulers, project)
-    time.sleep(5)
+    stored_at = _store_job_then_stop(schedulers, project)
+    # Restart between the first missed firing (+6 s) and the next one (+12 s): the
+    # firing due at +6 s is then late by more than the grace whatever the startup.
+    time.sleep(stored_at + 8.5 - time.time())
 
     scheduler = schedulers.start()
     missed = wait_for(
-        lambda: [f for f in firings.list(job="strict") if f.status == "missed"],
+        lambda: [f for f in firings.find(job="strict") if f.status == "missed"],
         30,
         "a missed firing",
     )
@@ -257,3 +262,126 @@ def _store_job_then_stop(schedulers: Any, project: Path) -> float:
             return stored_at
         time.sleep(0.1)
     raise AssertionError("the scheduler did not store the job")
+
+
+def test_a_glob_runs_each_matching_file_and_no_match_is_told(
+    project: Path,
+    write_schedule: Callable[[str], Path],
+    firings: FiringStore,
+    backend: SqlAlchemyBackend,
+    notified: Callable[[], list[dict[str, Any]]],
+) -> None:
+    """One run per matching file, in name order; none matching is a skip to tell."""
+    inputs = project / "inputs"
+    inputs.mkdir()
+    for day in ("01", "02"):
+        rows = [{"key": f"day{day}"}]
+        (inputs / f"lab_{day}.json").write_text(json.dumps(rows), "utf-8")
+    write_schedule(
+        """\
+[jobs.files]
+robot = "slow"
+cron = "0 2 * * *"
+input = "inputs/lab_*.json"
+
+[jobs.nothing]
+robot = "slow"
+cron = "0 3 * * *"
+input = "inputs/pro_*.json"
+"""
+    )
+    from typer.testing import CliRunner
+
+    from robotlib.cli import app
+
+    fired = CliRunner().invoke(
+        app, ["--project", str(project), "schedules", "run-now", "files"]
+    )
+    skipped = CliRunner().invoke(
+        app, ["--project", str(project), "schedules", "run-now", "nothing"]
+    )
+
+    assert fired.exit_code == 0, fired.output
+    runs = sorted(firings.find(job="files"), key=lambda f: f.id)
+    assert [f.status for f in runs] == ["completed", "completed"]
+    items = [backend.items("slow", run_id=f.run_id) for f in runs]
+    assert [[i.reference for i in found] for found in items] == [["day01"], ["day02"]]
+    assert skipped.exit_code == 1
+    (nothing,) = firings.find(job="nothing")
+    assert nothing.status == "skipped"
+    assert nothing.attention == "no input file matches 'inputs/pro_*.json'"
+    assert [n["kind"] for n in notified()] == ["no_input"]
+
+
+def test_a_firing_left_running_by_a_dead_scheduler_does_not_block_the_robot(
+    project: Path,
+    write_schedule: Callable[[str], Path],
+    firings: FiringStore,
+    backend: SqlAlchemyBackend,
+) -> None:
+    """Its run ended meanwhile, or it is past any time limit: closed, not waited on."""
+    write_schedule('[jobs.nightly]\nrobot = "slow"\ncron = "0 2 * * *"\n')
+    finished, _ = firings.start(
+        job="nightly",
+        robot="slow",
+        kind="run",
+        trigger="schedule",
+        scheduled_for=None,
+        run_id="20261201T010000Z-aaaaaa",
+    )
+    backend.start_run("20261201T010000Z-aaaaaa", "slow", host="elsewhere", pid=1)
+    backend.finish_run(
+        "20261201T010000Z-aaaaaa", status=RunStatus.COMPLETED, counts={"done": 4}
+    )
+    with firings.engine.begin() as conn:  # started by a scheduler on another host
+        conn.execute(
+            update(schedule_firings)
+            .where(schedule_firings.c.id == finished.id)
+            .values(host="elsewhere", pid=1)
+        )
+    from typer.testing import CliRunner
+
+    from robotlib.cli import app
+
+    result = CliRunner().invoke(
+        app, ["--project", str(project), "schedules", "run-now", "nightly"]
+    )
+
+    assert result.exit_code == 0, result.output
+    closed = firings.get(finished.id)
+    assert (closed.status, closed.note) == (
+        "completed",
+        "done 4, business exceptions 0, failed 0",
+    )
+    newest = firings.last("nightly")
+    assert newest is not None and newest.id != finished.id
+    assert newest.status == "completed"
+
+
+def test_a_broken_schedule_file_keeps_its_jobs_as_last_defined(
+    project: Path,
+    write_schedule: Callable[[str], Path],
+    schedulers: Any,
+    finished_runs: Callable[[], list[Any]],
+    notified: Callable[[], list[dict[str, Any]]],
+    wait_for: Callable[..., Any],
+) -> None:
+    """A scheduler (re)started while a file is broken still fires its jobs; told."""
+    path = write_schedule(INTERVAL_JOB)
+    scheduler = schedulers.start()
+    wait_for(lambda: finished_runs()[:1], 60, "a firing")
+    schedulers.stop(scheduler)
+    path.write_text(INTERVAL_JOB.replace("[jobs.often]", "[jobs.often"), "utf-8")
+
+    restarted = time.time()
+    scheduler = schedulers.start()
+    wait_for(
+        lambda: [f for f in finished_runs() if f.started_at.timestamp() > restarted],
+        60,
+        "a firing after the restart",
+    )
+    schedulers.stop(scheduler)
+
+    problems = [n for n in notified() if n["kind"] == "schedule_problem"]
+    assert len(problems) == 1, "told once, not at every poll"
+    assert "invalid TOML" in problems[0]["body"]

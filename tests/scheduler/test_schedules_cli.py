@@ -168,7 +168,7 @@ preflight_minutes_before = 0.05    # 3 s ahead
 
     firing = wait_for(
         lambda: [
-            f for f in firings.list(job="checked", kind="preflight") if f.finished_at
+            f for f in firings.find(job="checked", kind="preflight") if f.finished_at
         ],
         60,
         "a finished preflight",
@@ -222,11 +222,11 @@ def test_a_run_not_done_by_its_deadline_is_notified_once_done_is_not(
     service.deadline_check("on_time")
     service.close()
 
-    (alarm,) = firings.list(job="late", kind="deadline")
+    (alarm,) = firings.find(job="late", kind="deadline")
     assert alarm.status == "missed"
     assert f"not completed by {deadline:%H:%M}" in (alarm.attention or "")
     assert "no run started" in (alarm.attention or "")
-    assert firings.list(job="on_time", kind="deadline") == []
+    assert firings.find(job="on_time", kind="deadline") == []
     assert [n["job"] for n in notified()] == ["late"]
     assert notified()[0]["kind"] == "deadline_missed"
 

@@ -125,7 +125,7 @@ def test_two_schedulers_fire_once_and_the_standby_takes_over(
     second = schedulers.start(env=env)
 
     def ran(by: int) -> list[Any]:
-        return [f for f in firings.list(job="often") if f.run_id and f.pid == by]
+        return [f for f in firings.find(job="often") if f.run_id and f.pid == by]
 
     wait_for(lambda: len(ran(first.pid)) >= 3, 60, "three firings by the first")
     assert ran(second.pid) == [], "the standby fired nothing"
@@ -139,6 +139,6 @@ def test_two_schedulers_fire_once_and_the_standby_takes_over(
     by_first = ran(first.pid)
     last_of_first = max(f.started_at for f in by_first)
     assert min(f.started_at for f in taken_over) > last_of_first
-    runs = [f for f in firings.list(job="often") if f.run_id]
+    runs = [f for f in firings.find(job="often") if f.run_id]
     assert len({f.run_id for f in runs}) == len(runs), "no firing ran twice"
     engine.dispose()
