@@ -1,9 +1,10 @@
 """The demo behind `make demo`: the sandbox EPJ, then the example robots on it.
 
-Starts the sandbox on 127.0.0.1 (a fresh database), runs each example robot with
-`rpa run` exactly as a user would, prints what happened and where the logs and
-reports are, and stops the sandbox. The demo keeps its own work queue
-(.rpa/demo.db), so it can be run again and again.
+Starts the sandbox on 127.0.0.1 (a fresh database), checks the first robot with
+`rpa preflight`, runs each example robot with `rpa run` exactly as a user would,
+prints what happened and where the logs and reports are, stops the sandbox, and
+shows when the robots would run at night (`rpa schedules`). The demo keeps its own
+work queue (.rpa/demo.db), so it can be run again and again.
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ def main() -> int:
                 "RPA_CRED_SANDBOX_USERNAME": "robot",
                 "RPA_CRED_SANDBOX_PASSWORD": "robot-pass-1",
             }
+            print(f"$ rpa preflight {ROBOTS[0]}")
+            checked = subprocess.run(
+                [rpa, "--project", str(ROOT), "preflight", ROBOTS[0]],
+                env=env,
+                check=False,
+            )
+            worst = max(worst, checked.returncode)
+            print()
             for robot in ROBOTS:
                 print(f"$ rpa run {robot}")
                 done = subprocess.run(
@@ -62,6 +71,9 @@ def main() -> int:
                 print()
         print("Sandbox stopped.\n")
     _summarise()
+    print("\nWhen they run at night (schedules/nightly.toml):\n$ rpa schedules")
+    env = {**os.environ, "RPA_DATABASE_URL": DATABASE_URL}
+    subprocess.run([rpa, "--project", str(ROOT), "schedules"], env=env, check=False)
     return worst
 
 
