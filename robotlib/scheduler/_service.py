@@ -371,17 +371,7 @@ class Scheduler:
         inputs = self._inputs(job)
         if not inputs:
             reason = f"no input file matches {job.input!r}"
-            firing = self.firings.record(
-                job=job.name,
-                robot=job.robot,
-                kind="run",
-                trigger=trigger,
-                scheduled_for=scheduled_for,
-                status=FiringStatus.SKIPPED,
-                note=reason,
-                attention=reason,
-            )
-            log.warning("firing_skipped", job=job.name, robot=job.robot, reason=reason)
+            firing = self._not_run(job, trigger, scheduled_for, reason, tell=True)
             self._notify("no_input", job, firing, None)
             return [firing]
         limit = job.max_run_time_minutes
@@ -420,16 +410,7 @@ class Scheduler:
                 f"robot {job.robot} is running already (job {firing.job}, "
                 f"run {firing.run_id}, started {_iso(firing.started_at)})"
             )
-            log.warning("firing_skipped", job=job.name, robot=job.robot, reason=reason)
-            return self.firings.record(
-                job=job.name,
-                robot=job.robot,
-                kind="run",
-                trigger=trigger,
-                scheduled_for=scheduled_for,
-                status=FiringStatus.SKIPPED,
-                note=reason,
-            )
+            return self._not_run(job, trigger, scheduled_for, reason, tell=False)
         args = ["run", job.robot, "--run-id", run_id]
         if path is not None:
             args += ["--input", str(path)]
@@ -707,28 +688,38 @@ class Scheduler:
                 f"missed: due {_local(job, due)}, when no scheduler was running; "
                 f"more than the misfire grace of {job.misfire_grace_s} s has passed"
             )
-            status, kind = FiringStatus.MISSED, "missed_firing"
-            attention: str | None = reason
+            firing = self._not_run(
+                job, "schedule", due, reason, tell=True, status=FiringStatus.MISSED
+            )
+            self._notify("missed_firing", job, firing, None)
         else:
             due = event.scheduled_run_times[-1] if event.scheduled_run_times else None
             reason = "skipped: the job's previous firing is still running"
-            status, kind, attention = FiringStatus.SKIPPED, "", None
-        firing = self.firings.record(
+            self._not_run(job, "schedule", due, reason, tell=False)
+
+    def _not_run(
+        self,
+        job: Job,
+        trigger: str,
+        scheduled_for: datetime | None,
+        reason: str,
+        *,
+        tell: bool,
+        status: str = FiringStatus.SKIPPED,
+    ) -> Firing:
+        """Record and log a firing that did not run; ``tell``: it needs attention."""
+        event = "firing_missed" if status == FiringStatus.MISSED else "firing_skipped"
+        log.warning(event, job=job.name, robot=job.robot, reason=reason)
+        return self.firings.record(
             job=job.name,
             robot=job.robot,
             kind="run",
-            trigger="schedule",
-            scheduled_for=due,
+            trigger=trigger,
+            scheduled_for=scheduled_for,
             status=status,
             note=reason,
-            attention=attention,
+            attention=reason if tell else None,
         )
-        event_name = (
-            "firing_missed" if status == FiringStatus.MISSED else "firing_skipped"
-        )
-        log.warning(event_name, job=job.name, reason=reason)
-        if attention is not None:
-            self._notify(kind, job, firing, None)
 
     def _notify_problems(self, problems: list[Problem]) -> None:
         """Tell the notifiers about schedule file problems, once per set of them."""

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from robotlib.logs import read_events
 from robotlib.queue import SqlAlchemyBackend
 from robotlib.queue._engine import create_queue_engine
 from robotlib.scheduler import Firing, FiringStore
@@ -235,3 +236,39 @@ def finished_runs(firings: FiringStore) -> Callable[[], list[Firing]]:
         return sorted(ran, key=lambda f: f.started_at)
 
     return read
+
+
+@pytest.fixture
+def scheduler_events(project: Path) -> Callable[[], list[dict[str, Any]]]:
+    """Every event the project's schedulers logged (logs/_scheduler/*/events.jsonl)."""
+
+    def read() -> list[dict[str, Any]]:
+        folder = project / "logs" / "_scheduler"
+        return [
+            event
+            for path in sorted(folder.glob("*/events.jsonl"))
+            for event in read_events(path)
+        ]
+
+    return read
+
+
+@pytest.fixture
+def store_job_then_stop(
+    schedulers: Schedulers, scheduler_events: Callable[[], list[dict[str, Any]]]
+) -> Callable[[], float]:
+    """Start a scheduler until it has stored the jobs, stop it; return when."""
+
+    def run() -> float:
+        scheduler = schedulers.start()
+        stored = _wait(
+            lambda: [e for e in scheduler_events() if e["event"] == "job_scheduled"],
+            30,
+            "the scheduler to store the jobs",
+        )
+        stored_at = time.time()
+        schedulers.stop(scheduler)
+        assert stored
+        return stored_at
+
+    return run

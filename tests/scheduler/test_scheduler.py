@@ -32,6 +32,7 @@ def test_an_interval_job_fires_the_robot_in_a_child_process(
     backend: SqlAlchemyBackend,
     done: Callable[[], list[dict[str, Any]]],
     wait_for: Callable[..., Any],
+    scheduler_events: Callable[[], list[dict[str, Any]]],
 ) -> None:
     """Each firing is a robot run in its own process, recorded and logged."""
     write_schedule(INTERVAL_JOB)
@@ -56,11 +57,7 @@ def test_an_interval_job_fires_the_robot_in_a_child_process(
     assert {item["pid"] for item in done()} >= {
         backend.get_run(f.run_id).pid for f in firings
     }
-    logged = [
-        event
-        for path in (project / "logs" / "_scheduler").glob("*/events.jsonl")
-        for event in read_events(path)
-    ]
+    logged = scheduler_events()
     started = [e["run_id"] for e in logged if e["event"] == "firing_started"]
     finished = [e for e in logged if e["event"] == "firing_finished"]
     assert {f.run_id for f in firings} <= set(started)
@@ -138,6 +135,7 @@ def test_missed_firings_within_the_grace_run_once_when_coalescing(
     finished_runs: Callable[[], list[Any]],
     firings: FiringStore,
     wait_for: Callable[..., Any],
+    store_job_then_stop: Callable[[], float],
 ) -> None:
     """Down for two intervals: one catch-up run at start, then on schedule."""
     write_schedule(
@@ -149,7 +147,7 @@ misfire_grace_s = 60
 coalesce = true
 """
     )
-    stored_at = _store_job_then_stop(schedulers, project)
+    stored_at = store_job_then_stop()
     time.sleep(20 - (time.time() - stored_at))  # the firings at +9 s, +18 s missed
 
     restarted = time.time()
@@ -174,6 +172,8 @@ def test_missed_firings_past_the_grace_are_skipped_with_a_reason(
     firings: FiringStore,
     notified: Callable[[], list[dict[str, Any]]],
     wait_for: Callable[..., Any],
+    store_job_then_stop: Callable[[], float],
+    scheduler_events: Callable[[], list[dict[str, Any]]],
 ) -> None:
     """Late by more than the grace: recorded as missed, logged, notified; no run."""
     write_schedule(
@@ -184,7 +184,7 @@ interval_minutes = 0.1    # 6 s
 misfire_grace_s = 1
 """
     )
-    stored_at = _store_job_then_stop(schedulers, project)
+    stored_at = store_job_then_stop()
     # Restart between the first missed firing (+6 s) and the next one (+12 s): the
     # firing due at +6 s is then late by more than the grace whatever the startup.
     time.sleep(stored_at + 8.5 - time.time())
@@ -200,12 +200,7 @@ misfire_grace_s = 1
     assert "more than the misfire grace of 1 s" in missed[0].note
     assert missed[0].run_id is None
     assert "missed_firing" in [n["kind"] for n in notified()]
-    logged = [
-        event["event"]
-        for path in (project / "logs" / "_scheduler").glob("*/events.jsonl")
-        for event in read_events(path)
-    ]
-    assert "firing_missed" in logged
+    assert "firing_missed" in [event["event"] for event in scheduler_events()]
 
 
 def test_a_run_with_too_many_business_exceptions_needs_attention(
@@ -243,25 +238,6 @@ business_exception_threshold = 2
     assert message["kind"] == "business_exceptions"
     assert message["robot"] == "slow"
     assert "rpa exceptions slow" in message["body"]
-
-
-def _store_job_then_stop(schedulers: Any, project: Path) -> float:
-    """Start a scheduler until it has stored the jobs, then stop it; return when."""
-    scheduler = schedulers.start()
-    deadline = time.monotonic() + 30
-    log_dir = project / "logs" / "_scheduler"
-    while time.monotonic() < deadline:
-        events = [
-            event["event"]
-            for path in log_dir.glob("*/events.jsonl")
-            for event in read_events(path)
-        ]
-        if "job_scheduled" in events:
-            stored_at = time.time()
-            schedulers.stop(scheduler)
-            return stored_at
-        time.sleep(0.1)
-    raise AssertionError("the scheduler did not store the job")
 
 
 def test_a_glob_runs_each_matching_file_and_no_match_is_told(

@@ -13,7 +13,6 @@ from sqlalchemy import update
 from typer.testing import CliRunner, Result
 
 from robotlib.cli import app
-from robotlib.logs import read_events
 from robotlib.project import Project
 from robotlib.queue.schema import schedule_firings
 from robotlib.schedule import DeadlineTrigger, Job
@@ -41,14 +40,6 @@ def rpa(project: Path) -> Callable[..., Result]:
         return CliRunner().invoke(app, ["--project", str(project), *args])
 
     return invoke
-
-
-def _events(project: Path) -> list[dict[str, Any]]:
-    return [
-        event
-        for path in sorted((project / "logs" / "_scheduler").glob("*/events.jsonl"))
-        for event in read_events(path)
-    ]
 
 
 def test_schedules_lists_next_fire_times_and_last_outcomes(
@@ -111,26 +102,27 @@ def test_the_scheduler_follows_changes_to_the_schedule_files(
     write_schedule: Callable[[str], Path],
     schedulers: Any,
     wait_for: Callable[..., Any],
+    scheduler_events: Callable[[], list[dict[str, Any]]],
 ) -> None:
     """Removed jobs disappear, added ones appear; a broken file removes nothing."""
     path = write_schedule(TWO_JOBS)
     scheduler = schedulers.start()
 
     def scheduled() -> set[str]:
-        return {e["job"] for e in _events(project) if e["event"] == "job_scheduled"}
+        return {e["job"] for e in scheduler_events() if e["event"] == "job_scheduled"}
 
     wait_for(lambda: scheduled() == {"nightly", "often"}, 30, "both jobs stored")
     path.write_text(TWO_JOBS.split("[jobs.often]")[0] + "# often removed\n", "utf-8")
 
     def removed() -> list[str]:
-        return [e["job"] for e in _events(project) if e["event"] == "job_removed"]
+        return [e["job"] for e in scheduler_events() if e["event"] == "job_removed"]
 
     wait_for(lambda: removed() == ["often"], 30, "the removed job to go")
     path.write_text("[jobs.nightly\n", "utf-8")  # invalid TOML
 
     def problems() -> list[str]:
         return [
-            e["problem"] for e in _events(project) if e["event"] == "schedule_problem"
+            e["problem"] for e in scheduler_events() if e["event"] == "schedule_problem"
         ]
 
     wait_for(problems, 30, "the broken file to be reported")
@@ -142,7 +134,7 @@ def test_the_scheduler_follows_changes_to_the_schedule_files(
 
     assert "invalid TOML" in problems()[0]
     assert removed() == ["often"], "nothing removed while a file had problems"
-    kept = [e for e in _events(project) if e["event"] == "schedule_jobs_kept"]
+    kept = [e for e in scheduler_events() if e["event"] == "schedule_jobs_kept"]
     assert kept or removed() == ["often"]
 
 
