@@ -238,3 +238,139 @@ def _wait_until_answering(display: VirtualDisplay) -> None:
         if time.monotonic() >= deadline:
             pytest.fail(f"Xvfb {display.name} does not answer: {answer.stderr}")
         time.sleep(0.05)
+
+
+# PostgreSQL ---------------------------------------------------------------------------
+
+#: The server the PostgreSQL tests create their databases on (trust auth in CI).
+POSTGRESQL_SERVER = os.environ.get(
+    "RPA_TEST_POSTGRESQL_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432"
+)
+
+
+@pytest.fixture(scope="session")
+def postgresql_server() -> str:
+    """The PostgreSQL server's URL, once it answers.
+
+    Where none answers the PostgreSQL tests are skipped, saying why; with
+    ``RPA_REQUIRE_POSTGRESQL=1`` (CI sets it) they fail instead, so that CI never
+    passes without them.
+    """
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"{POSTGRESQL_SERVER}/postgres")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        reason = (
+            f"no PostgreSQL server at {POSTGRESQL_SERVER} "
+            f"({str(exc).splitlines()[0]}); set RPA_TEST_POSTGRESQL_SERVER"
+        )
+        if os.environ.get("RPA_REQUIRE_POSTGRESQL") == "1":
+            pytest.fail(f"{reason}; RPA_REQUIRE_POSTGRESQL=1 forbids skipping")
+        pytest.skip(reason)
+    finally:
+        engine.dispose()
+    return POSTGRESQL_SERVER
+
+
+@pytest.fixture
+def make_postgresql_database(postgresql_server: str) -> Iterator[Callable[[], str]]:
+    """A factory of new, empty PostgreSQL databases; each is dropped afterwards."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(f"{postgresql_server}/postgres", isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"robotlib_test_{secrets.token_hex(4)}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return f"{postgresql_server}/{name}"
+
+    yield make
+    with admin.connect() as conn:
+        for name in made:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+# A quick robot for tests of processes: the scheduler, workers -----------------------
+
+SLOW_ROBOT = '''\
+"""A robot for scheduler tests: sleeps, then records the item in done.jsonl."""
+
+import json
+import os
+import time
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from robotlib import ApplicationError, BusinessRuleError, Context, RetryPolicy, Robot
+
+
+class Row(BaseModel):
+    key: str
+    sleep_s: float = 0.0
+    bad: bool = False
+    broken: bool = False
+
+
+def read(input_path: Path | None) -> list[dict[str, object]]:
+    if input_path is None:
+        sleep = float(os.environ.get("SLOW_SLEEP_S", "0"))
+        return [{"key": f"k{time.time_ns()}", "sleep_s": sleep}]
+    rows: list[dict[str, object]] = json.loads(input_path.read_text("utf-8"))
+    return rows
+
+
+def process(ctx: Context, item: Row) -> None:
+    started = time.time()
+    time.sleep(item.sleep_s)
+    if item.bad:
+        raise BusinessRuleError(f"item {item.key} is bad: fix it in the export")
+    if item.broken:
+        raise ApplicationError("the target system answered HTTP 503")
+    record = {"key": item.key, "pid": os.getpid(), "start": started, "end": time.time()}
+    with (ctx.settings.project_dir / "done.jsonl").open("a") as file:
+        file.write(json.dumps(record) + "\\n")
+
+
+def check_pages(ctx: Context) -> None:
+    if (ctx.settings.project_dir / "preflight-fails").exists():
+        raise RuntimeError("the button 'Register lab result' is gone")
+
+
+robot = Robot(
+    name="slow",
+    item=Row,
+    source=read,
+    reference="key",
+    process=process,
+    preflight=check_pages,
+    retry=RetryPolicy(attempts=1, backoff_s=(0,)),
+    stop_after_system_errors=1,
+)
+'''
+
+
+@pytest.fixture
+def write_slow_robot() -> Callable[[Path], Path]:
+    """Write ``robots/slow.py`` into a project folder; return the folder.
+
+    The robot ``slow`` sleeps ``sleep_s`` per item (``SLOW_SLEEP_S`` for the item it
+    makes without ``--input``), then appends the item's key, its process id and the
+    times to ``done.jsonl`` in the project: tests read there which process ran what,
+    and when. ``bad`` items are business exceptions, ``broken`` ones system
+    exceptions; its preflight fails while the file ``preflight-fails`` exists.
+    """
+
+    def write(folder: Path) -> Path:
+        (folder / "robots").mkdir(parents=True, exist_ok=True)
+        (folder / "robots" / "slow.py").write_text(SLOW_ROBOT, "utf-8")
+        return folder
+
+    return write

@@ -1,13 +1,13 @@
 """Shared fixtures of the queue tests: a fake clock and each backend.
 
-The contract suite runs on the in-memory backend and on a SQLite file; with
-``RPA_TEST_DATABASE_URL`` set (a PostgreSQL database the tests may wipe) it runs on
-that database too.
+The contract suite runs on the in-memory backend, on a SQLite file and on a new
+PostgreSQL database of the local server (see ``postgresql_server`` in the root
+conftest: skipped with the reason where there is none, failed in CI).
 """
 
 from __future__ import annotations
 
-import os
+import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,8 +18,7 @@ from sqlalchemy import create_engine
 from robotlib.queue import InMemoryBackend, QueueBackend, SqlAlchemyBackend
 from robotlib.queue.schema import metadata
 
-POSTGRESQL_URL = os.environ.get("RPA_TEST_DATABASE_URL")
-BACKENDS = ["memory", "sqlite", *(["postgresql"] if POSTGRESQL_URL else [])]
+BACKENDS = ["memory", "sqlite", "postgresql"]
 
 START = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
 
@@ -75,6 +74,21 @@ def make_sqlite_backend(
         backend.close()
 
 
+@pytest.fixture(scope="session")
+def postgresql_url(postgresql_server: str) -> Iterator[str]:
+    """One PostgreSQL database for the session's contract tests; wiped per test."""
+    from sqlalchemy import text
+
+    name = f"robotlib_queue_{secrets.token_hex(4)}"
+    admin = create_engine(f"{postgresql_server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield f"{postgresql_server}/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def wipe_postgresql(url: str) -> None:
     """Drop the queue's tables from the test database."""
     engine = create_engine(url)
@@ -95,8 +109,8 @@ def backend(
     elif request.param == "sqlite":
         yield make_sqlite_backend()
     else:
-        assert POSTGRESQL_URL is not None
-        wipe_postgresql(POSTGRESQL_URL)
-        backend = SqlAlchemyBackend(POSTGRESQL_URL, clock=clock.now)
+        url: str = request.getfixturevalue("postgresql_url")
+        wipe_postgresql(url)
+        backend = SqlAlchemyBackend(url, clock=clock.now)
         yield backend
         backend.close()

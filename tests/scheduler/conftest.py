@@ -1,8 +1,6 @@
 """Fixtures of the scheduler tests: a project with a quick robot, schedulers to start.
 
-The robot ``slow`` sleeps ``sleep_s`` per item, then appends the item to
-``done.jsonl`` with its process id and the time: the tests read there which process
-ran what, and when. Without ``--input`` it makes one new item per run. Schedulers
+The robot is ``slow`` (see ``write_slow_robot`` in the root conftest). Schedulers
 run as real ``rpa scheduler`` processes, as in production.
 """
 
@@ -26,63 +24,6 @@ from robotlib.queue._engine import create_queue_engine
 from robotlib.scheduler import Firing, FiringStore
 from robotlib.settings import load_settings
 
-ROBOT = '''\
-"""A robot for scheduler tests: sleeps, then records the item in done.jsonl."""
-
-import json
-import os
-import time
-from pathlib import Path
-
-from pydantic import BaseModel
-
-from robotlib import ApplicationError, BusinessRuleError, Context, RetryPolicy, Robot
-
-
-class Row(BaseModel):
-    key: str
-    sleep_s: float = 0.0
-    bad: bool = False
-    broken: bool = False
-
-
-def read(input_path: Path | None) -> list[dict[str, object]]:
-    if input_path is None:
-        sleep = float(os.environ.get("SLOW_SLEEP_S", "0"))
-        return [{"key": f"k{time.time_ns()}", "sleep_s": sleep}]
-    rows: list[dict[str, object]] = json.loads(input_path.read_text("utf-8"))
-    return rows
-
-
-def process(ctx: Context, item: Row) -> None:
-    started = time.time()
-    time.sleep(item.sleep_s)
-    if item.bad:
-        raise BusinessRuleError(f"item {item.key} is bad: fix it in the export")
-    if item.broken:
-        raise ApplicationError("the target system answered HTTP 503")
-    record = {"key": item.key, "pid": os.getpid(), "start": started, "end": time.time()}
-    with (ctx.settings.project_dir / "done.jsonl").open("a") as file:
-        file.write(json.dumps(record) + "\\n")
-
-
-def check_pages(ctx: Context) -> None:
-    if (ctx.settings.project_dir / "preflight-fails").exists():
-        raise RuntimeError("the button 'Register lab result' is gone")
-
-
-robot = Robot(
-    name="slow",
-    item=Row,
-    source=read,
-    reference="key",
-    process=process,
-    preflight=check_pages,
-    retry=RetryPolicy(attempts=1, backoff_s=(0,)),
-    stop_after_system_errors=1,
-)
-'''
-
 #: A command notifier: appends the notification (stdin JSON) to notified.jsonl.
 NOTIFIER = """\
 import json, sys
@@ -94,12 +35,15 @@ with (Path(sys.argv[1]) / "notified.jsonl").open("a") as file:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    write_slow_robot: Callable[[Path], Path],
+) -> Path:
     """A robot project: robots/slow.py, a command notifier, no schedules yet."""
     folder = tmp_path / "project"
-    (folder / "robots").mkdir(parents=True)
+    write_slow_robot(folder)
     (folder / "schedules").mkdir()
-    (folder / "robots" / "slow.py").write_text(ROBOT, "utf-8")
     (folder / "notifier.py").write_text(NOTIFIER, "utf-8")
     notify = json.dumps([sys.executable, str(folder / "notifier.py"), str(folder)])
     (folder / "rpa.toml").write_text(f"[notify]\ncommand = {notify}\n", "utf-8")

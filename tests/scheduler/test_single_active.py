@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,6 @@ from robotlib.queue._engine import create_queue_engine
 from robotlib.scheduler import FiringStore
 from robotlib.scheduler._lock import AdvisoryLock, LeaseLock, current_holder
 
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
-
 INTERVAL_JOB = """\
 [jobs.often]
 robot = "slow"
@@ -28,19 +25,9 @@ misfire_grace_s = 30
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database on the local server; dropped afterwards."""
-    name = f"robotlib_test_{secrets.token_hex(4)}"
-    admin = create_queue_engine(f"{PG_SERVER}/postgres")
-    try:
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # the CI machine has this server; say so if not
-        pytest.fail(f"PostgreSQL at {PG_SERVER} is needed for this test: {exc}")
-    yield f"{PG_SERVER}/{name}"
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+def pg_url(make_postgresql_database: Callable[[], str]) -> str:
+    """A new, empty PostgreSQL database on the local server."""
+    return make_postgresql_database()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
