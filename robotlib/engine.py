@@ -207,6 +207,7 @@ class Engine:
         input_path: Path | None = None,
         limit: int | None = None,
         run_id: str | None = None,
+        load: bool = True,
     ) -> RunResult:
         """Load the input, then process items until the queue is empty or a stop.
 
@@ -216,6 +217,7 @@ class Engine:
             limit: claim at most this many items.
             run_id: the run's id; default a new one. The scheduler chooses it, so
                 that it can find the run of a child process it had to kill.
+            load: False for a worker: process what is in the queue, load nothing.
         """
         if run_id is not None and not _RUN_ID.fullmatch(run_id):
             raise ConfigurationError(
@@ -245,7 +247,8 @@ class Engine:
             )
             log.info("run_started", host=self.host, pid=self.pid, input=str(input_path))
             try:
-                loaded = self._load(input_path, run_id, loop)
+                if load:
+                    loaded = self._load(input_path, run_id, loop)
                 recovered = self.backend.recover_expired(self.robot.name)
                 if recovered:
                     log.warning("leases_recovered", items=[i.id for i in recovered])
@@ -407,6 +410,17 @@ class Engine:
         if input_path is not None and not input_path.exists():
             raise ConfigurationError(f"input file {input_path} does not exist")
         return self.robot.source(input_path)
+
+    def load(self, input_path: Path | None, run_id: str) -> tuple[EnqueueResult, int]:
+        """Load the input into the queue, and do nothing else.
+
+        Returns what was enqueued, and how many rows were rejected on the way
+        (enqueued as business exceptions). Workers started afterwards
+        (:mod:`robotlib.workers`) process the items.
+        """
+        loop = _Loop()
+        result = self._load(input_path, run_id, loop)
+        return result, loop.counts[BUSINESS]
 
     def _load(self, input_path: Path | None, run_id: str, loop: _Loop) -> EnqueueResult:
         items = list(self._items(self._rows(input_path)))

@@ -94,14 +94,23 @@ def open_project(
 
 
 @contextmanager
-def stop_on_signals(stop: threading.Event, message: str) -> Iterator[None]:
-    """First Ctrl+C or SIGTERM: set ``stop`` and print ``message``. Second: at once."""
+def stop_on_signals(
+    stop: threading.Event, message: str, *, again: threading.Event | None = None
+) -> Iterator[None]:
+    """First Ctrl+C or SIGTERM: set ``stop`` and print ``message``.
+
+    The second one stops at once: it sets ``again`` if given, else raises
+    KeyboardInterrupt.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handle(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
+            if again is not None:
+                again.set()
+                return
             raise KeyboardInterrupt
         stop.set()
         console.print(message, highlight=False, markup=False)

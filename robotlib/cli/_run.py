@@ -25,10 +25,13 @@ from robotlib.cli._app import (
     stop_on_signals,
 )
 from robotlib.engine import EXIT_OK, PreflightResult, RunResult
+from robotlib.project import Project
 from robotlib.queue.models import EnqueueResult
 from robotlib.schedule import check_schedules, load_schedules
+from robotlib.workers import Progress as WorkersProgress
+from robotlib.workers import run_workers
 
-__all__ = ["check", "preflight", "robots", "run"]
+__all__ = ["check", "preflight", "robots", "run", "run_in_workers", "worker"]
 
 _OUTCOMES = ("done", "business_exception", "retried", "failed")
 #: `rpa preflight`'s exit code when the preflight failed.
@@ -54,6 +57,15 @@ def run(
             "processed, and change nothing.",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes, each with its own browser, claiming items from "
+            "the same queue (one progress bar, one summary).",
+        ),
+    ] = 1,
     run_id: Annotated[
         str | None,
         typer.Option(
@@ -64,11 +76,15 @@ def run(
     """Run a robot: load its input into the queue, then process the items.
 
     Every input row becomes a work item with a unique reference, so loading the
-    same file twice adds nothing. Ctrl+C stops after the current item; a second
-    Ctrl+C stops at once (the item goes back to the queue). Exit codes: 0 the run
-    completed (business exceptions included), 1 it stopped (system exceptions, time
-    limit, interrupted), 2 invalid robot, configuration or input.
+    same file twice adds nothing. With --workers N the input is loaded once and N
+    worker processes share the items; each item is processed by exactly one.
+    Ctrl+C stops after the current item (every worker's); a second Ctrl+C stops at
+    once (the item goes back to the queue). Exit codes: 0 the run completed
+    (business exceptions included), 1 it stopped (system exceptions, time limit,
+    interrupted), 2 invalid robot, configuration or input.
     """
+    if workers > 1 and (limit is not None or run_id is not None):
+        fail("--workers cannot be combined with --limit or --run-id.")
     with open_project(ctx) as project:
         if dry_run:
             report = project.engine(robot).dry_run(input_path=input_file)
@@ -84,6 +100,9 @@ def run(
             due = report.due_in_queue + len(report.new)
             console.print(f"{due} items would be processed. Nothing was changed.")
             return
+        if workers > 1:
+            run_in_workers(project, robot, workers=workers, input_path=input_file)
+            return
         stop = threading.Event()
         engine = project.engine(robot, stop=stop)
         with (
@@ -97,6 +116,100 @@ def run(
         _summarise(result, project.settings.logs)
         if result.exit_code != EXIT_OK:
             raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    robot: Annotated[str, typer.Argument(help="The robot's name (see `rpa robots`).")],
+    workers: Annotated[
+        int,
+        typer.Option(min=1, max=64, help="Worker processes to start on this machine."),
+    ] = 1,
+    run_id: Annotated[
+        str | None,
+        typer.Option("--run-id", hidden=True, help="The run's id (rpa run sets it)."),
+    ] = None,
+) -> None:
+    """Process a robot's queue without loading any input: add workers to a run.
+
+    Start it on another machine whose RPA_DATABASE_URL names the same PostgreSQL
+    database as the machine that ran `rpa run ROBOT` (which loads the input), or
+    on the same machine. Each worker claims items until the queue is empty; every
+    item is processed by exactly one worker. Ctrl+C stops after the current item;
+    a second stops at once. Exit codes as for `rpa run`.
+    """
+    if workers > 1 and run_id is not None:
+        fail("--workers cannot be combined with --run-id.")
+    with open_project(ctx) as project:
+        if workers > 1:
+            run_in_workers(project, robot, workers=workers, load=False)
+            return
+        stop = threading.Event()
+        engine = project.engine(robot, stop=stop)
+        with (
+            _progress() as observer,
+            stop_on_signals(
+                stop, "Stopping after the current item (Ctrl+C again stops at once)."
+            ),
+        ):
+            engine.observer = observer
+            result = engine.run(run_id=run_id, load=False)
+        _summarise(result, project.settings.logs)
+        if result.exit_code != EXIT_OK:
+            raise typer.Exit(result.exit_code)
+
+
+def run_in_workers(
+    project: Project,
+    robot: str,
+    *,
+    workers: int,
+    input_path: Path | None = None,
+    load: bool = True,
+) -> None:
+    """``rpa run --workers N`` and ``rpa worker --workers N``: one bar, one summary."""
+    stop, stop_now = threading.Event(), threading.Event()
+    message = "Stopping every worker after its current item (Ctrl+C again: at once)."
+    with _progress() as observer, stop_on_signals(stop, message, again=stop_now):
+        result = run_workers(
+            project,
+            robot,
+            workers=workers,
+            input_path=input_path,
+            load=load,
+            stop=stop,
+            stop_now=stop_now,
+            on_loaded=observer.loaded,
+            on_progress=observer.show,
+        )
+    counts = result.counts
+    console.print(
+        f"Run {result.run_id} of {result.robot} with {workers} workers: "
+        f"{result.status}" + (f" ({shown(result.note)})" if result.note else ""),
+        highlight=False,
+        markup=False,
+    )
+    console.print(
+        f"  done {counts.get('done', 0)} · business exceptions "
+        f"{counts.get('business_exception', 0)} · failed {counts.get('failed', 0)} · "
+        f"retried {counts.get('retried', 0)}",
+        highlight=False,
+    )
+    console.print(
+        f"  log: {result.run_dir / 'events.jsonl'}", highlight=False, markup=False
+    )
+    for run in result.worker_runs:
+        console.print(
+            f"  worker run {run.id}: {run.status}, log "
+            f"{project.settings.logs / robot / run.id / 'events.jsonl'}",
+            highlight=False,
+            markup=False,
+        )
+    if counts.get("business_exception") or counts.get("failed"):
+        console.print(f"  review: rpa exceptions {robot}", highlight=False)
+    if result.exit_code != EXIT_OK:
+        raise typer.Exit(result.exit_code)
 
 
 @app.command()
@@ -227,6 +340,20 @@ class _ProgressObserver:
             self.counts[outcome] += 1
         finished = outcome != "retried"
         self.progress.update(self.task, advance=1 if finished else 0, **self.counts)
+
+    def show(self, progress: WorkersProgress) -> None:
+        """Workers' progress, read from the queue."""
+        self.counts.update(
+            done=progress.done,
+            business_exception=progress.business_exception,
+            failed=progress.failed,
+        )
+        self.progress.update(
+            self.task,
+            completed=progress.finished,
+            description=f"processing ({progress.workers_running} workers)",
+            **self.counts,
+        )
 
 
 @contextmanager

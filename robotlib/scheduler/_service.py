@@ -58,12 +58,13 @@ from robotlib.engine import new_run_id
 from robotlib.errors import ConfigurationError
 from robotlib.loader import Problem
 from robotlib.notify import Notification, Notifier, build_notifiers, send_all
+from robotlib.processes import rpa_command
 from robotlib.project import Project
 from robotlib.queue._engine import create_queue_engine
 from robotlib.queue.models import Run, RunStatus
 from robotlib.queue.sqlalchemy import SqlAlchemyBackend
 from robotlib.schedule import Job, check_schedules, load_schedules, next_fire_times
-from robotlib.scheduler._child import ChildResult, rpa_command, run_child
+from robotlib.scheduler._child import ChildResult, run_child
 from robotlib.scheduler._firings import Firing, FiringStatus, FiringStore
 from robotlib.scheduler._lock import (
     LockHolder,

@@ -10,8 +10,9 @@ from robotlib.cli import app
 HELP = {
     (): ["--project", "RPA_PROJECT_DIR", "run", "check", "robots", "runs", "logs",
          "queue", "exceptions", "purge", "browser", "sandbox", "preflight",
-         "scheduler", "schedules", "notify"],
-    ("run",): ["The robot's name", "--input", "--limit", "--dry-run"],
+         "scheduler", "schedules", "notify", "worker"],
+    ("run",): ["The robot's name", "--input", "--limit", "--dry-run", "--workers"],
+    ("worker",): ["The robot's name", "--workers", "without loading any input"],
     ("check",): ["Exits 2 when a robot has a problem"],
     ("robots",): ["--json"],
     ("runs",): ["--robot", "--last", "--json", "show"],

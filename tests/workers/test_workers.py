@@ -1,0 +1,156 @@
+"""`rpa run --workers N` and `rpa worker`: worker processes sharing one queue."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from robotlib.queue import ItemState, RunStatus, SqlAlchemyBackend
+
+
+@pytest.fixture
+def project(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    write_slow_robot: Callable[[Path], Path],
+) -> Path:
+    """A project with the robot ``slow``; no RPA_* variables of the caller."""
+    for name in list(os.environ):
+        if name.startswith("RPA_"):
+            monkeypatch.delenv(name)
+    return write_slow_robot(tmp_path / "project")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(
+    request: pytest.FixtureRequest, project: Path
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """The shared queue: the project's SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{project / '.rpa' / 'robotlib.db'}"
+        yield url, {}
+    else:
+        make: Callable[[], str] = request.getfixturevalue("make_postgresql_database")
+        url = make()
+        yield url, {"RPA_DATABASE_URL": url}
+
+
+def rpa(project: Path, *args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start ``rpa --project PROJECT ARGS`` as a user would, in its own session."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "robotlib.cli", "--project", str(project), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **env},
+        start_new_session=True,
+    )
+
+
+def write_items(project: Path, count: int, **fields: Any) -> Path:
+    path = project / "items.json"
+    rows = [{"key": f"item-{number:05d}", **fields} for number in range(count)]
+    path.write_text(json.dumps(rows), "utf-8")
+    return path
+
+
+def processed(project: Path) -> list[dict[str, Any]]:
+    path = project / "done.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+
+
+def test_four_workers_process_2000_items_exactly_once(
+    project: Path, database: tuple[str, dict[str, str]]
+) -> None:
+    """Every item is registered once: none twice, none lost, on both databases."""
+    url, env = database
+    items = write_items(project, 2000)
+
+    run = rpa(project, "run", "slow", "--workers", "4", "--input", str(items), env=env)
+    output, _ = run.communicate(timeout=600)
+
+    assert run.returncode == 0, output
+    done = Counter(record["key"] for record in processed(project))
+    assert len(done) == 2000, "no item lost"
+    assert set(done.values()) == {1}, f"twice: {[k for k, n in done.items() if n > 1]}"
+    assert len({record["pid"] for record in processed(project)}) >= 2
+    backend = SqlAlchemyBackend(url)
+    try:
+        counts = backend.counts("slow")
+        assert counts[ItemState.DONE] == 2000
+        assert sum(counts.values()) == 2000
+        runs = backend.runs("slow")
+    finally:
+        backend.close()
+    coordinator = [r for r in runs if not r.id[-2:].startswith("w")]
+    workers = [r for r in runs if r.id[-2:].startswith("w")]
+    assert len(coordinator) == 1 and len(workers) == 4
+    assert coordinator[0].status is RunStatus.COMPLETED
+    assert coordinator[0].counts == {"done": 2000}
+    assert sum(r.counts.get("done", 0) for r in workers) == 2000
+    assert "with 4 workers: completed" in output
+    assert "done 2000" in output
+
+
+def test_ctrl_c_stops_every_worker_after_its_current_item(project: Path) -> None:
+    """One Ctrl+C: each worker finishes its item and stops; nothing half done."""
+    items = write_items(project, 40, sleep_s=0.4)
+    run = rpa(project, "run", "slow", "--workers", "2", "--input", str(items), env={})
+    deadline = time.monotonic() + 120
+    while len(processed(project)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    os.killpg(run.pid, signal.SIGINT)  # what a terminal's Ctrl+C does
+    output, _ = run.communicate(timeout=120)
+
+    assert run.returncode == 1, output
+    assert "Stopping every worker after its current item" in output
+    backend = SqlAlchemyBackend(f"sqlite:///{project / '.rpa' / 'robotlib.db'}")
+    try:
+        counts = backend.counts("slow")
+        workers = [r for r in backend.runs("slow") if r.id[-2:].startswith("w")]
+    finally:
+        backend.close()
+    done = [record["key"] for record in processed(project)]
+    assert counts[ItemState.IN_PROGRESS] == 0, "every worker finished its item"
+    assert counts[ItemState.DONE] == len(done) == len(set(done))
+    assert counts[ItemState.DONE] + counts[ItemState.NEW] == 40
+    assert counts[ItemState.NEW] > 0, "stopped before the end"
+    assert [r.status for r in workers] == [RunStatus.STOPPED] * 2
+    assert {r.note for r in workers} == {"interrupted"}
+
+
+def test_rpa_worker_adds_workers_that_load_nothing(
+    project: Path, database: tuple[str, dict[str, str]]
+) -> None:
+    """`rpa run` loads and starts; `rpa worker` (another machine) helps finish."""
+    url, env = database
+    items = write_items(project, 60)
+    first = rpa(project, "run", "slow", "--input", str(items), "--limit", "5", env=env)
+    first.communicate(timeout=120)
+    (project / "items.json").unlink()  # the other machine has no input file
+
+    helper = rpa(project, "worker", "slow", "--workers", "2", env=env)
+    output, _ = helper.communicate(timeout=300)
+
+    assert helper.returncode == 0, output
+    done = Counter(record["key"] for record in processed(project))
+    assert len(done) == 60 and set(done.values()) == {1}
+    backend = SqlAlchemyBackend(url)
+    try:
+        assert backend.counts("slow")[ItemState.DONE] == 60
+    finally:
+        backend.close()
+    assert "Loaded" not in output
