@@ -200,11 +200,6 @@ class Job(BaseModel):
             raise ValueError("give exactly one of cron and interval_minutes")
         if self.deadline is not None and self.cron is None:
             raise ValueError("a deadline needs a cron schedule (a time of day)")
-        if self.workers > 1:
-            raise ValueError(
-                "workers > 1: parallel workers are not available to schedules yet; "
-                "set workers = 1"
-            )
         return self
 
     @property

@@ -15,7 +15,8 @@ completed only when every worker's run completed. Progress is read from the queu
 Workers run in sessions of their own, so a terminal's Ctrl+C reaches only the
 coordinator, which passes it on as one SIGTERM per worker: each finishes its
 current item and stops. A second Ctrl+C sends a second SIGTERM: stop at once (the
-item goes back to the queue).
+item goes back to the queue). A worker whose coordinator dies (killed at the
+scheduler's time limit, say) notices within a second and stops the same way.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def run_workers(
     workers: int,
     input_path: Path | None = None,
     load: bool = True,
+    run_id: str | None = None,
     stop: threading.Event | None = None,
     stop_now: threading.Event | None = None,
     on_progress: Callable[[Progress], object] | None = None,
@@ -99,6 +101,7 @@ def run_workers(
         workers: how many worker processes.
         input_path: the input to load first (default: the source's own).
         load: False: load nothing, only process the queue.
+        run_id: the coordinating run's id (the scheduler sets it); default new.
         stop: set it to have each worker stop after its current item.
         stop_now: set it (after ``stop``) to have them stop at once.
         on_progress: told of progress about twice a second.
@@ -108,7 +111,7 @@ def run_workers(
     stop_now = stop_now or threading.Event()
     engine = project.engine(robot)  # a ConfigurationError for an unknown robot
     backend = project.backend
-    run_id = new_run_id(backend.clock())
+    run_id = run_id or new_run_id(backend.clock())
     run_dir = project.settings.logs / robot / run_id  # run_log makes it, private
     loaded: EnqueueResult | None = None
     rejected = 0
@@ -164,7 +167,8 @@ def _start_worker(
     project: Project, robot: str, run_id: str, run_dir: Path
 ) -> subprocess.Popen[bytes]:
     argv = rpa_command(
-        project.settings.project_dir, "worker", robot, "--run-id", run_id
+        project.settings.project_dir,
+        *("worker", robot, "--run-id", run_id, "--stop-with-parent"),
     )
     env = dict(os.environ)
     env["RPA_DATABASE_URL"] = project.settings.database

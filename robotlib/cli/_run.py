@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
 
+import structlog
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -34,6 +36,7 @@ from robotlib.workers import run_workers
 __all__ = ["check", "preflight", "robots", "run", "run_in_workers", "worker"]
 
 _OUTCOMES = ("done", "business_exception", "retried", "failed")
+log = structlog.get_logger("robotlib.cli")
 #: `rpa preflight`'s exit code when the preflight failed.
 _PREFLIGHT_FAILED = 1
 
@@ -83,8 +86,8 @@ def run(
     (business exceptions included), 1 it stopped (system exceptions, time limit,
     interrupted), 2 invalid robot, configuration or input.
     """
-    if workers > 1 and (limit is not None or run_id is not None):
-        fail("--workers cannot be combined with --limit or --run-id.")
+    if workers > 1 and limit is not None:
+        fail("--workers cannot be combined with --limit.")
     with open_project(ctx) as project:
         if dry_run:
             report = project.engine(robot).dry_run(input_path=input_file)
@@ -101,7 +104,9 @@ def run(
             console.print(f"{due} items would be processed. Nothing was changed.")
             return
         if workers > 1:
-            run_in_workers(project, robot, workers=workers, input_path=input_file)
+            run_in_workers(
+                project, robot, workers=workers, input_path=input_file, run_id=run_id
+            )
             return
         stop = threading.Event()
         engine = project.engine(robot, stop=stop)
@@ -130,6 +135,15 @@ def worker(
         str | None,
         typer.Option("--run-id", hidden=True, help="The run's id (rpa run sets it)."),
     ] = None,
+    stop_with_parent: Annotated[
+        bool,
+        typer.Option(
+            "--stop-with-parent",
+            hidden=True,
+            help="Stop after the current item when the process that started this "
+            "one ends (rpa run --workers sets it).",
+        ),
+    ] = False,
 ) -> None:
     """Process a robot's queue without loading any input: add workers to a run.
 
@@ -147,6 +161,8 @@ def worker(
             return
         stop = threading.Event()
         engine = project.engine(robot, stop=stop)
+        if stop_with_parent:
+            _stop_when_orphaned(stop)
         with (
             _progress() as observer,
             stop_on_signals(
@@ -160,6 +176,19 @@ def worker(
             raise typer.Exit(result.exit_code)
 
 
+def _stop_when_orphaned(stop: threading.Event) -> None:
+    """Set ``stop`` once this process's parent has gone (it is then re-parented)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not stop.wait(1.0):
+            if os.getppid() != parent:
+                log.warning("coordinator_gone", parent_pid=parent)
+                stop.set()
+
+    threading.Thread(target=watch, name="stop-with-parent", daemon=True).start()
+
+
 def run_in_workers(
     project: Project,
     robot: str,
@@ -167,6 +196,7 @@ def run_in_workers(
     workers: int,
     input_path: Path | None = None,
     load: bool = True,
+    run_id: str | None = None,
 ) -> None:
     """``rpa run --workers N`` and ``rpa worker --workers N``: one bar, one summary."""
     stop, stop_now = threading.Event(), threading.Event()
@@ -178,6 +208,7 @@ def run_in_workers(
             workers=workers,
             input_path=input_path,
             load=load,
+            run_id=run_id,
             stop=stop,
             stop_now=stop_now,
             on_loaded=observer.loaded,

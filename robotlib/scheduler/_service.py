@@ -413,6 +413,8 @@ class Scheduler:
             )
             return self._not_run(job, trigger, scheduled_for, reason, tell=False)
         args = ["run", job.robot, "--run-id", run_id]
+        if job.workers > 1:
+            args += ["--workers", str(job.workers)]
         if path is not None:
             args += ["--input", str(path)]
         log.info(

@@ -247,10 +247,9 @@ def test_missing_schedules_folder_holds_no_jobs(tmp_path: Path) -> None:
             id="deadline-without-cron",
         ),
         pytest.param(
-            'robot = "lab_results"\ncron = "0 2 * * *"\nworkers = 2\n',
-            1,
-            "job 'nightly': workers > 1: parallel workers are not available to "
-            "schedules yet; set workers = 1",
+            'robot = "lab_results"\ncron = "0 2 * * *"\nworkers = 0\n',
+            4,
+            "job 'nightly': workers: Input should be greater than or equal to 1",
             id="workers",
         ),
         pytest.param(

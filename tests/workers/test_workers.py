@@ -154,3 +154,59 @@ def test_rpa_worker_adds_workers_that_load_nothing(
     finally:
         backend.close()
     assert "Loaded" not in output
+
+
+def test_workers_stop_when_their_coordinator_is_killed(project: Path) -> None:
+    """Killed at a time limit, say: its workers finish their item and stop."""
+    items = write_items(project, 60, sleep_s=0.3)
+    run = rpa(project, "run", "slow", "--workers", "2", "--input", str(items), env={})
+    deadline = time.monotonic() + 120
+    while len(processed(project)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    os.killpg(run.pid, signal.SIGKILL)  # the coordinator alone: workers have sessions
+    run.communicate(timeout=30)
+    backend = SqlAlchemyBackend(f"sqlite:///{project / '.rpa' / 'robotlib.db'}")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            workers = [r for r in backend.runs("slow") if r.id[-2:].startswith("w")]
+            if len(workers) == 2 and all(r.finished_at for r in workers):
+                break
+            time.sleep(0.2)
+        counts = backend.counts("slow")
+    finally:
+        backend.close()
+
+    assert [r.status for r in workers] == [RunStatus.STOPPED] * 2
+    assert counts[ItemState.IN_PROGRESS] == 0
+    assert counts[ItemState.NEW] > 0, "they stopped rather than finish the queue"
+    done = [record["key"] for record in processed(project)]
+    assert counts[ItemState.DONE] == len(done) == len(set(done))
+
+
+def test_a_scheduled_job_with_workers_runs_them(project: Path) -> None:
+    """workers = 2 in a schedule: one firing, a coordinated run of two workers."""
+    items = write_items(project, 30)
+    (project / "schedules").mkdir()
+    (project / "schedules" / "nightly.toml").write_text(
+        '[jobs.nightly]\nrobot = "slow"\ncron = "0 2 * * *"\n'
+        f'input = "{items.name}"\nworkers = 2\n',
+        "utf-8",
+    )
+
+    run = rpa(project, "schedules", "run-now", "nightly", env={})
+    output, _ = run.communicate(timeout=300)
+
+    assert run.returncode == 0, output
+    backend = SqlAlchemyBackend(f"sqlite:///{project / '.rpa' / 'robotlib.db'}")
+    try:
+        runs = backend.runs("slow")
+    finally:
+        backend.close()
+    coordinator = [r for r in runs if not r.id[-2:].startswith("w")]
+    assert [(r.status, r.counts) for r in coordinator] == [
+        (RunStatus.COMPLETED, {"done": 30})
+    ]
+    assert len(runs) == 3
+    assert f"run {coordinator[0].id}" in output
