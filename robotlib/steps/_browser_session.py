@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from robotlib.errors import TargetSystemError
 
@@ -19,7 +19,10 @@ if TYPE_CHECKING:
     from robotlib.context import Context
     from robotlib.queue.models import WorkItem
 
-__all__ = ["BrowserOptions", "BrowserSession", "Notice", "open_browser"]
+__all__ = ["BrowserOptions", "BrowserSession", "Notice", "TracePolicy", "open_browser"]
+
+#: Which attempts of an item record a Playwright trace (see BrowserOptions.trace).
+TracePolicy = Literal["retries", "always", "off"]
 
 log = structlog.get_logger("robotlib.browser")
 
@@ -58,10 +61,12 @@ class BrowserOptions(BaseModel):
         description="Open a fresh page after this many items (0: never). A long-lived "
         "page grows by megabytes per navigation; a fresh one keeps memory flat.",
     )
-    trace: bool = Field(
-        default=True,
-        description="Keep a Playwright trace of each item, saved only when the item "
-        "ends in a system exception.",
+    trace: TracePolicy = Field(
+        default="retries",
+        description="Which attempts record a Playwright trace, saved when the attempt "
+        "ends in a system exception: 'retries' (an item's attempts after its first "
+        "system exception: the success path pays nothing), 'always' (every attempt; "
+        "it slows a robot by about a quarter) or 'off'.",
     )
     block_resources: bool = Field(
         default=True,
@@ -75,6 +80,14 @@ class BrowserOptions(BaseModel):
     login_path: str = Field(
         default="/login", description="A page at this path means the session expired."
     )
+
+    @field_validator("trace", mode="before")
+    @classmethod
+    def _trace_flag(cls, value: Any) -> Any:
+        """``trace=True`` / ``False`` as before: every attempt, or none."""
+        if isinstance(value, bool):
+            return "always" if value else "off"
+        return value
 
 
 class BrowserSession:
@@ -112,9 +125,6 @@ class BrowserSession:
             )
             if self.options.block_resources:
                 context.route(_BLOCKED, _abort)
-            if self.options.trace:
-                context.tracing.start(screenshots=True, snapshots=True)
-                self._tracing = True
             self._context = context
         return self._context
 
@@ -173,9 +183,13 @@ class BrowserSession:
     # The engine's hooks ----------------------------------------------------------
 
     def item_started(self, item: WorkItem) -> None:
-        """Start this item's trace chunk."""
+        """Start recording this attempt's trace, if the trace policy asks for it."""
         self._server_error = None
-        if self._tracing:
+        policy = self.options.trace
+        if policy == "always" or (policy == "retries" and item.attempts > 1):
+            if not self._tracing:
+                self.context.tracing.start(screenshots=True, snapshots=True)
+                self._tracing = True
             self.context.tracing.start_chunk(title=f"item {item.id}")
             self._chunk_open = True
 

@@ -201,7 +201,8 @@ def select(session: BrowserSession, label: str, value: str) -> None:
 def click(session: BrowserSession, target: str, *, role: str | None = None) -> None:
     """Click a button or link by its name, or an element by selector.
 
-    Without ``role`` a button of that name is tried, then a link, then the text.
+    Without ``role`` a button or link of that name (the first on the page), else an
+    element with that text.
     """
     page = session.page
     if role is not None:
@@ -209,9 +210,9 @@ def click(session: BrowserSession, target: str, *, role: str | None = None) -> N
     elif _SELECTOR.match(target):
         locator = page.locator(target)
     else:
-        locator = page.get_by_role("button", name=target, exact=True)
-        if locator.count() == 0:
-            locator = page.get_by_role("link", name=target, exact=True)
+        locator = page.get_by_role("button", name=target, exact=True).or_(
+            page.get_by_role("link", name=target, exact=True)
+        )
         if locator.count() == 0:
             locator = page.get_by_text(target, exact=True)
     locator.first.click()
@@ -345,17 +346,17 @@ def screenshot(session: BrowserSession, path: Path) -> Path | None:
 
 
 def _field(session: BrowserSession, key: str) -> Locator:
+    """The field labelled or named ``key`` (the first on the page); a selector as is.
+
+    One locator for both, so that using it waits for whichever shows up first,
+    without a round trip to the browser per way of finding it.
+    """
     page = session.page
     if _SELECTOR.match(key):
         return page.locator(key).first
-    by_label = page.get_by_label(key, exact=True)
-    if by_label.count():
-        return by_label.first
-    by_name = page.locator(f'[name="{key}"]')
-    if by_name.count():
-        return by_name.first
-    by_label.first.wait_for(state="visible")  # waits for a field still to appear
-    return by_label.first
+    name = key.replace("\\", "\\\\").replace('"', '\\"')
+    by_name = page.locator(f'[name="{name}"]')
+    return page.get_by_label(key, exact=True).or_(by_name).first
 
 
 def _clickable(session: BrowserSession, target: str) -> Locator:

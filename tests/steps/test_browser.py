@@ -179,15 +179,17 @@ def test_missing_text_times_out_as_a_step_timeout(
 def test_trace_kept_only_when_asked_and_page_recycled(
     session: web.BrowserSession, tmp_path: Path
 ) -> None:
-    """A finished item's trace is discarded; a failed one's is saved; pages recycle."""
+    """Only a retry records a trace, saved when it fails too; pages recycle."""
     first_page = session.page
-    session.item_started(make_work_item(id=1))
+    session.item_started(make_work_item(id=1, attempts=1))
     web.goto(session, "/patients/search")
-    session.item_finished(True)
-    session.item_started(make_work_item(id=2))
+    untraced = session.save_trace(tmp_path / "first-attempt.zip")
+    session.item_finished(False)
+    session.item_started(make_work_item(id=1, attempts=2))
     web.goto(session, "/board")
     saved = session.save_trace(tmp_path / "trace.zip")
     session.item_finished(False)
+    assert untraced is None, "a first attempt records nothing"
     assert saved is not None and saved.stat().st_size > 0
     assert first_page.is_closed()
     assert session.page.url.endswith("/board/MED")
