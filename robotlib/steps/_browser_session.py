@@ -27,7 +27,9 @@ TracePolicy = Literal["retries", "always", "off"]
 log = structlog.get_logger("robotlib.browser")
 
 _SHARED_KEY = "robotlib.browser"
-_BLOCKED = re.compile(r"\.(png|jpe?g|gif|webp|svg|ico|woff2?|ttf|otf|mp4|webm)(\?.*)?$")
+#: What block_resources keeps from loading: images, fonts and media.
+_BLOCKED_TYPES = "png jpg jpeg gif webp svg ico woff woff2 ttf otf mp4 webm".split()
+_BLOCKED = re.compile(rf"\.({'|'.join(_BLOCKED_TYPES)})(\?.*)?$")
 
 
 class Notice(BaseModel):
@@ -123,8 +125,6 @@ class BrowserSession:
             context.set_default_navigation_timeout(
                 self.options.navigation_timeout_s * 1000
             )
-            if self.options.block_resources:
-                context.route(_BLOCKED, _abort)
             self._context = context
         return self._context
 
@@ -133,6 +133,8 @@ class BrowserSession:
         """The current page, opened on first use (and after a recycle)."""
         if self._page is None:
             page = self.context.new_page()
+            if self.options.block_resources:
+                _block_resources(self.context, page)
             page.on("response", self._watch_response)
             for notice in self.options.notices:
                 dialog = page.get_by_role("dialog", name=notice.dialog)
@@ -269,6 +271,26 @@ def _worker_browser(ctx: Context, options: BrowserOptions) -> Browser:
 
     ctx.at_run_end(stop)
     return browser
+
+
+def _block_resources(context: BrowserContext, page: Page) -> None:
+    """Keep images, fonts and media from loading, in the browser itself.
+
+    Chromium's own URL blocking (DevTools ``Network.setBlockedURLs``) costs nothing
+    per request. A Playwright route would pause every request of the page for a
+    round trip to Python, which made a form row about a fifth slower; it remains
+    the way for a browser without DevTools.
+    """
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        devtools = context.new_cdp_session(page)
+        devtools.send("Network.enable")
+        urls = [f"*.{kind}" for kind in _BLOCKED_TYPES]
+        urls += [f"*.{kind}?*" for kind in _BLOCKED_TYPES]
+        devtools.send("Network.setBlockedURLs", {"urls": urls})
+    except PlaywrightError:
+        page.route(_BLOCKED, _abort)
 
 
 def _abort(route: Route) -> None:

@@ -223,3 +223,17 @@ def test_server_error_at_login_is_a_system_exception(
     finally:
         httpx.put(f"{url}/api/faults", json={})
         opened.close()
+
+
+def test_images_and_fonts_are_blocked_in_the_browser(
+    session: web.BrowserSession, live_sandbox: SandboxServer
+) -> None:
+    """block_resources (the default) keeps images and fonts from loading at all."""
+    failed: list[str] = []
+    page = session.page
+    page.on("requestfailed", lambda request: failed.append(request.failure or ""))
+    with page.expect_event("requestfailed"):
+        page.set_content(f'<img src="{live_sandbox.url}/logo.png?v=1">')
+
+    # Chromium names DevTools' URL blocking "inspector" (a route abort: ERR_FAILED).
+    assert failed in (["inspector"], ["net::ERR_BLOCKED_BY_CLIENT"])
