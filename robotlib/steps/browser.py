@@ -177,16 +177,23 @@ def fill_form(session: BrowserSession, fields: Mapping[str, Any]) -> None:
         >>> fields = {"Test code": "NPU02319", "Value": "7,5"}
         >>> fill_form(session, fields)  # doctest: +SKIP
     """
+    from playwright.sync_api import Error
+
     for key, value in fields.items():
         field = _field(session, key)
-        kind = field.evaluate("e => [e.tagName.toLowerCase(), (e.type || '')]")
-        tag, input_type = kind[0], kind[1].lower()
-        if tag == "select":
-            field.select_option(str(value))
-        elif input_type in ("checkbox", "radio"):
-            field.set_checked(bool(value))
-        else:
+        if isinstance(value, bool):
+            field.set_checked(value)
+            continue
+        input_type = ""
+        if isinstance(value, datetime):  # date or datetime-local: ask the field
+            input_type = str(field.evaluate("e => (e.type || '').toLowerCase()"))
+        try:
+            # Most fields take text: one round trip to the browser, not two.
             field.fill(_as_text(value, input_type))
+        except Error as exc:
+            if "not an <input>" not in str(exc):
+                raise
+            field.select_option(str(value))
 
 
 @step
