@@ -15,7 +15,13 @@ from pydantic import AliasChoices, AliasPath, BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from robotlib.errors import ConfigurationError, InputError
-from robotlib.steps._excel_values import Converter, converter_for, normalise
+from robotlib.steps._excel_values import (
+    Converter,
+    cell_text,
+    converter_for,
+    normalise,
+    whole,
+)
 
 __all__ = ["Column", "Fields", "explain", "is_blank", "shown"]
 
@@ -127,7 +133,7 @@ class Fields:
             name = self.by_header.get(normalise(cell))
             if name is None:
                 continue
-            header = str(cell).strip()
+            header = cell_text(cell)
             column = Column(
                 index,
                 header,
@@ -154,7 +160,7 @@ class Fields:
             f"{name!r} (accepted headers: {', '.join(map(repr, self.headers[name]))})"
             for name in missing
         )
-        found = [str(c).strip() for c in cells if c is not None and not is_blank((c,))]
+        found = [cell_text(c) for c in cells if c is not None and not is_blank((c,))]
         plural = "s" if len(missing) > 1 else ""
         return (
             f"missing column{plural} for {wanted}. The header row has: "
@@ -228,5 +234,8 @@ def explain(exc: ValidationError, columns: list[Column], cells: Sequence[Any]) -
 
 
 def shown(value: Any) -> str:
-    """A cell value as messages show it: ``value 'abc'``, ``value 7.5``."""
+    """A cell value as messages show it: ``value 'abc'``, ``value 7.5``, ``value 7``
+    (for calamine's ``7.0``)."""
+    if type(value) is float:
+        value = whole(value)
     return f"value {value!r}" if isinstance(value, str) else f"value {value}"

@@ -1,4 +1,4 @@
-"""Opening an input file as a table of rows: xlsx through openpyxl, CSV by hand.
+"""Opening an input file as a table of rows: workbooks by their sheet, CSV by hand.
 
 Every problem with the file itself (missing, not a workbook, encrypted, damaged,
 no such sheet, not text) becomes an :class:`~robotlib.errors.InputError` worded for
@@ -11,19 +11,15 @@ import codecs
 import contextlib
 import csv
 import io
-import warnings
-import zipfile
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from xml.etree.ElementTree import ParseError
 
 import structlog
 
 from robotlib.errors import InputError
-from robotlib.steps._excel_values import normalise
+from robotlib.steps._excel_sheets import column_letter, open_sheet
 
 __all__ = ["CSV_SUFFIXES", "Table", "open_table"]
 
@@ -34,17 +30,6 @@ _SNIFF_CHARS = 8192
 _DELIMITERS = ";,\t"
 
 log = structlog.get_logger("robotlib.excel")
-
-#: What openpyxl and zipfile raise for a workbook that is not what it claims.
-_DAMAGED = (
-    zipfile.BadZipFile,
-    zlib.error,
-    EOFError,
-    ParseError,
-    KeyError,
-    ValueError,
-    IndexError,
-)
 
 
 @dataclass
@@ -77,7 +62,7 @@ class Table:
 
 @contextlib.contextmanager
 def open_table(path: Path, sheet: str | None) -> Iterator[Table]:
-    """Open an xlsx sheet or a CSV file (by suffix) as a :class:`Table`."""
+    """Open a workbook's sheet or a CSV file (by suffix) as a :class:`Table`."""
     magic = _magic(path)
     if path.suffix.lower() in CSV_SUFFIXES:
         if magic.startswith((ZIP_MAGIC, OLE2_MAGIC)):
@@ -90,7 +75,7 @@ def open_table(path: Path, sheet: str | None) -> Iterator[Table]:
             yield table
         return
     _check_workbook(path, magic)
-    with _open_xlsx(path, sheet) as table:
+    with _open_workbook(path, sheet) as table:
         yield table
 
 
@@ -136,95 +121,13 @@ def _check_workbook(path: Path, magic: bytes) -> None:
     )
 
 
-# xlsx --------------------------------------------------------------------------------
-
-
-def _openpyxl() -> Any:
-    try:
-        import openpyxl
-    except ImportError as exc:
-        raise ImportError(
-            "reading .xlsx files needs the openpyxl package: pip install openpyxl"
-        ) from exc
-    return openpyxl
+# Workbooks ----------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def _open_xlsx(path: Path, sheet: str | None) -> Iterator[Table]:
-    openpyxl = _openpyxl()
-    damaged = (
-        "the workbook is damaged or incomplete (was it copied while still being "
-        "written?); open it in Excel and save it again"
-    )
-    with path.open("rb") as handle:
-        try:
-            with warnings.catch_warnings():
-                # Styles or extensions openpyxl does not support do not matter here.
-                warnings.simplefilter("ignore", UserWarning)
-                workbook = openpyxl.load_workbook(
-                    handle, read_only=True, data_only=True, keep_links=False
-                )
-        except zipfile.BadZipFile as exc:
-            raise InputError(damaged, file=path.name) from exc
-        except (
-            *_DAMAGED,
-            OSError,
-            openpyxl.utils.exceptions.InvalidFileException,
-        ) as exc:
-            raise InputError(
-                "this file cannot be read as an Excel workbook (.xlsx): it is "
-                "damaged, or another kind of file (.xlsb, .ods, .docx, ...); open it "
-                "in Excel and save it as .xlsx",
-                file=path.name,
-            ) from exc
-        try:
-            worksheet = _worksheet(workbook, sheet, path.name)
-            # Exporters often write a wrong <dimension>: read the rows as they are.
-            worksheet.reset_dimensions()
-            table = Table(path.name, worksheet.title, iter(()), _letter)
-            table.rows = _xlsx_rows(worksheet, table, damaged)
-            yield table
-        finally:
-            workbook.close()
-
-
-def _worksheet(workbook: Any, sheet: str | None, file: str) -> Any:
-    sheets = [ws for ws in workbook.worksheets if hasattr(ws, "iter_rows")]
-    if sheet is None:
-        if not sheets:
-            raise InputError("the workbook has no worksheets", file=file)
-        return sheets[0]
-    if sheet in workbook.sheetnames and workbook[sheet] in sheets:
-        return workbook[sheet]
-    close = [ws for ws in sheets if normalise(ws.title) == normalise(sheet)]
-    if len(close) == 1:
-        return close[0]
-    names = ", ".join(repr(ws.title) for ws in sheets) or "none"
-    raise InputError(
-        f"the workbook has no sheet {sheet!r}; its sheets are: {names}",
-        file=file,
-        sheet=sheet,
-    )
-
-
-def _xlsx_rows(
-    worksheet: Any, table: Table, damaged: str
-) -> Iterator[tuple[int, Sequence[Any]]]:
-    number = 0
-    try:
-        for number, cells in enumerate(worksheet.iter_rows(values_only=True), 1):
-            yield number, cells
-    except _DAMAGED as exc:
-        raise table.error(damaged, row=number + 1) from exc
-
-
-def _letter(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return f"column {letters}"
+def _open_workbook(path: Path, sheet: str | None) -> Iterator[Table]:
+    with open_sheet(path, sheet) as (title, rows):
+        yield Table(path.name, title, rows, column_letter)
 
 
 # CSV ---------------------------------------------------------------------------------

@@ -1,10 +1,15 @@
 """Cell values to model field values: one converter per field type, chosen once.
 
 Spreadsheets hold what people typed: decimal commas, Danish dates as text, numbers
-stored as ``12.0``, stray spaces. A converter turns one cell value into what the
-field's pydantic type expects, leaves what it does not recognise for pydantic to
-reject (so the error shows the real value), and raises :class:`CellError` for what
-must never reach the model: Excel formula errors and numbers in date columns.
+stored as ``12.0``, stray spaces. The readers differ too: python-calamine gives every
+number as a float (``7.0``), an empty cell as ``""`` and a date cell at midnight as
+a ``date``, where openpyxl gave ``7``, None and a ``datetime``. The converters
+accept both, so a row is converted once, only in the columns the model reads.
+
+A converter turns one cell value into what the field's pydantic type expects,
+leaves what it does not recognise for pydantic to reject (so the error shows the
+real value), and raises :class:`CellError` for what must never reach the model:
+Excel formula errors and numbers in date columns.
 """
 
 from __future__ import annotations
@@ -20,9 +25,17 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["ERROR_CODES", "CellError", "Converter", "converter_for", "normalise"]
+__all__ = [
+    "ERROR_CODES",
+    "CellError",
+    "Converter",
+    "cell_text",
+    "converter_for",
+    "normalise",
+    "whole",
+]
 
-#: What Excel shows (and openpyxl reads) in a cell whose formula failed.
+#: What Excel (or LibreOffice) shows in a cell whose formula failed.
 ERROR_CODES = frozenset(
     {
         "#NULL!",
@@ -40,6 +53,8 @@ ERROR_CODES = frozenset(
         "#CONNECT!",
         "#BUSY!",
         "#UNKNOWN!",
+        # LibreOffice's own codes, in .ods files (Err:502: invalid argument)
+        *(f"Err:{number}" for number in range(501, 540)),
     }
 )
 
@@ -60,6 +75,27 @@ class CellError(ValueError):
 
 
 _SEPARATORS = re.compile(r"[\s_\-]+")
+#: Below this a float holds a whole number exactly.
+_EXACT = float(2**53)
+
+
+def whole(value: float) -> float | int:
+    """A float holding a whole number as an int (``7.0`` → ``7``), else the float.
+
+    Example:
+        >>> whole(7.0), whole(7.5)
+        (7, 7.5)
+    """
+    if value.is_integer() and -_EXACT < value < _EXACT:
+        return int(value)
+    return value
+
+
+def cell_text(value: object) -> str:
+    """A cell's value as text for a header or a message: ``7.0`` is ``"7"``."""
+    if type(value) is float:
+        value = whole(value)
+    return str(value).strip()
 
 
 def normalise(header: object) -> str:
@@ -73,7 +109,7 @@ def normalise(header: object) -> str:
         >>> normalise(" Prøve-tidspunkt ")
         'prøve tidspunkt'
     """
-    text = unicodedata.normalize("NFC", str(header)).casefold()
+    text = unicodedata.normalize("NFC", cell_text(header)).casefold()
     return _SEPARATORS.sub(" ", text).strip()
 
 
@@ -121,15 +157,22 @@ def _text(value: str) -> str | None:
 
 
 def _to_any(value: Any) -> Any:
-    if type(value) is str:
+    kind = type(value)
+    if kind is str:
         return _text(value)
+    if kind is float:
+        return whole(value)
+    if kind is date:
+        return datetime(value.year, value.month, value.day)
     return value
 
 
 def _to_str(value: Any) -> Any:
     kind = type(value)
-    if kind is str:
-        return _text(value)
+    if kind is str:  # _text, inlined: most cells are text
+        if value in ERROR_CODES:
+            raise CellError(f"formula error {value}", formula=value)
+        return value.strip() or None
     if kind is float and value.is_integer():
         return str(int(value))
     if kind is int:
@@ -181,7 +224,8 @@ def _to_float(value: Any) -> Any:
 def _to_decimal(value: Any) -> Any:
     kind = type(value)
     if kind is float:
-        return Decimal(repr(value))
+        number = whole(value)
+        return Decimal(number) if type(number) is int else Decimal(repr(number))
     if kind is not str:
         return value
     text = _text(value)

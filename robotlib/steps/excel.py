@@ -1,10 +1,12 @@
 """Read spreadsheet and CSV rows into validated items, one bad row at a time.
 
-``read_rows`` streams a sheet of an ``.xlsx`` workbook (or a ``.csv``/``.txt`` file)
-and yields a :class:`~robotlib.robot.Row` holding a validated model instance for each
-good row, and a :class:`~robotlib.robot.RowError` for each bad one, so the engine
-turns bad rows into business exceptions and goes on with the rest. Problems with
-the file itself raise :class:`~robotlib.errors.InputError` (``rpa run`` exits 2).
+``read_rows`` reads a sheet of an ``.xlsx``/``.xlsm`` workbook or an ``.ods``
+spreadsheet (through python-calamine; openpyxl for the odd sheet it cannot read), or
+a ``.csv``/``.txt`` file, and yields a :class:`~robotlib.robot.Row` holding a
+validated model instance for each good row, and a :class:`~robotlib.robot.RowError`
+for each bad one, so the engine turns bad rows into business exceptions and goes on
+with the rest. Problems with the file itself raise
+:class:`~robotlib.errors.InputError` (``rpa run`` exits 2).
 
 How a sheet is read:
 
@@ -16,10 +18,9 @@ How a sheet is read:
   do. A header matches a field by its name, its pydantic alias or validation alias,
   or a header listed for it in ``aliases``. Other columns are ignored. Two columns
   for the same field, or a required field with no column, raise ``InputError``.
-- **Merged header cells.** openpyxl's streaming mode does not see merges: a merged
-  cell's value is in its first (top-left) cell and the others read empty. A header
-  that only existed "under" a merge is missing, which for a required field is the
-  missing-column error.
+- **Merged header cells.** A merged cell's value is in its first (top-left) cell
+  and the others read empty. A header that only existed "under" a merge is
+  missing, which for a required field is the missing-column error.
 - **Values**, converted by the field's type (``Optional[...]`` included): text dates
   ``dd-mm-yyyy``, ``dd.mm.yyyy``, ``dd/mm/yyyy`` and ``yyyy-mm-dd``, optionally with
   ``HH:MM[:SS]`` (``2026-12-24T14:30`` too), for date and datetime fields; decimal
@@ -30,9 +31,14 @@ How a sheet is read:
   formula cell without a cached value (a file written by a program that does not
   calculate, and never opened in Excel) reads as empty. A cell holding a formula
   error (``#REF!``, ``#DIV/0!``, ``#N/A``, ``#VALUE!``, ...) makes its row a
-  ``RowError``; so does the same text typed into a cell.
+  ``RowError``; so does the same text typed into a cell. (python-calamine reads an
+  error cell as empty: the sheet's XML is searched for them.)
 - **Empty rows** (every cell empty or blank) are skipped. **Hidden rows** and rows
-  hidden by a filter are read like any other: streaming mode cannot see them.
+  hidden by a filter are read like any other.
+- **Old ``.xls``** workbooks (Excel 97-2003) are refused with how to convert them:
+  their formula errors could not be told from empty cells.
+- **Memory**: the sheet is held in memory while it is read (about 80 MB for
+  100,000 rows x 8 columns); the rows are validated one at a time.
 - **CSV**: UTF-8 (with or without BOM), falling back to Windows-1252 with a warning
   in the log (``input_not_utf8``); the delimiter (``;``, ``,`` or tab) is sniffed,
   ``;`` when unclear. Row numbers are line numbers (the header is line 1).
@@ -70,13 +76,14 @@ def read_rows(
     aliases: Mapping[str, Sequence[str]] | None = None,
     header_row: int | None = None,
 ) -> Iterator[Row | RowError]:
-    """Stream the rows of a sheet (or CSV file) as validated items.
+    """Read the rows of a sheet (or CSV file) as validated items, one at a time.
 
     Nothing is read until the first row is asked for; file problems are raised
     then.
 
     Args:
-        path: an ``.xlsx`` workbook, or a ``.csv``/``.txt`` file.
+        path: an ``.xlsx``/``.xlsm`` workbook, an ``.ods`` spreadsheet, or a
+            ``.csv``/``.txt`` file.
         model: the item model each row is validated into.
         sheet: the sheet's name (default: the first sheet); ignored for CSV.
         aliases: field name → more headers that mean that field, e.g.
@@ -90,8 +97,8 @@ def read_rows(
         location is ``"lab_results.xlsx, sheet 'Resultater', row 12"``.
 
     Raises:
-        InputError: the file is missing, not an xlsx workbook, encrypted or
-            damaged; the sheet does not exist or is empty; a required field has
+        InputError: the file is missing, not a workbook, an old .xls, encrypted
+            or damaged; the sheet does not exist or is empty; a required field has
             no column, or a field has two.
         ConfigurationError: ``aliases`` names an unknown field, or makes one header
             match two fields.
@@ -179,7 +186,7 @@ def _read(
         label=table.label,
         error=lambda message, **where: table.error(message, row=header_number, **where),
     )
-    model, place = fields.model, table.place
+    validate, place = fields.model.model_validate, table.place
     plan = [(c.index, c.key, c.convert) for c in columns]
     good = bad = 0
     for number, cells in chain(rest, table.rows):
@@ -208,7 +215,7 @@ def _read(
             yield RowError(location, "; ".join(problems))
             continue
         try:
-            item = model.model_validate(data)
+            item = validate(data)
         except ValidationError as exc:
             bad += 1
             yield RowError(location, explain(exc, columns, cells))

@@ -91,6 +91,79 @@ def cache_formula_results(path: Path, results: dict[str, str]) -> None:
             target.writestr(name, data)
 
 
+def rewrite_sheet_xml(path: Path, change: Any) -> None:
+    """Rewrite the first sheet's XML, as another program might have written it."""
+    with zipfile.ZipFile(path) as source:
+        entries = {name: source.read(name) for name in source.namelist()}
+    name = "xl/worksheets/sheet1.xml"
+    entries[name] = change(entries[name].decode()).encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for member, data in entries.items():
+            target.writestr(member, data)
+
+
+_ODS = "urn:oasis:names:tc:opendocument:xmlns"
+
+
+def write_ods(path: Path, rows: Sequence[Sequence[Any]]) -> Path:
+    """Write rows to a table 'Resultater' of a minimal OpenDocument spreadsheet.
+
+    Text starting with '#' is written as LibreOffice writes a formula error.
+    """
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "<table:table-cell/>"
+        if isinstance(value, str) and value.startswith("#"):
+            return (
+                '<table:table-cell table:formula="of:=1/0" office:value-type="string" '
+                'office:string-value="" calcext:value-type="error">'
+                f"<text:p>{value}</text:p></table:table-cell>"
+            )
+        if isinstance(value, datetime):
+            kind, attribute = "date", f'office:date-value="{value.isoformat()}"'
+        elif isinstance(value, int | float):
+            kind, attribute = "float", f'office:value="{value}"'
+        else:
+            return (
+                '<table:table-cell office:value-type="string">'
+                f"<text:p>{value}</text:p></table:table-cell>"
+            )
+        return (
+            f'<table:table-cell office:value-type="{kind}" {attribute}>'
+            f"<text:p>{value}</text:p></table:table-cell>"
+        )
+
+    body = "".join(
+        f"<table:table-row>{''.join(map(cell, values))}</table:table-row>"
+        for values in rows
+    )
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+        f'xmlns:office="{_ODS}:office:1.0" xmlns:table="{_ODS}:table:1.0" '
+        f'xmlns:text="{_ODS}:text:1.0" xmlns:calcext="urn:org:documentfoundation:'
+        'names:experimental:calc:xmlns:calcext:1.0" office:version="1.2">'
+        "<office:body><office:spreadsheet>"
+        f'<table:table table:name="Resultater">{body}</table:table>'
+        "</office:spreadsheet></office:body></office:document-content>"
+    )
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest='
+        f'"{_ODS}:manifest:1.0" manifest:version="1.2"><manifest:file-entry '
+        'manifest:full-path="/" manifest:media-type="application/vnd.oasis.'
+        'opendocument.spreadsheet"/></manifest:manifest>'
+    )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "mimetype",
+            "application/vnd.oasis.opendocument.spreadsheet",
+            compress_type=zipfile.ZIP_STORED,
+        )
+        archive.writestr("content.xml", content)
+        archive.writestr("META-INF/manifest.xml", manifest)
+    return path
+
+
 # Headers ---------------------------------------------------------------------------
 
 
@@ -484,7 +557,9 @@ def test_formulas_are_read_by_their_cached_value(tmp_path: Path) -> None:
     assert [row(2), row(3, cpr=CPR2)] == read(path)
 
 
-@pytest.mark.parametrize("code", ["#REF!", "#DIV/0!", "#N/A", "#VALUE!", "#NAME?"])
+@pytest.mark.parametrize(
+    "code", ["#REF!", "#DIV/0!", "#N/A", "#VALUE!", "#NAME?", "Err:502"]
+)
 def test_formula_errors_are_row_errors(tmp_path: Path, code: str) -> None:
     """An error cell makes its row a RowError naming the column; others go on."""
     path = write_xlsx(
@@ -657,24 +732,200 @@ def test_aliases_that_make_a_header_ambiguous(tmp_path: Path) -> None:
 
 
 def test_import_stays_light() -> None:
-    """Importing the excel steps does not import openpyxl."""
-    code = "import robotlib.steps.excel, sys; print('openpyxl' in sys.modules)"
+    """Importing the excel steps imports neither python-calamine nor openpyxl."""
+    code = (
+        "import robotlib.steps.excel, sys; "
+        "print('openpyxl' in sys.modules, 'python_calamine' in sys.modules)"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
 
-    assert "False" == result.stdout.strip()
+    assert "False False" == result.stdout.strip()
+
+
+def test_missing_python_calamine_names_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without python-calamine, reading an xlsx raises an ImportError naming it."""
+    path = write_xlsx(tmp_path / "lab.xlsx", [HEADERS])
+    monkeypatch.setitem(sys.modules, "python_calamine", None)
+
+    with pytest.raises(ImportError, match="pip install python-calamine"):
+        read(path)
 
 
 def test_missing_openpyxl_names_the_package(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without openpyxl, reading an xlsx raises an ImportError naming the package."""
-    path = write_xlsx(tmp_path / "lab.xlsx", [HEADERS])
+    """A sheet only openpyxl can read, without openpyxl, names the package."""
+    path = write_xlsx(tmp_path / "lab.xlsx", [HEADERS, [CPR1, SAMPLED, "#REF!"]])
+    rewrite_sheet_xml(path, lambda xml: xml.replace("#REF!", "#SPILL!"))
     monkeypatch.setitem(sys.modules, "openpyxl", None)
 
     with pytest.raises(ImportError, match="pip install openpyxl"):
         read(path)
+
+
+# What python-calamine reads differently ---------------------------------------------
+
+
+class Cells(BaseModel):
+    """Cells as the reader hands them over, unconverted (an Any field is kept)."""
+
+    a: Any = None
+    b: Any = None
+    c: Any = None
+
+
+def read_cells(path: Path) -> list[Cells]:
+    """The rows of a sheet with headers a, b, c, as Cells."""
+    return [r.values for r in read_rows(path, model=Cells) if isinstance(r, Row)]
+
+
+def test_whole_numbers_are_ints_and_fractions_stay_floats(tmp_path: Path) -> None:
+    """calamine's 7.0 for a whole number reads as 7, as openpyxl gave; 7.5 stays."""
+    path = write_xlsx(
+        tmp_path / "cells.xlsx", [["a", "b", "c"], [7, 7.5, -2.0], [2**60, 0, 1e20]]
+    )
+
+    rows = read_cells(path)
+
+    assert [Cells(a=7, b=7.5, c=-2), Cells(a=float(2**60), b=0, c=1e20)] == rows
+    assert [int, float, int] == [type(v) for v in rows[0].model_dump().values()]
+    assert [float, int, float] == [type(v) for v in rows[1].model_dump().values()]
+
+
+def test_empty_cells_are_none_not_empty_text(tmp_path: Path) -> None:
+    """An empty cell (calamine's "") leaves the field's default, never ""."""
+    path = write_xlsx(tmp_path / "cells.xlsx", [["a", "b", "c"], ["x", None, "z"]])
+
+    assert [Cells(a="x", c="z")] == read_cells(path)
+
+
+def test_date_cells_are_datetimes(tmp_path: Path) -> None:
+    """A date cell at midnight (calamine's date) reads as a datetime, as before."""
+    path = write_xlsx(
+        tmp_path / "cells.xlsx",
+        [["a", "b", "c"], [datetime(2026, 12, 24), SAMPLED, date(2026, 1, 2)]],
+    )
+
+    assert [
+        Cells(a=datetime(2026, 12, 24), b=SAMPLED, c=datetime(2026, 1, 2))
+    ] == read_cells(path)
+    assert [row(2, sampled_at=datetime(2026, 12, 24))] == read(
+        write_xlsx(
+            tmp_path / "lab.xlsx", [HEADERS, [CPR1, datetime(2026, 12, 24), 7.5]]
+        )
+    )
+
+
+def test_formula_error_in_an_optional_column_is_a_row_error(tmp_path: Path) -> None:
+    """An error cell calamine reads as empty is still an error, not a default."""
+    path = write_xlsx(
+        tmp_path / "lab.xlsx",
+        [HEADERS, [CPR1, SAMPLED, 7.5, "#N/A"], [CPR2, SAMPLED, 7.5, None]],
+    )
+
+    assert [
+        RowError(where(2), "formula error #N/A in column 'Enhed'"),
+        row(3, cpr=CPR2),
+    ] == read(path)
+
+
+def test_error_code_calamine_does_not_know_is_read_by_openpyxl(
+    tmp_path: Path,
+) -> None:
+    """A sheet with #SPILL! (which calamine fails on) is read, and the row fails."""
+    path = write_xlsx(
+        tmp_path / "lab.xlsx",
+        [HEADERS, [CPR1, SAMPLED, "#REF!"], [CPR2, SAMPLED, 7.5]],
+    )
+    rewrite_sheet_xml(path, lambda xml: xml.replace("#REF!", "#SPILL!"))
+
+    assert [
+        RowError(where(2), "formula error #SPILL! in column 'Værdi'"),
+        row(3, cpr=CPR2),
+    ] == read(path)
+
+
+def test_error_cell_without_a_reference_is_read_by_openpyxl(tmp_path: Path) -> None:
+    """From an error cell that cannot be located (no r attribute) on, openpyxl
+    reads the rows, and the error still fails its row."""
+    path = write_xlsx(
+        tmp_path / "lab.xlsx",
+        [
+            HEADERS,
+            [CPR1, SAMPLED, 7.5, "mmol/L"],
+            [CPR2, SAMPLED, "#DIV/0!", "mmol/L"],
+            [CPR3, SAMPLED, 7.5, "mmol/L"],
+        ],
+    )
+    rewrite_sheet_xml(path, lambda xml: xml.replace('<c r="C3" t="e">', '<c t="e">'))
+
+    assert [
+        row(2, unit="mmol/L"),
+        RowError(where(3), "formula error #DIV/0! in column 'Værdi'"),
+        row(4, cpr=CPR3, unit="mmol/L"),
+    ] == read(path)
+
+
+def test_sheet_starting_at_c3_keeps_row_numbers_and_column_letters(
+    tmp_path: Path,
+) -> None:
+    """Rows and columns before the first value keep the sheet's numbering."""
+    path = tmp_path / "lab.xlsx"
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "Resultater"
+    for offset, values in enumerate(
+        [[*HEADERS, "Personnummer"], [CPR1, SAMPLED, "abc"], [CPR2, SAMPLED, 7.5]]
+    ):
+        for column, value in enumerate(values):
+            sheet.cell(row=3 + offset, column=3 + column, value=value)
+    workbook.save(path)
+
+    with pytest.raises(InputError, match=r"'CPR-nummer' \(column C\) and 'Personn"):
+        read(path)
+    assert [
+        RowError(
+            where(4),
+            "column 'Værdi': Input should be a valid number, unable to parse string "
+            "as a number (value 'abc')",
+        ),
+        row(5, cpr=CPR2),
+    ] == read(path, aliases={**ALIASES, "cpr": ["CPR-nummer"]})
+
+
+def test_first_worksheet_after_a_chartsheet(tmp_path: Path) -> None:
+    """Without a sheet name the first worksheet is read, not a chartsheet."""
+    path = write_xlsx(tmp_path / "lab.xlsx", [HEADERS, [CPR1, SAMPLED, 7.5]])
+    workbook = openpyxl.load_workbook(path)
+    workbook.create_chartsheet("Diagram", 0)
+    workbook.save(path)
+
+    assert [row(2)] == read(path)
+
+
+def test_opendocument_spreadsheet(tmp_path: Path) -> None:
+    """An .ods reads like an xlsx: dates, numbers, row numbers and error cells."""
+    path = write_ods(
+        tmp_path / "lab.ods",
+        [
+            [None],
+            HEADERS,
+            [CPR1, SAMPLED, 7.5, "mmol/L"],
+            [CPR2, SAMPLED, "#DIV/0!"],
+            [CPR3, datetime(2026, 12, 24), 7],
+        ],
+    )
+
+    assert [
+        row(3, "lab.ods", unit="mmol/L"),
+        RowError(where(4, "lab.ods"), "formula error #DIV/0! in column 'Værdi'"),
+        row(5, "lab.ods", cpr=CPR3, sampled_at=datetime(2026, 12, 24), value=7),
+    ] == read(path)
 
 
 # CSV ---------------------------------------------------------------------------------
@@ -839,7 +1090,7 @@ def test_engine_turns_row_errors_into_business_exceptions(tmp_path: Path) -> Non
 
 
 def test_100000_rows_are_streamed(tmp_path: Path) -> None:
-    """A 100,000-row, 8-column sheet is read in streaming mode, every row of it."""
+    """A 100,000-row, 8-column sheet is read, every row of it, in order."""
 
     class Measurement(BaseModel):
         cpr: str
