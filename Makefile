@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo sandbox inputs test lint clean
+.PHONY: help setup demo sandbox inputs test lint bench clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
@@ -35,12 +35,16 @@ inputs: setup  ## Write the example robots' input files again (robots/inputs).
 	$(BIN)/python scripts/make_example_inputs.py
 
 lint: setup  ## ruff (lint and format check) and mypy --strict.
-	$(BIN)/ruff check robotlib sandbox robots scripts tests
-	$(BIN)/ruff format --check robotlib sandbox robots scripts tests
+	$(BIN)/ruff check robotlib sandbox robots scripts tests benchmarks
+	$(BIN)/ruff format --check robotlib sandbox robots scripts tests benchmarks
 	$(BIN)/mypy
 
 test: lint  ## Lint, type-check, then run every test (browser tests included).
 	$(BIN)/pytest
+
+bench: setup  ## Run the benchmarks (minutes); print the table, write benchmarks/RESULTS.md.
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python benchmarks/run.py
 
 clean:  ## Remove the virtual environment and caches.
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""robotlib's benchmarks: ``make bench`` runs them (see README.md beside this file)."""

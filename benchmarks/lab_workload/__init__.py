@@ -1,0 +1,1 @@
+"""The lab_results workload: one input, three ways to register it in the sandbox."""
