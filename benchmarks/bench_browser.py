@@ -258,7 +258,7 @@ def _setup(options: Options) -> tuple[str, int, str, str]:
     from robotlib.launcher import find_chromium
     from robotlib.settings import Settings
 
-    rows = QUICK_ROWS if options.quick else ROWS
+    rows = _rows(options)
     base_url = _Sandbox.url(options.workdir)
     path = options.workdir / "input.xlsx"
     if not path.exists():
@@ -276,8 +276,16 @@ def _playwright_chromium() -> str:
         return str(playwright.chromium.executable_path)
 
 
+def _rows(options: Options) -> int:
+    """How many rows: 300, 20 with --quick, or BENCH_BROWSER_ROWS."""
+    chosen = os.environ.get("BENCH_BROWSER_ROWS")
+    if chosen:
+        return int(chosen)
+    return QUICK_ROWS if options.quick else ROWS
+
+
 def _notes(options: Options) -> str:
-    rows = QUICK_ROWS if options.quick else ROWS
+    rows = _rows(options)
     return (
         f"Each variant registers the same {rows} valid lab results in a freshly "
         "reset sandbox EPJ, through the same Chromium binary, timed end to end "
