@@ -351,7 +351,7 @@ class Benchmark:
 
 
 def _describe(benchmark: Benchmark, sample: Sample) -> str:
-    rate = "" if sample.rate is None else f", {sample.rate:,.0f} {benchmark.unit}"
+    rate = "" if sample.rate is None else f", {_number(sample.rate)} {benchmark.unit}"
     memory = "" if sample.peak_rss_mb is None else f", {sample.peak_rss_mb:.0f} MB"
     return (
         f"{benchmark.name} round {sample.round}/{benchmark.rounds}: {sample.label}: "

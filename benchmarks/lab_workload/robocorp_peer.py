@@ -69,6 +69,7 @@ def register() -> None:
         page.get_by_role("button", name="Search").click()
         cell = page.get_by_role("cell", name=registration, exact=True)
         cells = page.locator("#lab-results tbody tr").filter(has=cell)
+        cells.first.wait_for()  # the patient page, after the search
         if cells.count() != 1:
             raise SystemExit(f"registration {registration} not on the page")
     seconds = time.perf_counter() - started

@@ -30,8 +30,8 @@ from robotlib.engine import EXIT_OK, PreflightResult, RunResult
 from robotlib.project import Project
 from robotlib.queue.models import EnqueueResult
 from robotlib.schedule import check_schedules, load_schedules
+from robotlib.workers import ParallelResult, run_workers
 from robotlib.workers import Progress as WorkersProgress
-from robotlib.workers import run_workers
 
 __all__ = ["check", "preflight", "robots", "run", "run_in_workers", "worker"]
 
@@ -214,31 +214,7 @@ def run_in_workers(
             on_loaded=observer.loaded,
             on_progress=observer.show,
         )
-    counts = result.counts
-    console.print(
-        f"Run {result.run_id} of {result.robot} with {workers} workers: "
-        f"{result.status}" + (f" ({shown(result.note)})" if result.note else ""),
-        highlight=False,
-        markup=False,
-    )
-    console.print(
-        f"  done {counts.get('done', 0)} · business exceptions "
-        f"{counts.get('business_exception', 0)} · failed {counts.get('failed', 0)} · "
-        f"retried {counts.get('retried', 0)}",
-        highlight=False,
-    )
-    console.print(
-        f"  log: {result.run_dir / 'events.jsonl'}", highlight=False, markup=False
-    )
-    for run in result.worker_runs:
-        console.print(
-            f"  worker run {run.id}: {run.status}, log "
-            f"{project.settings.logs / robot / run.id / 'events.jsonl'}",
-            highlight=False,
-            markup=False,
-        )
-    if counts.get("business_exception") or counts.get("failed"):
-        console.print(f"  review: rpa exceptions {robot}", highlight=False)
+    _summarise(result, project.settings.logs)
     if result.exit_code != EXIT_OK:
         raise typer.Exit(result.exit_code)
 
@@ -421,10 +397,13 @@ def _interrupt_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _summarise(result: RunResult, logs: Path) -> None:
+def _summarise(result: RunResult | ParallelResult, logs: Path) -> None:
     counts = result.counts
+    workers = ""
+    if isinstance(result, ParallelResult):
+        workers = f" with {len(result.worker_runs)} workers"
     console.print(
-        f"Run {result.run_id} of {result.robot}: {result.status}"
+        f"Run {result.run_id} of {result.robot}{workers}: {result.status}"
         + (f" ({shown(result.note)})" if result.note else ""),
         highlight=False,
         markup=False,
@@ -438,6 +417,13 @@ def _summarise(result: RunResult, logs: Path) -> None:
     console.print(
         f"  log: {result.run_dir / 'events.jsonl'}", highlight=False, markup=False
     )
+    for run in result.worker_runs if isinstance(result, ParallelResult) else []:
+        console.print(
+            f"  worker run {run.id}: {run.status}, log "
+            f"{logs / result.robot / run.id / 'events.jsonl'}",
+            highlight=False,
+            markup=False,
+        )
     if counts.get("business_exception") or counts.get("failed"):
         console.print(f"  review: rpa exceptions {result.robot}", highlight=False)
 

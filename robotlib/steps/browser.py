@@ -208,21 +208,14 @@ def select(session: BrowserSession, label: str, value: str) -> None:
 def click(session: BrowserSession, target: str, *, role: str | None = None) -> None:
     """Click a button or link by its name, or an element by selector.
 
-    Without ``role`` a button or link of that name (the first on the page), else an
-    element with that text.
+    Without ``role``: the first button or link of that name on the page, waiting
+    for one to appear. Another element by its text: ``"text=Worklist"``.
     """
     page = session.page
     if role is not None:
-        locator = page.get_by_role(role, name=target, exact=True)  # type: ignore[arg-type]
-    elif _SELECTOR.match(target):
-        locator = page.locator(target)
+        page.get_by_role(role, name=target, exact=True).first.click()  # type: ignore[arg-type]
     else:
-        locator = page.get_by_role("button", name=target, exact=True).or_(
-            page.get_by_role("link", name=target, exact=True)
-        )
-        if locator.count() == 0:
-            locator = page.get_by_text(target, exact=True)
-    locator.first.click()
+        _clickable(session, target).click()
     page.wait_for_load_state()
     session.check()
 
@@ -367,14 +360,16 @@ def _field(session: BrowserSession, key: str) -> Locator:
 
 
 def _clickable(session: BrowserSession, target: str) -> Locator:
+    """A selector as it is, else the first button or link named ``target``.
+
+    One locator for both roles: clicking it waits for either to appear, without a
+    round trip per role to look first.
+    """
     page = session.page
     if _SELECTOR.match(target):
         return page.locator(target).first
-    for role in ("link", "button"):
-        locator = page.get_by_role(role, name=target, exact=True)
-        if locator.count():
-            return locator.first
-    return page.get_by_text(target, exact=True).first
+    button = page.get_by_role("button", name=target, exact=True)
+    return button.or_(page.get_by_role("link", name=target, exact=True)).first
 
 
 def _as_text(value: Any, input_type: str) -> str:
