@@ -108,19 +108,7 @@ def run(
                 project, robot, workers=workers, input_path=input_file, run_id=run_id
             )
             return
-        stop = threading.Event()
-        engine = project.engine(robot, stop=stop)
-        with (
-            _progress() as observer,
-            stop_on_signals(
-                stop, "Stopping after the current item (Ctrl+C again stops at once)."
-            ),
-        ):
-            engine.observer = observer
-            result = engine.run(input_path=input_file, limit=limit, run_id=run_id)
-        _summarise(result, project.settings.logs)
-        if result.exit_code != EXIT_OK:
-            raise typer.Exit(result.exit_code)
+        _run_here(project, robot, input_path=input_file, limit=limit, run_id=run_id)
 
 
 @app.command()
@@ -159,21 +147,29 @@ def worker(
         if workers > 1:
             run_in_workers(project, robot, workers=workers, load=False)
             return
-        stop = threading.Event()
-        engine = project.engine(robot, stop=stop)
-        if stop_with_parent:
-            _stop_when_orphaned(stop)
-        with (
-            _progress() as observer,
-            stop_on_signals(
-                stop, "Stopping after the current item (Ctrl+C again stops at once)."
-            ),
-        ):
-            engine.observer = observer
-            result = engine.run(run_id=run_id, load=False)
-        _summarise(result, project.settings.logs)
-        if result.exit_code != EXIT_OK:
-            raise typer.Exit(result.exit_code)
+        _run_here(
+            project, robot, run_id=run_id, load=False, stop_with_parent=stop_with_parent
+        )
+
+
+def _run_here(
+    project: Project, robot: str, *, stop_with_parent: bool = False, **run: Any
+) -> None:
+    """One engine run in this process: a progress bar, Ctrl+C handling, a summary.
+
+    ``run`` goes to :meth:`Engine.run` (input_path, limit, run_id, load).
+    """
+    stop = threading.Event()
+    engine = project.engine(robot, stop=stop)
+    if stop_with_parent:
+        _stop_when_orphaned(stop)
+    message = "Stopping after the current item (Ctrl+C again stops at once)."
+    with _progress() as observer, stop_on_signals(stop, message):
+        engine.observer = observer
+        result = engine.run(**run)
+    _summarise(result, project.settings.logs)
+    if result.exit_code != EXIT_OK:
+        raise typer.Exit(result.exit_code)
 
 
 def _stop_when_orphaned(stop: threading.Event) -> None:
