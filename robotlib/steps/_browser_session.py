@@ -12,6 +12,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from robotlib.errors import TargetSystemError
+from robotlib.steps._notices import dismiss_script, report_dismissal
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Response, Route
@@ -33,7 +34,13 @@ _BLOCKED = re.compile(rf"\.({'|'.join(_BLOCKED_TYPES)})(\?.*)?$")
 
 
 class Notice(BaseModel):
-    """A notice dialog the session dismisses whenever it gets in the way."""
+    """A notice dialog the session dismisses as soon as it shows.
+
+    The dialog is matched by its accessible name (``aria-label``, the text of
+    ``aria-labelledby``, or its heading; case and spacing ignored, part of the name
+    is enough), the button by its text or ``aria-label`` (whole text). A script in
+    the page clicks the button, so it costs the robot's actions nothing.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -111,6 +118,10 @@ class BrowserSession:
         self._chunk_open = False
         self._server_error: str | None = None
         self.relogin: Any = None  # set by the login step: log in again
+        #: What fill_form learned a field to be ("select", "text", ...), by page
+        #: (path, digits dropped) and field, so that the next row's form takes
+        #: one round trip per field.
+        self.field_kinds: dict[tuple[str, str], str] = {}
 
     # The page ----------------------------------------------------------------------
 
@@ -125,6 +136,9 @@ class BrowserSession:
             context.set_default_navigation_timeout(
                 self.options.navigation_timeout_s * 1000
             )
+            script = dismiss_script(self.options.notices)
+            if script is not None:
+                context.add_init_script(script)
             self._context = context
         return self._context
 
@@ -136,12 +150,8 @@ class BrowserSession:
             if self.options.block_resources:
                 _block_resources(self.context, page)
             page.on("response", self._watch_response)
-            for notice in self.options.notices:
-                dialog = page.get_by_role("dialog", name=notice.dialog)
-                page.add_locator_handler(
-                    dialog,
-                    lambda dialog=dialog, notice=notice: _dismiss(dialog, notice),
-                )
+            if self.options.notices:
+                page.on("console", report_dismissal)
             self._page = page
         return self._page
 
@@ -173,6 +183,11 @@ class BrowserSession:
             return False
         path = re.sub(r"^[a-z]+://[^/]+", "", self._page.url)
         return path.split("?")[0].rstrip("/") == self.options.login_path.rstrip("/")
+
+    def form_key(self, field: str) -> tuple[str, str]:
+        """The key of ``field`` on the current page in :attr:`field_kinds`."""
+        path = re.sub(r"^[a-z]+://[^/]+", "", self.page.url).split("?")[0]
+        return re.sub(r"\d+", "#", path), field
 
     def _watch_response(self, response: Response) -> None:
         request = response.request
@@ -295,8 +310,3 @@ def _block_resources(context: BrowserContext, page: Page) -> None:
 
 def _abort(route: Route) -> None:
     route.abort()
-
-
-def _dismiss(dialog: Any, notice: Notice) -> None:
-    log.info("notice_dismissed", dialog=notice.dialog)
-    dialog.get_by_role("button", name=notice.button).click()

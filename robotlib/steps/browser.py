@@ -69,6 +69,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _SELECTOR = re.compile(r"^(css=|xpath=|text=|#|\.|\[|//)")
+#: Playwright's errors for a value put the wrong way: fill on a select, a select
+#: on an input, a datetime in the wrong format for the input.
+_WRONG_KIND = re.compile(r"not an <input>|not a <select>|Malformed value")
 
 
 def _playwright_errors(function: Callable[P, R]) -> Callable[P, R]:
@@ -177,23 +180,12 @@ def fill_form(session: BrowserSession, fields: Mapping[str, Any]) -> None:
         >>> fields = {"Test code": "NPU02319", "Value": "7,5"}
         >>> fill_form(session, fields)  # doctest: +SKIP
     """
-    from playwright.sync_api import Error
-
     for key, value in fields.items():
         field = _field(session, key)
         if isinstance(value, bool):
             field.set_checked(value)
-            continue
-        input_type = ""
-        if isinstance(value, datetime):  # date or datetime-local: ask the field
-            input_type = str(field.evaluate("e => (e.type || '').toLowerCase()"))
-        try:
-            # Most fields take text: one round trip to the browser, not two.
-            field.fill(_as_text(value, input_type))
-        except Error as exc:
-            if "not an <input>" not in str(exc):
-                raise
-            field.select_option(str(value))
+        else:
+            _put(session, key, field, value)
 
 
 @step
@@ -343,6 +335,51 @@ def upload(session: BrowserSession, label: str, path: Path) -> None:
 def screenshot(session: BrowserSession, path: Path) -> Path | None:
     """Save the page, patient-data fields masked, to ``path``."""
     return session.screenshot(path)
+
+
+def _put(session: BrowserSession, key: str, field: Locator, value: Any) -> None:
+    """Fill or select ``value``: one round trip once the field's kind is known.
+
+    Whether a field is a select is learned from the field the first time and
+    remembered for the page; a field that turns out different is asked again and
+    the value put once more. A datetime always asks the field its type (date or
+    datetime-local): Chromium takes a datetime in the wrong format silently as an
+    empty value, so a remembered type that went stale would lose it.
+    """
+    from playwright.sync_api import Error
+
+    slot = session.form_key(key)
+    if isinstance(value, datetime):
+        kind: str | None = _kind(field)
+    else:
+        kind = session.field_kinds.get(slot)
+    try:
+        _put_as(field, value, kind)
+    except Error as exc:
+        if not _WRONG_KIND.search(str(exc)):
+            raise
+        learned = _kind(field)
+        if learned == kind:
+            raise
+        kind = learned
+        _put_as(field, value, kind)
+    session.field_kinds[slot] = kind or "text"
+
+
+def _put_as(field: Locator, value: Any, kind: str | None) -> None:
+    if kind == "select":
+        field.select_option(str(value))
+    else:
+        field.fill(_as_text(value, kind or ""))
+
+
+def _kind(field: Locator) -> str:
+    """The field's kind: "select", or its type ("text", "date", "datetime-local")."""
+    return str(
+        field.evaluate(
+            "e => e.tagName === 'SELECT' ? 'select' : (e.type || 'text').toLowerCase()"
+        )
+    )
 
 
 def _field(session: BrowserSession, key: str) -> Locator:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+import structlog
+import structlog.testing
 from playwright.sync_api import Browser
 from pydantic import BaseModel
 
@@ -207,6 +209,80 @@ def test_notice_dialog_is_dismissed_by_itself(tmp_path: Path, browser: Browser) 
         web.click(opened, "Worklist")
         assert opened.page.url.endswith("/worklist")
         opened.close()
+
+
+_LATE_NOTICE = """<!doctype html><title>Late</title><body><p>Worklist</p><script>
+  const show = (name, button) => {
+    const dialog = document.createElement("div");
+    dialog.setAttribute("role", "dialog");
+    dialog.setAttribute("aria-label", name);
+    dialog.innerHTML = `<p>Maintenance tonight</p><button>${button}</button>`;
+    document.body.append(dialog);
+    return dialog;
+  };
+  window.dismissed = [];
+  setTimeout(() => {
+    const notice = show("System notice", "OK");
+    show("Delete the patient?", "OK");
+    // the page wires its button up after the dialog shows, as slow pages do
+    setTimeout(() => notice.querySelector("button").addEventListener("click", () => {
+      notice.remove();
+      window.dismissed.push("System notice");
+    }), 150);
+  }, 200);
+</script></body>"""
+
+
+def _serve(session: web.BrowserSession, path: str, html: str) -> None:
+    session.page.route(
+        f"**{path}", lambda route: route.fulfill(body=html, content_type="text/html")
+    )
+
+
+def test_notice_showing_late_is_dismissed_and_logged(
+    session: web.BrowserSession,
+) -> None:
+    """A notice that shows after the page loaded is dismissed by itself, and the
+    dismissal is logged; a dialog that is not a notice is left alone."""
+    _serve(session, "/late-notice", _LATE_NOTICE)
+    with structlog.testing.capture_logs() as logs:
+        web.goto(session, "/late-notice")
+        session.page.wait_for_function("window.dismissed.length === 1")
+        session.page.wait_for_timeout(100)  # the console report reaches Python
+        others = session.page.get_by_role("dialog", name="Delete the patient?")
+        assert others.is_visible(), "a dialog that is not a notice stays"
+    assert {"event": "notice_dismissed", "dialog": "System notice"} in [
+        {k: v for k, v in entry.items() if k in ("event", "dialog")} for entry in logs
+    ]
+
+
+_FORM = """<!doctype html><title>Form</title><form>
+  <label>Kind %s</label>
+  <label>When <input type="%s" name="when"></label>
+</form>"""
+
+
+def test_fill_form_learns_each_fields_kind_and_relearns_a_change(
+    session: web.BrowserSession,
+) -> None:
+    """A select, a datetime-local and a date input are each filled right; a
+    field that changed kind since it was learned still is."""
+    select = '<select name="kind"><option>blood</option><option>urine</option></select>'
+    _serve(session, "/forms/1", _FORM % (select, "datetime-local"))
+    _serve(session, "/forms/2", _FORM % ('<input name="kind">', "date"))
+    when = datetime(2026, 11, 30, 7, 45)
+    page = session.page
+    for number in (1, 1, 2):
+        web.goto(session, f"/forms/{number}")
+        web.fill_form(session, {"kind": "urine", "when": when})
+        kind = page.locator("[name=kind]").input_value()
+        shown = page.locator("[name=when]").input_value()
+        assert kind == "urine"
+        assert shown == ("2026-11-30T07:45" if number == 1 else "2026-11-30")
+    assert session.field_kinds == {
+        ("/forms/#", "kind"): "text",
+        ("/forms/#", "when"): "date",
+    }
 
 
 def test_server_error_at_login_is_a_system_exception(
