@@ -199,10 +199,22 @@ class QueueBackend(abc.ABC):
     # Audit and retention ---------------------------------------------------------
 
     @abc.abstractmethod
+    def record_audit(
+        self, *, actor: str, action: str, note: str, item_id: int | None = None
+    ) -> AuditEntry:
+        """Write one audit entry now: an action that changes no item by itself
+        (a console login, a schedule paused, a user added)."""
+
+    @abc.abstractmethod
     def audit_log(
-        self, *, item_id: int | None = None, limit: int | None = None
+        self,
+        *,
+        item_id: int | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int | None = None,
     ) -> list[AuditEntry]:
-        """Return audit entries, newest first."""
+        """Return audit entries, newest first, filtered by item, actor and action."""
 
     @abc.abstractmethod
     def purge(self, *, finished_before: datetime) -> int:

@@ -366,12 +366,34 @@ class InMemoryBackend(QueueBackend):
 
     # Audit and retention ---------------------------------------------------------
 
-    def audit_log(
-        self, *, item_id: int | None = None, limit: int | None = None
-    ) -> list[AuditEntry]:
-        """Return audit entries, newest first."""
+    def record_audit(
+        self, *, actor: str, action: str, note: str, item_id: int | None = None
+    ) -> AuditEntry:
+        """Write one audit entry now."""
         with self._lock:
-            found = [e for e in reversed(self._audit) if item_id in (None, e.item_id)]
+            entry = AuditEntry(
+                len(self._audit) + 1, self.clock(), actor, action, item_id, note
+            )
+            self._audit.append(entry)
+        return entry
+
+    def audit_log(
+        self,
+        *,
+        item_id: int | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEntry]:
+        """Return audit entries, newest first, filtered by item, actor and action."""
+        with self._lock:
+            found = [
+                e
+                for e in reversed(self._audit)
+                if item_id in (None, e.item_id)
+                and actor in (None, e.actor)
+                and action in (None, e.action)
+            ]
         return found[:limit] if limit is not None else found
 
     def purge(self, *, finished_before: datetime) -> int:

@@ -234,6 +234,46 @@ schedule_firings = Table(
     Index("ix_schedule_firings_robot_status", "robot", "status"),
 )
 
+# The operator console's tables: its user accounts (argon2 password hashes), their
+# sessions (only a hash of each session token is kept), and the schedules an
+# operator has paused (the scheduler skips their firings until resumed).
+
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("password_changed_at", UTCDateTime, nullable=False),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column(
+        "user_name",
+        String(100),
+        ForeignKey("console_users.name", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+schedule_pauses = Table(
+    "schedule_pauses",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("paused_by", String(200), nullable=False),
+    Column("paused_at", UTCDateTime, nullable=False),
+    Column("note", Text, nullable=False),
+)
+
 schema_version = Table(
     "schema_version",
     metadata,
@@ -259,8 +299,21 @@ def _add_scheduler_tables(conn: Connection) -> None:
     )
 
 
+def _add_console_tables(conn: Connection) -> None:
+    """Version 3: the console's users and sessions, and paused schedules."""
+    metadata.create_all(
+        conn,
+        tables=[console_users, console_sessions, schedule_pauses],
+        checkfirst=True,
+    )
+
+
 #: Every migration, oldest first; ``MIGRATIONS[i]`` upgrades version i to i + 1.
-MIGRATIONS: list[Migration] = [_create_baseline, _add_scheduler_tables]
+MIGRATIONS: list[Migration] = [
+    _create_baseline,
+    _add_scheduler_tables,
+    _add_console_tables,
+]
 
 #: The schema version this code writes.
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -493,13 +493,32 @@ class SqlAlchemyBackend(QueueBackend):
 
     # Audit and retention ---------------------------------------------------------
 
+    def record_audit(
+        self, *, actor: str, action: str, note: str, item_id: int | None = None
+    ) -> AuditEntry:
+        """Write one audit entry now."""
+        at = self.clock()
+        values = {"actor": actor, "action": action, "item_id": item_id, "note": note}
+        with self._write() as conn:
+            entry_id = conn.scalar(insert(_a).returning(_a.c.id), {"at": at, **values})
+        return AuditEntry(int(entry_id or 0), at, actor, action, item_id, note)
+
     def audit_log(
-        self, *, item_id: int | None = None, limit: int | None = None
+        self,
+        *,
+        item_id: int | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int | None = None,
     ) -> list[AuditEntry]:
-        """Return audit entries, newest first."""
+        """Return audit entries, newest first, filtered by item, actor and action."""
         query = select(_a).order_by(_a.c.id.desc()).limit(limit)
         if item_id is not None:
             query = query.where(_a.c.item_id == item_id)
+        if actor is not None:
+            query = query.where(_a.c.actor == actor)
+        if action is not None:
+            query = query.where(_a.c.action == action)
         with self._read() as conn:
             return [AuditEntry(**row._mapping) for row in conn.execute(query)]
 

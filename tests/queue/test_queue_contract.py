@@ -626,6 +626,28 @@ def test_resolve_closes_with_an_audited_note(
     assert "entered by hand" == backend.history(item.id)[-1].note
 
 
+def test_audit_entries_without_an_item_are_recorded_and_filtered(
+    backend: QueueBackend, clock: Any
+) -> None:
+    """record_audit keeps actions that change no item (a login, a paused
+    schedule) beside item actions; the log filters by actor and action."""
+    item = in_state(backend, S.FAILED)
+    login = backend.record_audit(actor="nurse.b", action="login", note="from 10.0.0.7")
+    clock.advance(timedelta(minutes=1))
+    backend.retry([item.id], actor="nurse.b", note="CPR corrected")
+    paused = backend.record_audit(
+        actor="admin", action="schedule_pause", note="lab_nightly: EPJ upgrade"
+    )
+
+    assert login == AuditEntry(1, login.at, "nurse.b", "login", None, "from 10.0.0.7")
+    assert ["schedule_pause", "retry", "login"] == [
+        e.action for e in backend.audit_log()
+    ]
+    assert ["retry", "login"] == [e.action for e in backend.audit_log(actor="nurse.b")]
+    assert [paused] == backend.audit_log(action="schedule_pause")
+    assert [login] == backend.audit_log(actor="nurse.b", action="login", limit=5)
+
+
 @pytest.mark.parametrize("note", ["", "   "])
 def test_resolve_needs_a_note(backend: QueueBackend, note: str) -> None:
     """Resolving without a note raises ValueError and changes nothing."""

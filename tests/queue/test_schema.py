@@ -91,6 +91,31 @@ def test_version_1_database_gets_the_scheduler_tables(
     assert references == [item.reference for item in backend.items(ROBOT)]
 
 
+def test_version_2_database_gets_the_console_tables(
+    make_sqlite_backend: MakeBackend, sqlite_path: Path
+) -> None:
+    """A database of robotlib before the console gets its tables, items kept."""
+    references = with_data(make_sqlite_backend)
+    run_sql(
+        sqlite_path,
+        "DROP TABLE console_sessions",
+        "DROP TABLE console_users",
+        "DROP TABLE schedule_pauses",
+        "UPDATE schema_version SET version = 2",
+    )
+
+    backend = make_sqlite_backend()
+
+    tables = {
+        row[0]
+        for row in run_sql(sqlite_path, "SELECT name FROM sqlite_master")
+        if isinstance(row[0], str)
+    }
+    assert {"console_users", "console_sessions", "schedule_pauses"} <= tables
+    assert [(schema.SCHEMA_VERSION,)] == stored_version(sqlite_path)
+    assert references == [item.reference for item in backend.items(ROBOT)]
+
+
 def test_new_migrations_run_once_in_order(
     make_sqlite_backend: MakeBackend,
     sqlite_path: Path,
