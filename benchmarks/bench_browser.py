@@ -38,6 +38,8 @@ __all__ = ["benchmark", "framework", "peer", "raw", "workers_benchmark"]
 
 ROWS = 300
 QUICK_ROWS = 20
+#: Rounds unless --rounds says otherwise: a round of 300 rows takes minutes.
+BROWSER_ROUNDS = 3
 REPOSITORY = Path(__file__).resolve().parents[1]
 USER, PASSWORD = "robot", "robot-pass-1"
 
@@ -93,7 +95,7 @@ def benchmark(options: Options) -> Benchmark:
         baseline="raw playwright",
         unit="rows/s",
         goals=goals,
-        rounds=options.rounds,
+        rounds=options.rounds_or(BROWSER_ROUNDS),
         memory=False,
         notes=notes,
         extra_columns={"browser_mb_per_worker": "browser MB per worker"},
@@ -136,7 +138,7 @@ def workers_benchmark(options: Options) -> Benchmark:
         baseline="raw, 1 process",
         unit="rows/s",
         goals=goals,
-        rounds=options.rounds,
+        rounds=options.rounds_or(BROWSER_ROUNDS),
         memory=False,
         notes=[
             _notes(options),

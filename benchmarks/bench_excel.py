@@ -65,7 +65,7 @@ def benchmark(options: Options) -> Benchmark:
         },
         baseline=BASELINE,
         unit="rows/s",
-        rounds=options.rounds,
+        rounds=options.rounds_or(5),
         goals=[
             time_ratio(
                 ROBOTLIB, at_most=2.0, text="robotlib ≤ 2x the bare calamine time"

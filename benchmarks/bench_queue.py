@@ -62,7 +62,7 @@ def benchmark(options: Options) -> Benchmark:
         variants=variants,
         baseline="sqlite, 1 worker",
         unit="items/s",
-        rounds=options.rounds,
+        rounds=options.rounds_or(5),
         memory=False,
         notes=notes,
     )

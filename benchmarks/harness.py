@@ -84,15 +84,20 @@ class Options:
 
     Attributes:
         workdir: a temporary folder for this run's files; removed afterwards.
-        rounds: how many interleaved rounds (at least 3).
+        rounds: how many interleaved rounds (at least 3); None: each benchmark's
+            own default (5, or 3 for those taking minutes a round).
         quick: a smaller workload, for trying the benchmarks out (not for RESULTS.md).
         postgresql_server: a server URL without a database name.
     """
 
     workdir: Path
-    rounds: int = 5
+    rounds: int | None = None
     quick: bool = False
     postgresql_server: str = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+    def rounds_or(self, default: int) -> int:
+        """The rounds asked for, else the benchmark's ``default``."""
+        return self.rounds if self.rounds is not None else default
 
 
 @dataclass(frozen=True)
