@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -11,6 +12,7 @@ import typer
 from robotlib.cli._app import (
     app,
     console,
+    fail,
     local,
     open_project,
     print_json,
@@ -20,15 +22,22 @@ from robotlib.cli._app import (
 )
 from robotlib.engine import new_run_id
 from robotlib.logs import run_log
-from robotlib.scheduler import FiringStatus, Scheduler, SchedulerOptions
+from robotlib.scheduler import (
+    FiringStatus,
+    JobStatus,
+    Pause,
+    Scheduler,
+    SchedulerOptions,
+)
 
-__all__ = ["run_now", "scheduler", "schedules"]
+__all__ = ["pause_job", "resume_job", "run_now", "scheduler", "schedules"]
 
 schedules_app = typer.Typer(
     name="schedules",
     help="List the jobs of schedules/*.toml with their next fire times (local "
     "time), whether a scheduler is active, and each job's last outcome; "
-    "`rpa schedules run-now JOB` fires one now.",
+    "`rpa schedules run-now JOB` fires one now; `rpa schedules pause JOB --note "
+    "TEXT` and `rpa schedules resume JOB` pause and resume one.",
     no_args_is_help=False,
     invoke_without_command=True,
     rich_markup_mode=None,
@@ -103,7 +112,10 @@ def schedules(
     ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List the scheduled jobs: next fire times (local time) and last outcome."""
+    """List the scheduled jobs: next fire times (local time) and last outcome.
+
+    A paused job shows who paused it, when and why.
+    """
     if ctx.invoked_subcommand is not None:
         return
     with open_project(ctx) as project:
@@ -124,6 +136,7 @@ def schedules(
                     or f"every {status.job.interval_minutes:g} min",
                     "enabled": status.job.enabled,
                     "paused": status.paused,
+                    "pause": _pause(status.pause),
                     "next_runs": [moment.isoformat() for moment in status.next_runs],
                     "last": None
                     if last is None
@@ -153,7 +166,7 @@ def schedules(
                         status.job.name,
                         status.job.robot,
                         row["schedule"],
-                        _next_runs(status.next_runs, paused=status.paused),
+                        _next_runs(status),
                         _outcome(status.last),
                     ]
                     for status, row in zip(found, rows, strict=True)
@@ -176,8 +189,9 @@ def run_now(
     """Fire a scheduled job now, in this process, as the scheduler would.
 
     The robot runs in a child process under the job's maximum run time, the firing
-    is recorded and, when it needs attention, sent to the notifiers. Exits 0 when
-    the run completed, 1 otherwise.
+    is recorded and, when it needs attention, sent to the notifiers. A paused job
+    runs too (firing it by hand is an explicit action) and stays paused. Exits 0
+    when the run completed, 1 otherwise.
     """
     with open_project(ctx, console_level="INFO") as project:
         service = Scheduler(project)
@@ -203,12 +217,98 @@ def run_now(
         raise typer.Exit(1)
 
 
-def _next_runs(moments: list[datetime], *, paused: bool) -> str:
+@schedules_app.command("pause")
+def pause_job(
+    ctx: typer.Context,
+    job: Annotated[str, typer.Argument(help="The job's name (see `rpa schedules`).")],
+    note: Annotated[
+        str,
+        typer.Option(
+            help="Why (required): shown with the skipped firings, so the morning "
+            "shift knows why a night run did not happen; audited.",
+        ),
+    ],
+) -> None:
+    """Pause a scheduled job until `rpa schedules resume JOB`; audited.
+
+    Takes effect at the job's next firing, without restarting the scheduler: its
+    firings are recorded as skipped with who paused it, when and why, and its
+    preflights and deadline checks do not start. A run in progress is not stopped,
+    `rpa schedules run-now` still runs the job, and the schedule file is not
+    changed. Pausing a paused job keeps the first pause.
+    """
+    actor = _actor()
+    with open_project(ctx) as project:
+        service = Scheduler(project, notifiers=[])
+        try:
+            pause, paused = service.pause(job, actor=actor, note=note)
+        except ValueError as exc:
+            fail(str(exc))
+        finally:
+            service.close()
     if paused:
+        text = (
+            f"Paused job {job}: its firings are skipped until "
+            f"`rpa schedules resume {job}`."
+        )
+    else:
+        text = f"Job {job} was paused already, {_paused_text(pause)}; nothing changed."
+    console.print(text, highlight=False, markup=False)
+
+
+@schedules_app.command("resume")
+def resume_job(
+    ctx: typer.Context,
+    job: Annotated[str, typer.Argument(help="The job's name (see `rpa schedules`).")],
+) -> None:
+    """Resume a paused job; audited.
+
+    Its next regular firing runs; the firings skipped while it was paused are not
+    made up for (use `rpa schedules run-now JOB` for that). A job disabled in its
+    schedule file (enabled = false) stays disabled.
+    """
+    actor = _actor()
+    with open_project(ctx) as project:
+        service = Scheduler(project, notifiers=[])
+        try:
+            pause = service.resume(job, actor=actor)
+        finally:
+            service.close()
+    if pause is None:
+        text = f"Job {job} was not paused; nothing changed."
+    else:
+        text = f"Resumed job {job} ({_paused_text(pause)}): its next firing runs."
+    console.print(text, highlight=False, markup=False)
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _pause(pause: Pause | None) -> dict[str, Any] | None:
+    if pause is None:
+        return None
+    return {
+        "paused_by": pause.paused_by,
+        "paused_at": pause.paused_at,
+        "note": pause.note,
+    }
+
+
+def _paused_text(pause: Pause) -> str:
+    return (
+        f"paused by {pause.paused_by} at {local(pause.paused_at)}: {shown(pause.note)}"
+    )
+
+
+def _next_runs(status: JobStatus) -> str:
+    if status.pause is not None:
+        return _paused_text(status.pause)
+    if status.paused:
         return "paused"
-    if not moments:
+    if not status.next_runs:
         return "none"
-    return "\n".join(local(moment) for moment in moments)
+    return "\n".join(local(moment) for moment in status.next_runs)
 
 
 def _outcome(firing: Any) -> str:

@@ -12,7 +12,10 @@
    re-syncs when a schedule file changed; a lost lock sends it back to standby.
 
 A job whose definition has not changed keeps its stored next run time across
-restarts; that is what lets missed firings be noticed. Each firing runs
+restarts; that is what lets missed firings be noticed. Each firing first reads
+``schedule_pauses`` (:mod:`._pauses`): a paused job's run firing is recorded as
+skipped with who paused it and why, its preflight and deadline check do not start.
+Otherwise a firing runs
 ``rpa run ROBOT --run-id ID`` in a child process (:mod:`._child`) under the job's
 maximum run time, and is recorded in ``schedule_firings`` (:mod:`._firings`). A
 firing that needs attention goes to the notifiers (:mod:`robotlib.notify`).
@@ -72,6 +75,7 @@ from robotlib.scheduler._lock import (
     current_holder,
     open_lock,
 )
+from robotlib.scheduler._pauses import PAUSED_PREFIX, Pause, PauseStore
 
 __all__ = [
     "JOBS_TABLE",
@@ -115,12 +119,17 @@ class SchedulerOptions:
 
 @dataclass(frozen=True)
 class JobStatus:
-    """A scheduled job as ``rpa schedules`` shows it."""
+    """A scheduled job as ``rpa schedules`` shows it.
+
+    ``paused`` is true when the job is disabled in its file (``enabled = false``)
+    or an operator paused it; ``pause`` then says who, when and why.
+    """
 
     job: Job
     next_runs: list[datetime]
     paused: bool
     last: Firing | None
+    pause: Pause | None = None
 
 
 # The functions APScheduler stores a text reference to ------------------------------
@@ -184,6 +193,7 @@ class Scheduler:
         self.engine: Engine = create_queue_engine(self.settings.database)
         self.backend = SqlAlchemyBackend(self.engine)
         self.firings = FiringStore(self.engine)
+        self.pauses = PauseStore(self.engine)
         self.notifiers = (
             list(notifiers)
             if notifiers is not None
@@ -352,17 +362,19 @@ class Scheduler:
             log.warning("firing_dropped", job=name, reason="the lock was lost")
             return
         scheduled_for = _latest_fire_time(job, datetime.now(UTC))
+        pause = self.pauses.get(name)  # read at each firing: paused from anywhere
+        if pause is not None:
+            reason = _paused_reason(job, pause)
+            self._not_run(job, "schedule", scheduled_for, reason, tell=False)
+            return
         self.fire(job, trigger="schedule", scheduled_for=scheduled_for)
 
     def run_now(self, name: str) -> list[Firing]:
-        """Fire job ``name`` at once, in this process (``rpa schedules run-now``)."""
-        jobs, _problems = self.load_jobs()
-        job = jobs.get(name)
-        if job is None:
-            known = ", ".join(sorted(jobs)) or "none"
-            raise ConfigurationError(
-                f"no valid scheduled job {name!r} (jobs: {known}); see `rpa check`"
-            )
+        """Fire job ``name`` at once, in this process (``rpa schedules run-now``).
+
+        A paused job runs too: firing it by hand is an operator's explicit action.
+        """
+        job = self._valid_job(name)
         return self.fire(job, trigger="run-now", scheduled_for=None)
 
     def fire(
@@ -587,6 +599,10 @@ class Scheduler:
         job = self.jobs.get(name)
         if job is None or not self._still_leader():
             return
+        pause = self.pauses.get(name)
+        if pause is not None:
+            log.info("preflight_skipped", job=name, reason=_paused_reason(job, pause))
+            return
         firing, started = self.firings.start(
             job=job.name,
             robot=job.robot,
@@ -633,6 +649,10 @@ class Scheduler:
         job = self.jobs.get(name)
         if job is None or job.deadline is None or not self._still_leader():
             return
+        pause = self.pauses.get(name)
+        if pause is not None:
+            log.info("deadline_skipped", job=name, reason=_paused_reason(job, pause))
+            return
         trigger = job.deadline_trigger()
         now = datetime.now(UTC)
         fire_time = trigger.run_for(now)
@@ -653,6 +673,12 @@ class Scheduler:
             for f in runs
         ):
             log.info("deadline_met", job=job.name, deadline=_iso(deadline))
+            return
+        if any(
+            f.status == FiringStatus.SKIPPED and f.note.startswith(PAUSED_PREFIX)
+            for f in runs
+        ):  # the run was skipped on purpose; the job was resumed since
+            log.info("deadline_skipped", job=job.name, reason="the run was paused")
             return
         state = runs[0].status if runs else "no run started"
         attention = (
@@ -687,6 +713,11 @@ class Scheduler:
             return
         if event.code == EVENT_JOB_MISSED:
             due = event.scheduled_run_time
+            pause = self.pauses.get(job.name)
+            if pause is not None:  # it would not have run anyway: nothing to tell
+                reason = _paused_reason(job, pause)
+                self._not_run(job, "schedule", due, reason, tell=False)
+                return
             reason = (
                 f"missed: due {_local(job, due)}, when no scheduler was running; "
                 f"more than the misfire grace of {job.misfire_grace_s} s has passed"
@@ -772,16 +803,102 @@ class Scheduler:
             ),
         )
 
+    # Pausing -------------------------------------------------------------------------
+
+    def pause(self, name: str, *, actor: str, note: str) -> tuple[Pause, bool]:
+        """Pause job ``name`` until resumed, from any process; audited.
+
+        The scheduler reads the pauses at each firing, so the next firing of the
+        job is skipped (recorded, with who paused it and why), and its preflights
+        and deadline checks do not start. A run in progress is not stopped, and
+        ``run_now`` still runs the job. Pausing a paused job changes nothing.
+
+        Args:
+            name: a job of ``schedules/*.toml``.
+            actor: who pauses it, e.g. ``cli:anna`` or ``console:anna``.
+            note: why; required: the morning shift must know why a run did not
+                happen.
+
+        Returns:
+            ``(the pause in force, True)``, or ``(the earlier pause, False)`` when
+            the job was paused already (then nothing is audited).
+
+        Raises:
+            ConfigurationError: no valid job has that name (the message lists them).
+            ValueError: the note is blank.
+
+        Example:
+            >>> scheduler.pause("lab_results_nightly", actor="cli:anna",
+            ...                 note="EPJ upgrade tonight")  # doctest: +SKIP
+        """
+        self._valid_job(name)
+        before = self.pauses.get(name)
+        pause = self.pauses.pause(name, actor=actor, note=note)
+        if before is not None:
+            return pause, False
+        self.backend.record_audit(
+            actor=actor, action="schedule_pause", note=f"{name}: {pause.note}"
+        )
+        log.info("job_paused", job=name, actor=actor)
+        return pause, True
+
+    def resume(self, name: str, *, actor: str) -> Pause | None:
+        """Resume job ``name``: its next regular firing runs; audited.
+
+        Firings skipped while it was paused are not made up for.
+
+        Args:
+            name: a job of ``schedules/*.toml``, or any paused job (a pause stays
+                when its job leaves the files, and can be lifted so).
+            actor: who resumes it, e.g. ``cli:anna``.
+
+        Returns:
+            The pause that ended, or None when the job was not paused (then
+            nothing is audited).
+
+        Raises:
+            ConfigurationError: no job and no pause has that name.
+
+        Example:
+            >>> scheduler.resume(
+            ...     "lab_results_nightly", actor="cli:anna"
+            ... )  # doctest: +SKIP
+        """
+        if self.pauses.get(name) is None:
+            self._valid_job(name)
+        pause = self.pauses.resume(name, actor=actor)
+        if pause is None:
+            return None
+        self.backend.record_audit(
+            actor=actor,
+            action="schedule_resume",
+            note=f"{name}: {pause.reason()}",
+        )
+        log.info("job_resumed", job=name, actor=actor)
+        return pause
+
+    def _valid_job(self, name: str) -> Job:
+        jobs, _problems = self.load_jobs()
+        job = jobs.get(name)
+        if job is None:
+            known = ", ".join(sorted(jobs)) or "none"
+            raise ConfigurationError(
+                f"no valid scheduled job {name!r} (jobs: {known}); see `rpa check`"
+            )
+        return job
+
     # Status --------------------------------------------------------------------------
 
     def status(self, *, count: int = 1) -> tuple[list[JobStatus], list[Problem]]:
         """Each job of the files: its next run times, whether paused, last firing.
 
         Next run times come from the job store when a scheduler has stored the job
-        as the files define it, else they are computed from the files.
+        as the files define it, else they are computed from the files. A job is
+        paused when disabled in its file or paused by an operator (``pause``).
         """
         jobs, problems = self.load_jobs()
         stored = self._stored_jobs()
+        pauses = self.pauses.all()
         now = datetime.now(UTC)
         found = []
         for job in jobs.values():
@@ -790,13 +907,14 @@ class Scheduler:
             definition = _fingerprint(job)
             if state is not None and state.get("definition") == definition:
                 paused = state["next_run_time"] is None
+            pause = pauses.get(job.name)
+            paused = paused or pause is not None
             upcoming = [] if paused else next_fire_times(job, after=now, count=count)
             if state is not None and state.get("next_run_time") and not paused:
                 first = job.local(state["next_run_time"])
                 upcoming = [first, *next_fire_times(job, after=first, count=count - 1)]
-            found.append(
-                JobStatus(job, upcoming[:count], paused, self.firings.last(job.name))
-            )
+            last = self.firings.last(job.name)
+            found.append(JobStatus(job, upcoming[:count], paused, last, pause))
         return found, problems
 
     def active_scheduler(self) -> LockHolder | None:
@@ -942,6 +1060,11 @@ def _counts_text(counts: dict[str, int]) -> str:
         f"done {counts.get('done', 0)}, business exceptions "
         f"{counts.get('business_exception', 0)}, failed {counts.get('failed', 0)}"
     )
+
+
+def _paused_reason(job: Job, pause: Pause) -> str:
+    """Why a paused job's firing did not run, with the time in the job's zone."""
+    return pause.reason(_local(job, pause.paused_at))
 
 
 def _local(job: Job, moment: datetime | None) -> str:
