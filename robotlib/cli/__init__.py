@@ -4,17 +4,27 @@ Exit codes: 0 success (a run with business exceptions included), 1 a run stopped
 system exceptions, 2 invalid robot, configuration or input.
 """
 
-from robotlib.cli import _admin, _notify, _review, _run, _schedule
+from robotlib.cli import (
+    _admin,
+    _console,
+    _notify,
+    _review,
+    _run,
+    _schedule,
+    _users,
+)
 from robotlib.cli._app import app
 
 __all__ = ["app", "main"]
 
 _COMMAND_MODULES = (
     _admin,
+    _console,
     _notify,
     _review,
     _run,
     _schedule,
+    _users,
 )  # imported for their commands
 
 

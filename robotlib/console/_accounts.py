@@ -1,0 +1,631 @@
+"""Console user accounts, their sessions, and the login rate limiter.
+
+Accounts live in ``console_users`` with an argon2id hash of the password (never the
+password). Each has a :class:`Role`; a higher role may do all a lower one may:
+
+- ``viewer`` reads every page but the audit log;
+- ``operator`` also retries and resolves exception items and pauses and resumes
+  schedules;
+- ``admin`` also reads the audit log and manages users.
+
+A login starts a session: the browser keeps a random token, the database only its
+SHA-256 (a stolen database holds no usable session). A session ends at its absolute
+lifetime, after ``idle`` without a request, when its user logs out, changes password
+or is removed.
+
+The tables must exist: open the project's queue first (``Project(settings).backend``
+creates or migrates them).
+
+Example:
+    >>> store = AccountStore(settings.database)  # doctest: +SKIP
+    >>> store.add("anna", Role.OPERATOR, "correct horse battery")  # doctest: +SKIP
+    >>> user = store.authenticate("anna", "correct horse battery")  # doctest: +SKIP
+    >>> token, session = store.start_session(user.name)  # doctest: +SKIP
+    >>> store.session(token).role  # on each request  # doctest: +SKIP
+    <Role.OPERATOR: 'operator'>
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import URL, Connection, Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from robotlib.errors import QueueError
+from robotlib.queue._engine import SQLITE_BEGIN, create_queue_engine
+from robotlib.queue.base import Clock, utc_now
+from robotlib.queue.schema import console_sessions, console_users
+
+__all__ = [
+    "IDLE_TIMEOUT",
+    "MIN_PASSWORD_LENGTH",
+    "SESSION_LIFETIME",
+    "AccountStore",
+    "LoginLimiter",
+    "Role",
+    "Session",
+    "User",
+    "check_name",
+    "check_password",
+]
+
+#: The shortest password accepted.
+MIN_PASSWORD_LENGTH = 12
+#: How long a session lasts at most, however active.
+SESSION_LIFETIME = timedelta(hours=8)
+#: How long a session lasts without a request.
+IDLE_TIMEOUT = timedelta(minutes=30)
+#: A session's ``last_seen_at`` is written at most this often.
+_TOUCH_EVERY = timedelta(minutes=1)
+
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+
+# Verified against when a login names no user, so that the answer takes as long as
+# for a user that exists. The hash of a random password nobody kept, made with
+# argon2-cffi's default parameters (a hasher with others makes its own).
+_DUMMY_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$z2QcVvmFuura5Ly6gpjZEg"
+    "$uDOhPxjSJ7bUmNrQ5R1XtbDVk4Uxk8lq/696O7pGhXg"
+)
+
+_u = console_users
+_s = console_sessions
+
+
+class Role(StrEnum):
+    """What a console user may do; each role may do all that the ones before may."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        """0 for viewer, 1 for operator, 2 for admin."""
+        return list(Role).index(self)
+
+    def allows(self, needed: Role) -> bool:
+        """Whether this role may do what needs ``needed``.
+
+        Example:
+            >>> Role.OPERATOR.allows(Role.VIEWER), Role.OPERATOR.allows(Role.ADMIN)
+            (True, False)
+        """
+        return self.rank >= needed.rank
+
+    @classmethod
+    def parse(cls, text: str) -> Role:
+        """The role named ``text`` (any case).
+
+        Raises:
+            ValueError: no role has that name; the message lists the roles.
+
+        Example:
+            >>> Role.parse("Admin")
+            <Role.ADMIN: 'admin'>
+        """
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            choices = ", ".join(role.value for role in cls)
+            raise ValueError(
+                f"unknown role {text!r}: choose one of {choices}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class User:
+    """A console user (the password hash stays in the database)."""
+
+    name: str
+    role: Role
+    created_at: datetime
+    password_changed_at: datetime
+
+
+@dataclass(frozen=True)
+class Session:
+    """A logged-in browser: whose, with which role now, and until when.
+
+    ``csrf_token`` goes into the session's forms; a form post must send it back.
+    """
+
+    user: str
+    role: Role
+    csrf_token: str
+    created_at: datetime
+    expires_at: datetime
+    last_seen_at: datetime
+
+
+def check_name(name: str) -> None:
+    """Refuse a user name that is not 1-100 letters, digits, ``.``, ``_``, ``-``.
+
+    Raises:
+        ValueError: naming the rule.
+
+    Example:
+        >>> check_name("anna.b")
+    """
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"invalid user name {name!r}: use 1-100 characters, each an ASCII letter, "
+            "a digit, '.', '_' or '-'"
+        )
+
+
+def check_password(name: str, password: str) -> None:
+    """Refuse a password that breaks the policy: 12 characters or more, not the name.
+
+    Raises:
+        ValueError: naming the rule broken.
+
+    Example:
+        >>> check_password("anna", "anna")
+        Traceback (most recent call last):
+        ValueError: the password is too short: use at least 12 characters
+    """
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(
+            f"the password is too short: use at least {MIN_PASSWORD_LENGTH} characters"
+        )
+    if password.casefold() == name.casefold():
+        raise ValueError("the password must not be the user name")
+
+
+class AccountStore:
+    """Reads and writes ``console_users`` and ``console_sessions``.
+
+    Args:
+        database: the project's database URL (``settings.database``), or an engine
+            made by :func:`robotlib.queue._engine.create_queue_engine`. Its schema
+            must be current: open the queue backend first.
+        idle: a session ends after this long without a request. Activity is
+            written at most once a minute, so a session may end up to a minute
+            sooner.
+        clock: returns the current time, timezone-aware; tests pass a fake one.
+        hasher: the argon2 hasher; argon2-cffi's defaults unless given (tests pass
+            cheaper parameters). Hashes made with other parameters are redone at
+            the next successful login.
+
+    Raises:
+        QueueError: the URL is invalid. Later calls raise it when the database
+            cannot be read or written.
+
+    Example:
+        >>> with AccountStore("sqlite:///.rpa/robotlib.db") as store:  # doctest: +SKIP
+        ...     store.list()
+    """
+
+    def __init__(
+        self,
+        database: Engine | str | URL,
+        *,
+        idle: timedelta = IDLE_TIMEOUT,
+        clock: Clock = utc_now,
+        hasher: PasswordHasher | None = None,
+    ) -> None:
+        if idle <= timedelta(0):
+            raise ValueError(f"the idle timeout must be positive, not {idle}")
+        self._owns_engine = not isinstance(database, Engine)
+        self.engine = (
+            database if isinstance(database, Engine) else create_queue_engine(database)
+        )
+        self.idle = idle
+        self.clock = clock
+        self._hasher = hasher or PasswordHasher()
+        self._dummy_hash = (
+            self._hasher.hash(secrets.token_urlsafe(32))
+            if self._hasher.check_needs_rehash(_DUMMY_HASH)
+            else _DUMMY_HASH
+        )
+        self._where = self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        """Release the connections of an engine this store created."""
+        if self._owns_engine:
+            self.engine.dispose()
+
+    def __enter__(self) -> AccountStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # Users ---------------------------------------------------------------------------
+
+    def add(self, name: str, role: Role | str, password: str) -> User:
+        """Add a user.
+
+        Args:
+            name: 1-100 ASCII letters, digits, ``.``, ``_`` or ``-``.
+            role: a :class:`Role` or its name.
+            password: at least 12 characters, not the name.
+
+        Returns:
+            The new user.
+
+        Raises:
+            ValueError: the name, role or password breaks a rule, or a user of that
+                name exists; the message says which.
+
+        Example:
+            >>> store.add("anna", Role.VIEWER, "a long passphrase")  # doctest: +SKIP
+        """
+        check_name(name)
+        role = Role.parse(role)
+        check_password(name, password)
+        if self.get(name) is not None:
+            raise _exists(name)
+        now = self.clock()
+        values = {
+            "name": name,
+            "role": role.value,
+            "password_hash": self._hasher.hash(password),
+            "created_at": now,
+            "password_changed_at": now,
+        }
+        try:
+            with self._write() as conn:
+                conn.execute(insert(_u).values(values))
+        except QueueError as exc:
+            if isinstance(exc.__cause__, IntegrityError):  # added meanwhile
+                raise _exists(name) from None
+            raise
+        return User(name, role, now, now)
+
+    def get(self, name: str) -> User | None:
+        """The user called ``name``, or None."""
+        with self._read() as conn:
+            row = conn.execute(select(_u).where(_u.c.name == name)).first()
+        return None if row is None else _user(row)
+
+    def remove(self, name: str) -> None:
+        """Remove a user and end their sessions.
+
+        Raises:
+            KeyError: there is no such user.
+        """
+        with self._write() as conn:
+            # The foreign key cascades too; deleting here also serves an engine
+            # without SQLite's foreign keys turned on.
+            conn.execute(delete(_s).where(_s.c.user_name == name))
+            if conn.execute(delete(_u).where(_u.c.name == name)).rowcount == 0:
+                raise _unknown(name)
+
+    def set_role(self, name: str, role: Role | str) -> User:
+        """Give a user another role; their sessions have it from their next request.
+
+        Raises:
+            KeyError: there is no such user.
+            ValueError: no role has that name.
+        """
+        role = Role.parse(role)
+        return self._update(name, role=role.value)
+
+    def set_password(self, name: str, password: str) -> User:
+        """Set a user's password and end their sessions (log out everywhere).
+
+        Raises:
+            KeyError: there is no such user.
+            ValueError: the password breaks the policy.
+        """
+        check_password(name, password)
+        if self.get(name) is None:
+            raise _unknown(name)
+        return self._update(
+            name,
+            end_sessions=True,
+            password_hash=self._hasher.hash(password),
+            password_changed_at=self.clock(),
+        )
+
+    def authenticate(self, name: str, password: str) -> User | None:
+        """The user if ``password`` is theirs, else None.
+
+        An unknown name takes as long as a wrong password, so answers do not reveal
+        which users exist. A hash made with older parameters is redone.
+
+        Example:
+            >>> store.authenticate("anna", "a long passphrase")  # doctest: +SKIP
+            User(name='anna', role=<Role.VIEWER: 'viewer'>, ...)
+        """
+        with self._read() as conn:
+            row = conn.execute(select(_u).where(_u.c.name == name)).first()
+        if row is None:
+            self._verify(self._dummy_hash, password)
+            return None
+        if not self._verify(row.password_hash, password):
+            return None
+        if self._hasher.check_needs_rehash(row.password_hash):
+            with self._write() as conn:
+                conn.execute(
+                    update(_u)
+                    .where(_u.c.name == name)
+                    .where(_u.c.password_hash == row.password_hash)
+                    .values(password_hash=self._hasher.hash(password))
+                )
+        return _user(row)
+
+    def list(self) -> builtins.list[User]:
+        """Every user, by name (ignoring case, the same on every database)."""
+        with self._read() as conn:
+            users = [_user(row) for row in conn.execute(select(_u))]
+        return sorted(users, key=lambda user: (user.name.casefold(), user.name))
+
+    # Sessions ------------------------------------------------------------------------
+
+    def start_session(
+        self, user_name: str, *, lifetime: timedelta = SESSION_LIFETIME
+    ) -> tuple[str, Session]:
+        """Start a session for a user who has just logged in.
+
+        Sessions past their time are deleted on the way.
+
+        Args:
+            user_name: the user.
+            lifetime: how long the session lasts at most, however active.
+
+        Returns:
+            The token for the browser's cookie (kept nowhere else) and the session.
+
+        Raises:
+            KeyError: there is no such user.
+
+        Example:
+            >>> token, session = store.start_session("anna")  # doctest: +SKIP
+        """
+        if lifetime <= timedelta(0):
+            raise ValueError(f"a session lifetime must be positive, not {lifetime}")
+        token = secrets.token_urlsafe(32)
+        now = self.clock()
+        with self._write() as conn:
+            role = conn.scalar(select(_u.c.role).where(_u.c.name == user_name))
+            if role is None:
+                raise _unknown(user_name)
+            conn.execute(
+                delete(_s).where(
+                    (_s.c.expires_at <= now) | (_s.c.last_seen_at <= now - self.idle)
+                )
+            )
+            session = Session(
+                user=user_name,
+                role=Role(role),
+                csrf_token=secrets.token_urlsafe(32),
+                created_at=now,
+                expires_at=now + lifetime,
+                last_seen_at=now,
+            )
+            conn.execute(
+                insert(_s).values(
+                    token_hash=_digest(token),
+                    user_name=user_name,
+                    csrf_token=session.csrf_token,
+                    created_at=now,
+                    last_seen_at=now,
+                    expires_at=session.expires_at,
+                )
+            )
+        return token, session
+
+    def session(self, token: str) -> Session | None:
+        """The live session of a browser's token, or None (unknown or ended).
+
+        Records the request: the idle timeout counts from it.
+
+        Example:
+            >>> store.session(request.cookies["session"])  # doctest: +SKIP
+        """
+        digest = _digest(token)
+        now = self.clock()
+        with self._read() as conn:
+            row = conn.execute(
+                select(_s, _u.c.role)
+                .join(_u, _u.c.name == _s.c.user_name)
+                .where(_s.c.token_hash == digest)
+            ).first()
+        if row is None:
+            return None
+        if now >= row.expires_at or now - row.last_seen_at >= self.idle:
+            with self._write() as conn:
+                conn.execute(delete(_s).where(_s.c.token_hash == digest))
+            return None
+        last_seen = row.last_seen_at
+        if now - last_seen >= _TOUCH_EVERY:
+            last_seen = now
+            with self._write() as conn:
+                conn.execute(
+                    update(_s).where(_s.c.token_hash == digest).values(last_seen_at=now)
+                )
+        return Session(
+            user=row.user_name,
+            role=Role(row.role),
+            csrf_token=row.csrf_token,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            last_seen_at=last_seen,
+        )
+
+    def end_session(self, token: str) -> None:
+        """End the session of a token (log out); an unknown token is ignored."""
+        with self._write() as conn:
+            conn.execute(delete(_s).where(_s.c.token_hash == _digest(token)))
+
+    def end_sessions(self, user_name: str) -> int:
+        """End every session of a user; return how many there were."""
+        with self._write() as conn:
+            result = conn.execute(delete(_s).where(_s.c.user_name == user_name))
+        return int(result.rowcount)
+
+    # Private API ---------------------------------------------------------------------
+
+    def _verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def _update(self, name: str, *, end_sessions: bool = False, **values: Any) -> User:
+        with self._write() as conn:
+            if conn.execute(
+                update(_u).where(_u.c.name == name).values(values)
+            ).rowcount:
+                if end_sessions:
+                    conn.execute(delete(_s).where(_s.c.user_name == name))
+                row = conn.execute(select(_u).where(_u.c.name == name)).one()
+                return _user(row)
+        raise _unknown(name)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A transaction that may write (SQLite: holding the write lock from BEGIN)."""
+        with self._errors_wrapped(), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A read-only transaction (SQLite: a deferred one, not taking the lock)."""
+        with self._errors_wrapped(), self.engine.connect() as conn:
+            conn.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
+            yield conn
+
+    @contextmanager
+    def _errors_wrapped(self) -> Iterator[None]:
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc
+            raise QueueError(f"console accounts in {self._where}: {reason}") from exc
+
+
+class LoginLimiter:
+    """Slows password guessing: few failed logins per user name and per address.
+
+    Kept in memory (a restart forgets it) and safe to share between threads. A
+    success clears the failures of that user name only, not those of the address:
+    logging in to one's own account does not buy more guesses at another's.
+
+    Args:
+        max_failures: failed logins allowed within ``window``, per user name (any
+            case) and per client address.
+        window: how long a failure counts.
+        clock: seconds on a clock that never goes back (``time.monotonic``);
+            tests pass a fake one.
+
+    Example:
+        >>> limiter = LoginLimiter()
+        >>> limiter.check("anna", "10.0.0.7") is None
+        True
+        >>> for _ in range(5):
+        ...     limiter.failed("anna", "10.0.0.7")
+        >>> limiter.check("anna", "10.0.0.7") > 0  # seconds to wait
+        True
+    """
+
+    def __init__(
+        self,
+        *,
+        max_failures: int = 5,
+        window: timedelta = timedelta(minutes=15),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_failures < 1:
+            raise ValueError(f"max_failures must be at least 1, not {max_failures}")
+        if window <= timedelta(0):
+            raise ValueError(f"the window must be positive, not {window}")
+        self.max_failures = max_failures
+        self.window = window
+        self._window_s = window.total_seconds()
+        self._clock = clock
+        self._lock = threading.Lock()
+        # The times of the latest failures (at most max_failures) of each key.
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+
+    def check(self, name: str, address: str) -> float | None:
+        """Seconds to wait before the next login attempt, or None when it may go on."""
+        now = self._clock()
+        with self._lock:
+            wait = max(self._wait(key, now) for key in _keys(name, address))
+        return wait if wait > 0 else None
+
+    def failed(self, name: str, address: str) -> None:
+        """Count a failed login of ``name`` from ``address``."""
+        now = self._clock()
+        with self._lock:
+            if len(self._failures) > _SWEEP_AT:
+                self._sweep(now)
+            for key in _keys(name, address):
+                times = self._failures.setdefault(key, deque(maxlen=self.max_failures))
+                times.append(now)
+
+    def succeeded(self, name: str, address: str) -> None:
+        """Forget the failures of ``name`` after a successful login."""
+        name_key, _ = _keys(name, address)
+        with self._lock:
+            self._failures.pop(name_key, None)
+
+    def _wait(self, key: tuple[str, str], now: float) -> float:
+        times = self._failures.get(key)
+        if times is None:
+            return 0.0
+        while times and times[0] <= now - self._window_s:
+            times.popleft()
+        if not times:
+            del self._failures[key]
+            return 0.0
+        if len(times) < self.max_failures:
+            return 0.0
+        # The oldest of the last max_failures failures: once it no longer counts,
+        # one more attempt is allowed.
+        return times[0] + self._window_s - now
+
+    def _sweep(self, now: float) -> None:
+        """Forget keys whose failures all lie outside the window."""
+        for key in [
+            k for k, t in self._failures.items() if t[-1] <= now - self._window_s
+        ]:
+            del self._failures[key]
+
+
+#: Above this many keys, a failure first sweeps out the stale ones.
+_SWEEP_AT = 10_000
+
+
+def _keys(name: str, address: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    return ("name", name.casefold()), ("address", address)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _user(row: Any) -> User:
+    return User(
+        name=row.name,
+        role=Role(row.role),
+        created_at=row.created_at,
+        password_changed_at=row.password_changed_at,
+    )
+
+
+def _exists(name: str) -> ValueError:
+    return ValueError(f"user {name!r} exists already")
+
+
+def _unknown(name: str) -> KeyError:
+    return KeyError(f"no user {name!r}")

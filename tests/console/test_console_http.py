@@ -1,0 +1,428 @@
+"""The console over HTTP: logging in, roles, CSRF tokens, rate limiting, headers,
+and the operator actions landing in the queue and the audit trail.
+
+A real project (SQLite queue, a robot, a schedule file) behind the real app,
+through Starlette's TestClient.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+
+from robotlib.console import create_app
+from robotlib.console._accounts import AccountStore, LoginLimiter
+from robotlib.project import Project
+from robotlib.queue.models import ItemState, NewItem, RunStatus, WorkItem
+from robotlib.settings import load_settings
+
+PASSWORD = "correct horse battery"
+FAST = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+RUN_ID = "20261123T020000Z-abc123"
+
+ROBOT = '''\
+"""A robot the schedule file names."""
+
+from pydantic import BaseModel
+
+from robotlib import Robot
+
+
+class Row(BaseModel):
+    cpr: str
+
+
+robot = Robot(name="lab", item=Row, reference=("cpr",), process=lambda c, i: None)
+'''
+
+SCHEDULE = """\
+[jobs.lab_nightly]
+robot = "lab"
+cron = "0 2 * * *"
+description = "Register the night's lab results."
+"""
+
+
+class Console:
+    """The app, its project and the items of one recorded run."""
+
+    def __init__(self, project: Project, client: TestClient) -> None:
+        self.project = project
+        self.client = client
+
+    def item(self, reference: str) -> WorkItem:
+        [found] = self.project.backend.items("lab", reference=reference)
+        return found
+
+
+@pytest.fixture
+def console(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Console]:
+    """A project with a run of three items (done, business exception, failed),
+    users of each role, and the console app on it."""
+    for name in list(os.environ):
+        if name.startswith("RPA_"):
+            monkeypatch.delenv(name)
+    folder = tmp_path / "project"
+    (folder / "robots").mkdir(parents=True)
+    (folder / "robots" / "lab.py").write_text(ROBOT, "utf-8")
+    (folder / "schedules").mkdir()
+    (folder / "schedules" / "nightly.toml").write_text(SCHEDULE, "utf-8")
+    project = Project(load_settings(folder))
+    _record_run(project)
+    accounts = AccountStore(project.settings.database, hasher=PasswordHasher(**FAST))
+    for name, role in (("vera", "viewer"), ("otto", "operator"), ("ada", "admin")):
+        accounts.add(name, role, PASSWORD)
+    app = create_app(project, accounts=accounts, limiter=LoginLimiter())
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        yield Console(project, client)
+    accounts.close()
+    project.close()
+
+
+def _record_run(project: Project) -> None:
+    backend = project.backend
+    backend.start_run(RUN_ID, "lab", host="vm", pid=1)
+    backend.enqueue(
+        "lab",
+        [NewItem(cpr, {"cpr": cpr}) for cpr in ("010190-1234", "240512-4123", "3")],
+        run_id=RUN_ID,
+    )
+    lease = timedelta(minutes=5)
+    first = backend.claim_next("lab", owner="w", lease=lease, run_id=RUN_ID)
+    assert first is not None
+    backend.complete(first.id, owner="w", output={"registration_id": 7})
+    second = backend.claim_next("lab", owner="w", lease=lease, run_id=RUN_ID)
+    assert second is not None
+    backend.business_exception(
+        second.id,
+        owner="w",
+        error_type="BusinessRuleError",
+        message="No patient with CPR number 240512-4123 in the EPJ",
+    )
+    third = backend.claim_next("lab", owner="w", lease=lease, run_id=RUN_ID)
+    assert third is not None
+    backend.fail(
+        third.id,
+        owner="w",
+        error_type="TimeoutError",
+        message="EPJ timed out",
+        retry_at=None,
+    )
+    counts = {"done": 1, "business_exception": 1, "failed": 1}
+    backend.finish_run(RUN_ID, status=RunStatus.COMPLETED, counts=counts)
+
+
+def log_in(client: TestClient, name: str, password: str = PASSWORD) -> int:
+    """Log in through the form as a browser does; return the POST's status."""
+    form = client.get("/login")
+    token = re.search(r'name="login_token" value="([^"]+)"', form.text)
+    assert token is not None
+    answer = client.post(
+        "/login",
+        data={"username": name, "password": password, "login_token": token[1]},
+        follow_redirects=False,
+    )
+    return answer.status_code
+
+
+def csrf(client: TestClient, page: str = "/exceptions") -> str:
+    """The session's CSRF token, as a page's forms carry it."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(page).text)
+    assert found is not None
+    return found[1]
+
+
+# Logging in ---------------------------------------------------------------------------
+
+
+def test_every_page_needs_a_login(console: Console) -> None:
+    """Without a session a page redirects to the login page, and back after."""
+    client = console.client
+    for page in ("/", "/exceptions", f"/runs/{RUN_ID}", "/schedules", "/audit"):
+        answer = client.get(page, follow_redirects=False)
+        assert 303 == answer.status_code, page
+        assert answer.headers["location"].startswith("/login?next=%2F")
+
+    form = client.get("/login?next=/exceptions").text
+    token = re.search(r'name="login_token" value="([^"]+)"', form)
+    assert token is not None
+    answer = client.post(
+        "/login",
+        data={
+            "username": "vera",
+            "password": PASSWORD,
+            "login_token": token[1],
+            "next": "/exceptions",
+        },
+        follow_redirects=False,
+    )
+    assert ("/exceptions", 303) == (answer.headers["location"], answer.status_code)
+
+
+def test_the_session_cookie_is_httponly_and_samesite(console: Console) -> None:
+    """The session cookie cannot be read by scripts nor sent by other sites."""
+    form = console.client.get("/login")
+    token = re.search(r'name="login_token" value="([^"]+)"', form.text)
+    assert token is not None
+    answer = console.client.post(
+        "/login",
+        data={"username": "ada", "password": PASSWORD, "login_token": token[1]},
+        follow_redirects=False,
+    )
+    cookie = answer.headers["set-cookie"].lower()
+    assert "rpa_console_session=" in cookie
+    assert "httponly" in cookie
+    assert "samesite=strict" in cookie
+    [login] = console.project.backend.audit_log(action="login")
+    assert ("ada", "from testclient") == (login.actor, login.note)
+
+
+def test_a_login_post_without_its_token_is_refused(console: Console) -> None:
+    """The login form is protected too (double-submit cookie): no token, no login."""
+    console.client.get("/login")
+    answer = console.client.post(
+        "/login", data={"username": "ada", "password": PASSWORD}
+    )
+    assert 403 == answer.status_code
+    assert 302 != console.client.get("/", follow_redirects=False).status_code
+    assert [] == console.project.backend.audit_log(action="login")
+
+
+def test_a_wrong_password_is_rate_limited(console: Console) -> None:
+    """Five wrong passwords, then even the right one waits, with Retry-After."""
+    statuses = [log_in(console.client, "otto", "wrong password!") for _ in range(5)]
+    assert [401] * 5 == statuses
+
+    form = console.client.get("/login")
+    token = re.search(r'name="login_token" value="([^"]+)"', form.text)
+    assert token is not None
+    answer = console.client.post(
+        "/login",
+        data={"username": "otto", "password": PASSWORD, "login_token": token[1]},
+        follow_redirects=False,
+    )
+
+    assert 429 == answer.status_code
+    assert 0 < int(answer.headers["retry-after"]) <= 15 * 60
+    assert "Too many failed logins" in answer.text
+    failures = console.project.backend.audit_log(action="login_failed")
+    assert 5 == len(failures) and {"otto"} == {entry.actor for entry in failures}
+
+
+def test_logging_out_ends_the_session(console: Console) -> None:
+    """After logout the old session cookie opens nothing."""
+    assert 303 == log_in(console.client, "vera")
+    cookie = console.client.cookies.get("rpa_console_session")
+    token = csrf(console.client)
+
+    answer = console.client.post(
+        "/logout", data={"csrf_token": token}, follow_redirects=False
+    )
+
+    assert 303 == answer.status_code
+    console.client.cookies.set("rpa_console_session", cookie or "")
+    assert 303 == console.client.get("/", follow_redirects=False).status_code
+    assert ["logout", "login"] == [
+        entry.action for entry in console.project.backend.audit_log(actor="vera")
+    ]
+
+
+# Roles and CSRF -----------------------------------------------------------------------
+
+
+def test_a_viewer_reads_every_page_but_the_audit_trail(console: Console) -> None:
+    """Viewers see runs, items and schedules (CPR masked); the audit page is
+    for admins."""
+    assert 303 == log_in(console.client, "vera")
+    item = console.item("240512-4123")
+    for page in ("/", "/exceptions", f"/runs/{RUN_ID}", f"/items/{item.id}"):
+        answer = console.client.get(page)
+        assert 200 == answer.status_code, page
+        assert "240512-4123" not in answer.text, page
+    assert "lab_nightly" in console.client.get("/schedules").text
+    assert "240512-****" in console.client.get("/exceptions").text
+    assert 403 == console.client.get("/audit").status_code
+
+
+def test_a_viewers_post_is_refused(console: Console) -> None:
+    """A viewer cannot retry, resolve or pause, even with a valid CSRF token."""
+    assert 303 == log_in(console.client, "vera")
+    token = csrf(console.client)
+    item = console.item("240512-4123")
+
+    for action, data in (
+        ("/exceptions/retry", {"item": str(item.id)}),
+        ("/exceptions/resolve", {"item": str(item.id), "note": "entered by hand"}),
+        ("/schedules/lab_nightly/pause", {"note": "EPJ upgrade"}),
+    ):
+        answer = console.client.post(action, data={"csrf_token": token, **data})
+        assert 403 == answer.status_code, action
+        assert "this needs the operator role" in answer.text
+
+    assert ItemState.BUSINESS_EXCEPTION == console.item("240512-4123").state
+    assert [] == console.project.backend.audit_log(item_id=item.id)
+
+
+@pytest.mark.parametrize("token", [None, "", "forged-token"])
+def test_a_post_without_the_right_token_is_refused(
+    console: Console, token: str | None
+) -> None:
+    """An operator's POST without the session's CSRF token changes nothing."""
+    assert 303 == log_in(console.client, "otto")
+    item = console.item("240512-4123")
+    data = {"item": str(item.id)}
+    if token is not None:
+        data["csrf_token"] = token
+
+    answer = console.client.post("/exceptions/retry", data=data)
+
+    assert 403 == answer.status_code
+    assert "Form refused" in answer.text
+    assert ItemState.BUSINESS_EXCEPTION == console.item("240512-4123").state
+
+
+# Operator actions -----------------------------------------------------------------
+
+
+def test_an_operator_retries_and_resolves_with_audit(console: Console) -> None:
+    """Retry sends items back to the queue; resolve needs a note; both audited."""
+    assert 303 == log_in(console.client, "otto")
+    token = csrf(console.client)
+    excepted = console.item("240512-4123")
+    failed = console.item("3")
+
+    retried = console.client.post(
+        "/exceptions/retry",
+        data={"csrf_token": token, "item": [str(excepted.id)], "note": "CPR fixed"},
+    )
+    unnoted = console.client.post(
+        "/exceptions/resolve", data={"csrf_token": token, "item": [str(failed.id)]}
+    )
+    resolved = console.client.post(
+        "/exceptions/resolve",
+        data={"csrf_token": token, "item": [str(failed.id)], "note": "typed in"},
+    )
+
+    assert "1 item(s) sent back to the queue." in retried.text
+    assert "write a note" in unnoted.text
+    assert "1 item(s) resolved." in resolved.text
+    assert ItemState.NEW == console.item("240512-4123").state
+    assert ItemState.RESOLVED == console.item("3").state
+    assert [("otto", "resolve", failed.id), ("otto", "retry", excepted.id)] == [
+        (entry.actor, entry.action, entry.item_id)
+        for entry in console.project.backend.audit_log()
+        if entry.item_id is not None
+    ]
+
+
+def test_an_operator_pauses_and_resumes_a_schedule(console: Console) -> None:
+    """Pause needs a reason; the schedules page shows who paused and why."""
+    assert 303 == log_in(console.client, "otto")
+    token = csrf(console.client, "/schedules")
+
+    paused = console.client.post(
+        "/schedules/lab_nightly/pause",
+        data={"csrf_token": token, "note": "EPJ upgrade tonight"},
+    )
+    assert "lab_nightly paused." in paused.text
+    assert "paused by otto" in paused.text and "EPJ upgrade tonight" in paused.text
+
+    resumed = console.client.post(
+        "/schedules/lab_nightly/resume", data={"csrf_token": token}
+    )
+    unknown = console.client.post(
+        "/schedules/no_such_job/resume", data={"csrf_token": token}
+    )
+
+    assert "lab_nightly resumed." in resumed.text
+    assert "no_such_job not resumed: no valid scheduled job" in unknown.text
+    assert ["schedule_resume", "schedule_pause"] == [
+        entry.action
+        for entry in console.project.backend.audit_log(actor="otto")
+        if entry.action.startswith("schedule")
+    ]
+
+
+def test_the_admin_reads_the_audit_trail(console: Console) -> None:
+    """The audit page lists every action, filterable by who did it."""
+    assert 303 == log_in(console.client, "ada")
+    console.project.backend.record_audit(
+        actor="otto", action="retry", note="CPR fixed", item_id=2
+    )
+
+    page = console.client.get("/audit", params={"actor": "otto"})
+
+    assert 200 == page.status_code
+    assert "CPR fixed" in page.text
+    assert "from testclient" not in page.text, "ada's login is filtered out"
+
+
+# Pages and files ------------------------------------------------------------------
+
+
+def test_pages_are_not_cached_framed_or_sniffed(console: Console) -> None:
+    """Pages with patient data: no-store, no framing, a strict CSP."""
+    assert 303 == log_in(console.client, "vera")
+    headers = console.client.get("/").headers
+    assert "no-store" == headers["cache-control"]
+    assert "DENY" == headers["x-frame-options"]
+    assert "nosniff" == headers["x-content-type-options"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+
+
+def test_run_page_filters_items_and_refuses_paths_outside_the_run(
+    console: Console,
+) -> None:
+    """The run page filters by outcome and finds a masked row by its CPR number;
+    file downloads stay inside the run folder."""
+    assert 303 == log_in(console.client, "vera")
+    page = console.client.get(
+        f"/runs/{RUN_ID}", params={"outcome": "business_exception"}
+    )
+    found = console.client.get(f"/runs/{RUN_ID}", params={"search": "240512-4123"})
+    bad = console.client.get(f"/runs/{RUN_ID}", params={"outcome": "bogus"})
+    escape = console.client.get(f"/runs/{RUN_ID}/files/..%2F..%2Frpa.toml")
+
+    assert "240512-****" in page.text and "010190-****" not in page.text
+    assert "240512-****" in found.text and "010190-****" not in found.text
+    assert 400 == bad.status_code
+    assert 404 == escape.status_code
+    assert 404 == console.client.get("/runs/no-such-run").status_code
+
+
+def test_secure_cookies_when_asked(tmp_path: Path) -> None:
+    """Behind HTTPS, --secure-cookies marks the session cookie Secure."""
+    (tmp_path / "robots").mkdir()
+    project = Project(load_settings(tmp_path))
+    accounts = AccountStore(project.settings.database, hasher=PasswordHasher(**FAST))
+    app = create_app(project, accounts=accounts, secure_cookies=True)
+    accounts.add("ada", "admin", PASSWORD)
+    with TestClient(app, base_url="https://127.0.0.1") as client:
+        form = client.get("/login")
+        token = re.search(r'name="login_token" value="([^"]+)"', form.text)
+        assert token is not None
+        answer = client.post(
+            "/login",
+            data={"username": "ada", "password": PASSWORD, "login_token": token[1]},
+            follow_redirects=False,
+        )
+    assert "secure" in form.headers["set-cookie"].lower()
+    assert "secure" in answer.headers["set-cookie"].lower()
+    accounts.close()
+    project.close()
+
+
+def test_dashboard_shows_the_night(console: Console) -> None:
+    """The dashboard lists the run, the exception count and the chart."""
+    assert 303 == log_in(console.client, "vera")
+    page = console.client.get("/").text
+    assert RUN_ID in page
+    assert re.search(r'id="exceptions-total">2<', page)
+    assert "<svg" in page and 'role="img"' in page
