@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from robotlib.console import _reports as reports
 from robotlib.console._accounts import AccountStore, LoginLimiter, Role, Session
+from robotlib.console._masking import shown_text
 from robotlib.console._security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -82,7 +83,9 @@ def create_app(
         clock: the current UTC time (tests pass a fixed one).
     """
     project.backend  # noqa: B018 - creates or upgrades the tables the accounts use
-    app = FastAPI(title="robotlib console", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="robotlib console", docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.console = Console(
         project=project,
         accounts=accounts or AccountStore(project.settings.database),
@@ -120,8 +123,14 @@ def _duration(seconds: float | None) -> str:
     return f"{secs} s"
 
 
+def _masked(text: object) -> str:
+    """Free text typed by people (notes, reasons): CPR numbers masked."""
+    return shown_text(None if text is None else str(text), clear=False)
+
+
 TEMPLATES.env.filters["local"] = _local
 TEMPLATES.env.filters["duration"] = _duration
+TEMPLATES.env.filters["masked"] = _masked
 
 
 def _render(

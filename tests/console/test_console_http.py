@@ -364,6 +364,27 @@ def test_the_admin_reads_the_audit_trail(console: Console) -> None:
     assert "from testclient" not in page.text, "ada's login is filtered out"
 
 
+def test_notes_typed_by_people_show_cpr_numbers_masked(console: Console) -> None:
+    """A CPR number typed into a note is masked on the audit and schedules pages."""
+    assert 303 == log_in(console.client, "ada")
+    token = csrf(console.client, "/schedules")
+    console.client.post(
+        "/schedules/lab_nightly/pause",
+        data={"csrf_token": token, "note": "wait for 240512-4123's data"},
+    )
+
+    for page in ("/audit", "/schedules"):
+        text = console.client.get(page).text
+        assert "240512-****" in text, page
+        assert "240512-4123" not in text, page
+
+
+def test_the_api_description_is_not_served(console: Console) -> None:
+    """No OpenAPI document or docs pages: the console is pages, not an API."""
+    for path in ("/openapi.json", "/docs", "/redoc"):
+        assert 404 == console.client.get(path).status_code, path
+
+
 # Pages and files ------------------------------------------------------------------
 
 
