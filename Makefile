@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo sandbox inputs test lint bench clean
+.PHONY: help setup demo sandbox inputs screenshot test lint bench clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ sandbox: setup  ## Start the sandbox clinical system alone (Ctrl+C stops it).
 
 inputs: setup  ## Write the example robots' input files again (robots/inputs).
 	$(BIN)/python scripts/make_example_inputs.py
+
+screenshot: setup  ## Run the example robots, save the console dashboard to docs/images.
+	$(BIN)/python scripts/console_screenshot.py
 
 lint: setup  ## ruff (lint and format check) and mypy --strict.
 	$(BIN)/ruff check robotlib sandbox robots scripts tests benchmarks
