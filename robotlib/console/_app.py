@@ -304,6 +304,7 @@ def _routes(app: FastAPI) -> None:
         run_id: str,
         outcome: str | None = None,
         search: str | None = None,
+        steps: bool = False,
     ) -> Response:
         console = console_of(request)
         try:
@@ -317,12 +318,17 @@ def _routes(app: FastAPI) -> None:
             raise _not_found(f"No run {run_id}.") from exc
         except ValueError as exc:
             raise StarletteHTTPException(400, f"Unknown outcome {outcome!r}.") from exc
+        timeline = [
+            event for event in page.timeline if steps or event.event != "step_finished"
+        ]
         return _render(
             request,
             "run.html",
             {
                 "title": f"Run {run_id}",
                 "page": page,
+                "timeline": timeline,
+                "steps": steps,
                 "outcome": outcome or "",
                 "search": search or "",
             },

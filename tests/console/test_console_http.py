@@ -447,3 +447,26 @@ def test_dashboard_shows_the_night(console: Console) -> None:
     assert RUN_ID in page
     assert re.search(r'id="exceptions-total">2<', page)
     assert "<svg" in page and 'role="img"' in page
+
+
+def test_the_timeline_hides_steps_unless_asked(console: Console) -> None:
+    """A run's timeline shows items and problems; every step on request."""
+    run_dir = console.project.settings.logs / "lab" / RUN_ID
+    run_dir.mkdir(parents=True)
+    lines = [
+        '{"event": "item_started", "level": "info", "item_id": 1, '
+        '"timestamp": "2026-11-23T02:00:01Z"}',
+        '{"event": "step_finished", "level": "info", "step": "goto", '
+        '"duration_ms": 33.1, "timestamp": "2026-11-23T02:00:02Z"}',
+        '{"event": "item_business_exception", "level": "warning", "item_id": 2, '
+        '"reason": "No patient 240512-4123", "timestamp": "2026-11-23T02:00:03Z"}',
+    ]
+    (run_dir / "events.jsonl").write_text("\n".join(lines) + "\n", "utf-8")
+    assert 303 == log_in(console.client, "vera")
+
+    short = console.client.get(f"/runs/{RUN_ID}").text
+    full = console.client.get(f"/runs/{RUN_ID}", params={"steps": "true"}).text
+
+    assert "item_business_exception" in short and "step_finished" not in short
+    assert "step_finished" in full and "goto" in full
+    assert "240512-4123" not in full
