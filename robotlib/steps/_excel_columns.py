@@ -23,7 +23,7 @@ from robotlib.steps._excel_values import (
     whole,
 )
 
-__all__ = ["Column", "Fields", "explain", "is_blank", "shown"]
+__all__ = ["Column", "Fields", "clipped", "explain", "is_blank", "shown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +164,7 @@ class Fields:
         plural = "s" if len(missing) > 1 else ""
         return (
             f"missing column{plural} for {wanted}. The header row has: "
-            f"{', '.join(map(repr, found)) or 'nothing'}"
+            f"{', '.join(map(clipped, found)) or 'nothing'}"
         )
 
 
@@ -238,4 +238,18 @@ def shown(value: Any) -> str:
     (for calamine's ``7.0``)."""
     if type(value) is float:
         value = whole(value)
-    return f"value {value!r}" if isinstance(value, str) else f"value {value}"
+    if isinstance(value, str):
+        return f"value {clipped(value)}"
+    return f"value {value}"
+
+
+#: How many characters of a long cell a message shows.
+SHOWN_CHARS = 60
+
+
+def clipped(text: str) -> str:
+    """A text for a message, cut short if long (a cell can hold 100,000 characters):
+    ``'NPU000...' (100003 characters)``."""
+    if len(text) <= SHOWN_CHARS:
+        return repr(text)
+    return f"{text[:SHOWN_CHARS]!r}... ({len(text)} characters)"

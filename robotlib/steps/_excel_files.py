@@ -41,12 +41,16 @@ class Table:
         sheet: the sheet's name; None for CSV.
         rows: ``(row number, cell values)`` pairs, from row 1.
         label: names a column by its 0-based index (``B`` in a sheet, ``2`` in CSV).
+        positional: whether a cell's column is its place in the sheet (a workbook),
+            not its count of delimiters before it (CSV, where a value holding an
+            unquoted delimiter shifts the rest of its line).
     """
 
     file: str
     sheet: str | None
     rows: Iterator[tuple[int, Sequence[Any]]]
     label: Callable[[int], str]
+    positional: bool = True
 
     @property
     def place(self) -> str:
@@ -102,23 +106,52 @@ def _check_workbook(path: Path, magic: bytes) -> None:
     if magic.startswith(ZIP_MAGIC):
         return
     if magic.startswith(OLE2_MAGIC):
-        if path.suffix.lower() == ".xls":
-            message = (
-                "this is an old-style .xls workbook (Excel 97-2003), which cannot be "
-                "read; open it in Excel and save it as .xlsx (Excel Workbook)"
-            )
-        else:
-            message = (
-                "the workbook is password-protected (encrypted); save it without a "
-                "password (File > Info > Protect Workbook > Encrypt with Password, "
-                "clear the password)"
-            )
-        raise InputError(message, file=path.name)
+        raise InputError(_ole_message(path), file=path.name)
     raise InputError(
         "this is not an Excel workbook (.xlsx): its content is not an xlsx file, "
         "whatever its name says; open it in Excel and save it as .xlsx",
         file=path.name,
     )
+
+
+_ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")
+_XLS_STREAMS = tuple((name + "\0").encode("utf-16-le") for name in ("Workbook", "Book"))
+_XLS_MESSAGE = (
+    "this is an old-style .xls workbook (Excel 97-2003), which cannot be read; "
+    "open it in Excel and save it as .xlsx (Excel Workbook)"
+)
+_ENCRYPTED_MESSAGE = (
+    "the workbook is password-protected (encrypted); save it without a password "
+    "(File > Info > Protect Workbook > Encrypt with Password, clear the password)"
+)
+
+
+def _ole_message(path: Path) -> str:
+    """Say what an OLE compound file ("OLE2") is, by the streams it holds.
+
+    An encrypted xlsx is a compound file with an ``EncryptedPackage`` stream; an
+    old .xls one with a ``Workbook`` (or ``Book``) stream. Their names are in the
+    file's directory, in UTF-16: a byte search finds them without parsing it.
+    Without either, the suffix decides (an OLE file named .xlsx is most often an
+    encrypted one).
+    """
+    if _holds(path, (_ENCRYPTED_STREAM,)):
+        return _ENCRYPTED_MESSAGE
+    if path.suffix.lower() == ".xls" or _holds(path, _XLS_STREAMS):
+        return _XLS_MESSAGE
+    return _ENCRYPTED_MESSAGE
+
+
+def _holds(path: Path, names: tuple[bytes, ...]) -> bool:
+    overlap = max(map(len, names)) - 1
+    tail = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            text = tail + chunk
+            if any(name in text for name in names):
+                return True
+            tail = text[-overlap:]
+    return False
 
 
 # Workbooks ----------------------------------------------------------------------------
@@ -139,7 +172,13 @@ def _open_csv(path: Path, magic: bytes) -> Iterator[Table]:
     with path.open(encoding=encoding, newline="") as handle:
         delimiter = _delimiter(handle.read(_SNIFF_CHARS))
         handle.seek(0)
-        table = Table(path.name, None, iter(()), lambda index: f"column {index + 1}")
+        table = Table(
+            path.name,
+            None,
+            iter(()),
+            lambda index: f"column {index + 1}",
+            positional=False,
+        )
         table.rows = _csv_rows(handle, delimiter, table)
         yield table
 
@@ -200,11 +239,35 @@ def _csv_rows(
 ) -> Iterator[tuple[int, Sequence[Any]]]:
     reader = csv.reader(handle, delimiter=delimiter)
     line = 1
+    width = 0  # of the first non-empty line
     try:
         for cells in reader:
+            width = width or (len(cells) if any(cells) else 0)
+            if reader.line_num > line and width > 2:
+                _check_quotes(cells, delimiter, width, line, table)
             yield line, cells
             line = reader.line_num + 1
     except UnicodeDecodeError as exc:  # the file changed while it was read
         raise table.error("the file cannot be decoded here", row=line) from exc
     except csv.Error as exc:
         raise table.error(f"this line cannot be read as CSV: {exc}", row=line) from exc
+
+
+def _check_quotes(
+    cells: Sequence[str], delimiter: str, width: int, line: int, table: Table
+) -> None:
+    """Refuse a quoted value that runs over lines holding what look like rows.
+
+    A value in quotes may hold line breaks, but a stray quote (``"hæmolyseret``)
+    opens a value that only ends at the next quote, or at the end of the file: the
+    lines in between, rows of other patients, would be read as part of it.
+    """
+    for cell in cells:
+        for inner in cell.splitlines()[1:]:
+            if inner.count(delimiter) >= width - 1:
+                raise table.error(
+                    'a quote (") in this line opens a value that runs on over the '
+                    "lines after it, which look like rows of their own; the quote "
+                    "is probably a typo: remove it, or close it",
+                    row=line,
+                )

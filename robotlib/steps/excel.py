@@ -41,7 +41,12 @@ How a sheet is read:
   100,000 rows x 8 columns); the rows are validated one at a time.
 - **CSV**: UTF-8 (with or without BOM), falling back to Windows-1252 with a warning
   in the log (``input_not_utf8``); the delimiter (``;``, ``,`` or tab) is sniffed,
-  ``;`` when unclear. Row numbers are line numbers (the header is line 1).
+  ``;`` when unclear. Row numbers are line numbers (the header is line 1). A line
+  with more values than the header is a ``RowError``: an unquoted delimiter in a
+  value (``8,4`` in a comma-separated file) has shifted its values. A quote that
+  opens a value running on over lines that look like rows (a stray ``"``) is an
+  ``InputError``: those rows would be lost inside it.
+- **Long cells** are shown cut to 60 characters in messages.
 """
 
 from __future__ import annotations
@@ -188,9 +193,14 @@ def _read(
     )
     validate, place = fields.model.model_validate, table.place
     plan = [(c.index, c.key, c.convert) for c in columns]
+    header_width = len(header)
     good = bad = 0
     for number, cells in chain(rest, table.rows):
         width = len(cells)
+        if width > header_width and not table.positional:
+            bad += 1
+            yield RowError(f"{place}, row {number}", _shifted(width, header_width))
+            continue
         data: dict[str, Any] = {}
         problems: list[str] | None = None
         for index, key, convert in plan:
@@ -223,6 +233,14 @@ def _read(
         good += 1
         yield Row(item, location)
     log.info("input_read", file=table.file, sheet=table.sheet, rows=good, invalid=bad)
+
+
+def _shifted(width: int, header_width: int) -> str:
+    return (
+        f"the line has {width} values and the header {header_width}: a value "
+        "probably holds an unquoted delimiter (a decimal comma in a comma-separated "
+        "file?), which shifts the values after it into the wrong columns"
+    )
 
 
 def _cell_problem(columns: list[Column], index: int, raw: Any, exc: CellError) -> str:
