@@ -21,7 +21,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness import Options, Results, render_section, write_results
+from benchmarks.harness import (
+    BenchmarkError,
+    Options,
+    Results,
+    render_section,
+    write_results,
+)
 from benchmarks.machine import machine_details, render_machine
 
 #: name → module; run in this order.
@@ -75,16 +81,28 @@ def main(argv: list[str] | None = None) -> int:
             quick=args.quick,
             postgresql_server=args.postgresql,
         )
+        failed: list[str] = []
         for name in args.names or list(BENCHMARKS):
             module = importlib.import_module(BENCHMARKS[name])
             benchmark = module.benchmark(options)
-            results = benchmark.run(
-                progress=lambda line: print(f"  {line}", flush=True)
-            )
+            try:
+                results = benchmark.run(
+                    progress=lambda line: print(f"  {line}", flush=True)
+                )
+            except BenchmarkError as exc:
+                # One variant's failure (say, the raw script timing out) loses
+                # this benchmark's rounds, not the others' figures.
+                print(f"\n{name} FAILED, no figures kept: {exc}\n", flush=True)
+                failed.append(name)
+                continue
             print("\n" + render_section(results) + "\n", flush=True)
             done.append(results)
-    write_results(args.results, done, render_machine(machine))
-    print(f"Wrote {args.results}")
+            # Written as each benchmark ends: a later failure keeps these.
+            write_results(args.results, done, render_machine(machine))
+            print(f"Wrote {args.results} ({name})", flush=True)
+    if failed:
+        print(f"Failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
