@@ -23,6 +23,7 @@ import secrets
 import socket
 import threading
 import time
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -742,13 +743,17 @@ class Engine:
             path = ctx.run_dir / f"{prefix}-{_safe(application.name)}-trace.zip"
             try:
                 written = save(path)
+                if written is not None:
+                    _owner_only(written)
+                    _hide_secrets_in_trace(written, self.redactor)
             except Exception as exc:
+                # a trace that may still hold a password is not kept
+                path.unlink(missing_ok=True)
                 log.warning(
                     "trace_failed", application=application.name, error=str(exc)
                 )
                 continue
             if written is not None:
-                _owner_only(written)
                 saved.append(written.relative_to(self.settings.logs).as_posix())
         return saved
 
@@ -851,10 +856,59 @@ def _safe(name: str) -> str:
 
 
 def _private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
+    """Create ``path`` owner-only, and its missing parents too (``logs/<robot>``).
+
+    Parents that exist already keep their mode: a log folder an administrator
+    chose is theirs to set.
+    """
+    missing = [folder for folder in (path, *path.parents) if not folder.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
     if os.name == "posix":
-        path.chmod(0o700)
+        for folder in {path, *missing}:
+            folder.chmod(0o700)
     return path
+
+
+def _hide_secrets_in_trace(path: Path, redactor: Redactor) -> None:
+    """Rewrite a trace with the text of every registered secret hidden.
+
+    A Playwright trace records what the robot typed, the page's form fields and the
+    requests it sent; when the robot logged in again while it recorded, that
+    includes the password. A zip (a Playwright trace) is rewritten member by
+    member, any other file as a whole. Patient data stays: traces show the
+    patient's pages. Bytes that are not UTF-8 (images) pass through unchanged.
+    """
+    if not zipfile.is_zipfile(path):
+        data = path.read_bytes()
+        hidden = _hidden(data, redactor)
+        if hidden is not data:
+            path.write_bytes(hidden)
+        return
+    draft = path.with_name(f"{path.name}.part")
+    changed = False
+    try:
+        with (
+            zipfile.ZipFile(path) as source,
+            zipfile.ZipFile(draft, "w", zipfile.ZIP_DEFLATED) as target,
+        ):
+            _owner_only(draft)
+            for info in source.infolist():
+                data = source.read(info)
+                hidden = _hidden(data, redactor)
+                changed = changed or hidden is not data
+                target.writestr(info, hidden)
+        if changed:
+            os.replace(draft, path)
+    finally:
+        draft.unlink(missing_ok=True)
+
+
+def _hidden(data: bytes, redactor: Redactor) -> bytes:
+    """``data`` with the registered secrets hidden; the same object if none was."""
+    text = data.decode("utf-8", "surrogateescape")
+    hidden = redactor.hide_secrets(text)
+    return data if hidden == text else hidden.encode("utf-8", "surrogateescape")
 
 
 def _owner_only(path: Path) -> None:

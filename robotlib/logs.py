@@ -138,7 +138,8 @@ class Redactor:
 
         Values shorter than three characters are ignored (hiding them would blank
         out ordinary words and numbers). The URL-encoded forms of the value are
-        registered too, so a password inside a logged URL or form body is hidden.
+        registered too, so a password inside a logged URL or form body is hidden, and
+        so are its JSON-escaped forms (a password inside a JSON document).
 
         Example:
             >>> redactor = Redactor(cpr_mode="clear", key=b"")
@@ -148,8 +149,15 @@ class Redactor:
         """
         if len(value) < _MIN_SECRET_LENGTH:
             return
+        spellings = {
+            value,
+            quote(value, safe=""),
+            quote_plus(value),
+            json.dumps(value, ensure_ascii=False)[1:-1],  # inside JSON text
+            json.dumps(value)[1:-1],
+        }
         with self._lock:
-            self._secrets.update({value, quote(value, safe=""), quote_plus(value)})
+            self._secrets.update(spellings)
             longest_first = sorted(self._secrets, key=len, reverse=True)
             self._secrets_pattern = re.compile(
                 "|".join(re.escape(secret) for secret in longest_first)
@@ -162,12 +170,25 @@ class Redactor:
             >>> Redactor(cpr_mode="mask", key=b"").redact("order 9912319999")
             'order 9912319999'
         """
-        pattern = self._secrets_pattern
-        if pattern is not None:
-            text = pattern.sub(_MASK, text)
+        text = self.hide_secrets(text)
         if self._cpr_mode != "clear":
             text = CPR_PATTERN.sub(self._replace_cpr, text)
         return text
+
+    def hide_secrets(self, text: str) -> str:
+        """Return ``text`` with the registered secrets replaced by ``***``.
+
+        CPR numbers are left alone: this is for artifacts that may show patient
+        data but never a password, such as the Playwright traces of failed items.
+
+        Example:
+            >>> redactor = Redactor(cpr_mode="mask", key=b"")
+            >>> redactor.add_secret("hunter2")
+            >>> redactor.hide_secrets("240512-4123 typed hunter2")
+            '240512-4123 typed ***'
+        """
+        pattern = self._secrets_pattern
+        return text if pattern is None else pattern.sub(_MASK, text)
 
     def redact_value(self, value: Any) -> Any:
         """Return ``value`` with all its text redacted, walking containers.

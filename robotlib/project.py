@@ -11,7 +11,7 @@ import shutil
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -32,6 +32,8 @@ class PurgeResult:
 
     run_folders: int
     items: int
+    #: Output logs of scheduled preflights (``.rpa/firings/*.log``) removed.
+    firing_logs: int = 0
 
 
 @dataclass
@@ -119,12 +121,21 @@ class Project:
             ) from None
 
     def purge(self, *, before: datetime) -> PurgeResult:
-        """Delete run folders and finished items and runs older than ``before``."""
+        """Delete what is older than ``before``: run folders (logs, screenshots,
+        traces, reports), finished items and runs, and the output logs of
+        scheduled preflights. The audit trail and waiting items are kept.
+        """
         folders = 0
         for folder in self.settings.logs.glob("*/*"):
             started = run_started_at(folder.name)
             if folder.is_dir() and started is not None and started < before:
                 shutil.rmtree(folder)
                 folders += 1
+        firing_logs = 0
+        for path in (self.settings.state_dir / "firings").glob("*.log"):
+            modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            if path.is_file() and modified < before:
+                path.unlink()
+                firing_logs += 1
         items = self.backend.purge(finished_before=before)
-        return PurgeResult(run_folders=folders, items=items)
+        return PurgeResult(run_folders=folders, items=items, firing_logs=firing_logs)

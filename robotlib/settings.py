@@ -157,7 +157,11 @@ class Settings(BaseSettings):
         default=None, description="Where run folders go; default: <project>/logs."
     )
     log_retention_days: int = Field(
-        default=90, ge=1, description="Runs older than this are purged."
+        default=90,
+        ge=1,
+        description="Runs older than this are purged by `rpa purge` (its default "
+        "age; schedule it, e.g. daily from cron): run folders, runs and finished "
+        "items.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="The least severe level written to the log."
@@ -166,7 +170,8 @@ class Settings(BaseSettings):
         default="hash",
         description="How CPR numbers appear in logs: 'hash' (a keyed hash, the same "
         "for one number in every log), 'mask' (240512-****) or 'clear' (only for "
-        "development with fictitious data).",
+        "development with fictitious data). Run reports (report.xlsx) show them "
+        "masked (240512-****) unless this is 'clear'.",
     )
     credentials_file: Path | None = Field(
         default=None, description="Default: <project>/credentials.toml."

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from robotlib.errors import TargetSystemError
 from robotlib.steps._notices import dismiss_script, report_dismissal
+from robotlib.steps._trace_masking import mask_trace
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Response, Route
@@ -223,11 +224,18 @@ class BrowserSession:
             self.recycle()
 
     def save_trace(self, path: Path) -> Path | None:
-        """Save the failed item's trace chunk to ``path``."""
+        """Save the failed item's trace chunk to ``path``, its secret fields masked.
+
+        Password fields' values, what was typed into a field labelled like a
+        password, token or secret, and cookie and authorization headers are
+        replaced by ``***`` (``_trace_masking.mask_trace``). The engine also
+        hides the text of every registered secret in the whole archive.
+        """
         if not self._chunk_open:
             return None
         self.context.tracing.stop_chunk(path=path)
         self._chunk_open = False
+        mask_trace(path)
         return path
 
     def screenshot(self, path: Path) -> Path | None:

@@ -1,0 +1,133 @@
+"""Secrets out of Playwright traces: a saved trace zip rewritten with password
+fields, secret-named form fields and headers, and cookies masked (``***``).
+
+A trace is kept for a failed attempt so a developer can replay it; it shows the
+patient's pages (which is why traces are owner-only and purged with their run),
+but never a password, cookie or token. The engine then also hides the text of
+every registered secret in the whole archive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["mask_trace"]
+
+_MASK = "***"
+#: Names of fields, headers and selectors whose values a trace must not keep.
+_SECRET_NAME = re.compile(
+    r"password|passwd|secret|token|api_?key|cookie|authorization", re.IGNORECASE
+)
+#: The same in a form-encoded request body: ``password=...``.
+_SECRET_FORM_FIELD = re.compile(
+    r"\b((?:[\w.-]*)(?:password|passwd|secret|token|api_?key)(?:[\w.-]*))=[^&\s]*",
+    re.IGNORECASE,
+)
+
+
+def mask_trace(path: Path) -> None:
+    """Rewrite a Playwright trace zip with its secret fields masked (``***``).
+
+    In the JSON lines of ``*.trace`` and ``*.network``: the value of a password
+    input in DOM snapshots, the value typed by an action into a field whose
+    selector names a password, secret, token or key, every ``{"name", "value"}``
+    pair (headers, form fields) whose name does, or names a cookie or an
+    authorization, and every cookie. In text resources (request bodies):
+    ``password=...``-like form fields. Patient data stays: a trace shows the
+    patient's pages, which is why traces are owner-only and purged with their run.
+    """
+    draft = path.with_name(f"{path.name}.part")
+    try:
+        with (
+            zipfile.ZipFile(path) as source,
+            zipfile.ZipFile(draft, "w", zipfile.ZIP_DEFLATED) as target,
+        ):
+            if os.name == "posix":
+                draft.chmod(0o600)
+            for info in source.infolist():
+                target.writestr(info, _masked_member(info.filename, source.read(info)))
+        os.replace(draft, path)
+    finally:
+        draft.unlink(missing_ok=True)
+
+
+def _masked_member(name: str, data: bytes) -> bytes:
+    if name.endswith((".trace", ".network")):
+        lines = data.decode("utf-8", "surrogateescape").split("\n")
+        events = [_json_or_none(line) for line in lines]
+        # the actions on a password field: their log lines quote the value typed
+        secret_calls = {
+            event["callId"]
+            for event in events
+            if isinstance(event, dict)
+            and isinstance(event.get("params"), dict)
+            and _SECRET_NAME.search(str(event["params"].get("selector", "")))
+            and "callId" in event
+        }
+        masked = [
+            _masked_line(line, event, secret_calls)
+            for line, event in zip(lines, events, strict=True)
+        ]
+        return "\n".join(masked).encode("utf-8", "surrogateescape")
+    if name.startswith("resources/"):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data  # an image or other binary body
+        return _SECRET_FORM_FIELD.sub(rf"\1={_MASK}", text).encode("utf-8")
+    return data
+
+
+def _json_or_none(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
+
+
+def _masked_line(line: str, event: Any, secret_calls: set[Any]) -> str:
+    if event is None:
+        return line
+    masked = _masked(event)
+    if (
+        isinstance(masked, dict)
+        and masked.get("type") == "log"
+        and masked.get("callId") in secret_calls
+    ):
+        masked["message"] = _MASK
+    if masked == event:
+        return line
+    return json.dumps(masked, ensure_ascii=False, separators=(",", ":"))
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    masked = {key: _masked(item) for key, item in value.items()}
+    if str(masked.get("type", "")).lower() == "password":
+        for key in ("__playwright_value_", "value"):
+            if isinstance(masked.get(key), str):
+                masked[key] = _MASK
+    name = masked.get("name")
+    if isinstance(name, str) and _SECRET_NAME.search(name):
+        if isinstance(masked.get("value"), str):
+            masked["value"] = _MASK
+    selector = masked.get("selector")
+    if isinstance(selector, str) and _SECRET_NAME.search(selector):
+        for key in ("value", "text"):
+            if isinstance(masked.get(key), str):
+                masked[key] = _MASK
+    cookies = masked.get("cookies")
+    if isinstance(cookies, list):
+        masked["cookies"] = [
+            {**cookie, "value": _MASK} if isinstance(cookie, dict) else cookie
+            for cookie in cookies
+        ]
+    return masked
