@@ -34,8 +34,8 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -44,10 +44,10 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import URL, Connection, Engine, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from robotlib.errors import QueueError
-from robotlib.queue._engine import SQLITE_BEGIN, create_queue_engine
+from robotlib.queue._engine import create_queue_engine, transaction
 from robotlib.queue.base import Clock, utc_now
 from robotlib.queue.schema import console_sessions, console_users
 
@@ -491,26 +491,17 @@ class AccountStore:
                 return _user(row)
         raise _unknown(name)
 
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self) -> AbstractContextManager[Connection]:
         """A transaction that may write (SQLite: holding the write lock from BEGIN)."""
-        with self._errors_wrapped(), self.engine.begin() as conn:
-            yield conn
+        return transaction(
+            self.engine, write=True, where=f"console accounts in {self._where}"
+        )
 
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def _read(self) -> AbstractContextManager[Connection]:
         """A read-only transaction (SQLite: a deferred one, not taking the lock)."""
-        with self._errors_wrapped(), self.engine.connect() as conn:
-            conn.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
-            yield conn
-
-    @contextmanager
-    def _errors_wrapped(self) -> Iterator[None]:
-        try:
-            yield
-        except SQLAlchemyError as exc:
-            reason = getattr(exc, "orig", None) or exc
-            raise QueueError(f"console accounts in {self._where}: {reason}") from exc
+        return transaction(
+            self.engine, write=False, where=f"console accounts in {self._where}"
+        )
 
 
 class LoginLimiter:

@@ -20,15 +20,18 @@ Other databases (PostgreSQL) get a plain engine; their row locks
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from robotlib.errors import QueueError
 
-__all__ = ["BUSY_TIMEOUT_MS", "SQLITE_BEGIN", "create_queue_engine"]
+__all__ = ["BUSY_TIMEOUT_MS", "SQLITE_BEGIN", "create_queue_engine", "transaction"]
 
 #: How long a SQLite connection waits for another process's write lock.
 BUSY_TIMEOUT_MS = 30_000
@@ -110,3 +113,30 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
 
     event.listen(engine, "connect", on_connect)
     event.listen(engine, "begin", on_begin)
+
+
+@contextmanager
+def transaction(engine: Engine, *, write: bool, where: str) -> Iterator[Connection]:
+    """A transaction on ``engine``; database errors become a QueueError.
+
+    Args:
+        engine: an engine from :func:`create_queue_engine`.
+        write: a transaction that may write (SQLite: holding the write lock from
+            ``BEGIN IMMEDIATE``); else a read-only one (a deferred ``BEGIN`` that
+            takes no lock).
+        where: what the error names, e.g. ``"queue database sqlite:///q.db"``.
+
+    Raises:
+        QueueError: the database refused; the message names ``where`` and why.
+    """
+    try:
+        if write:
+            with engine.begin() as conn:
+                yield conn
+        else:
+            with engine.connect() as conn:
+                conn.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
+                yield conn
+    except SQLAlchemyError as exc:
+        reason = getattr(exc, "orig", None) or exc
+        raise QueueError(f"{where}: {reason}") from exc

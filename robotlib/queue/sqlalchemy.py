@@ -20,8 +20,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,12 +39,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from robotlib.errors import ItemNotFoundError, QueueError
 from robotlib.queue import _rows as rows
 from robotlib.queue import _transitions as t
-from robotlib.queue._engine import SQLITE_BEGIN, create_queue_engine
+from robotlib.queue._engine import create_queue_engine, transaction
 from robotlib.queue.base import Clock, QueueBackend, utc_now
 from robotlib.queue.models import (
     FINISHED_STATES,
@@ -108,6 +108,7 @@ class SqlAlchemyBackend(QueueBackend):
         self._owns_engine = not isinstance(url, Engine)
         self._engine = create_queue_engine(url) if not isinstance(url, Engine) else url
         self._where = self._engine.url.render_as_string(hide_password=True)
+        self._what = f"queue database {self._where}"
         try:
             with self._write() as conn:
                 upgrade(conn)
@@ -122,26 +123,13 @@ class SqlAlchemyBackend(QueueBackend):
 
     # Private API -----------------------------------------------------------------
 
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self) -> AbstractContextManager[Connection]:
         """A transaction that may write (SQLite: holding the write lock from BEGIN)."""
-        with self._errors_wrapped(), self._engine.begin() as conn:
-            yield conn
+        return transaction(self._engine, write=True, where=self._what)
 
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
+    def _read(self) -> AbstractContextManager[Connection]:
         """A read-only transaction (SQLite: a deferred one, not taking the lock)."""
-        with self._errors_wrapped(), self._engine.connect() as conn:
-            conn.execution_options(**{SQLITE_BEGIN: "DEFERRED"})
-            yield conn
-
-    @contextmanager
-    def _errors_wrapped(self) -> Iterator[None]:
-        try:
-            yield
-        except SQLAlchemyError as exc:
-            reason = getattr(exc, "orig", None) or exc
-            raise QueueError(f"queue database {self._where}: {reason}") from exc
+        return transaction(self._engine, write=False, where=self._what)
 
     def _locked(self, conn: Connection, item_id: int) -> WorkItem:
         row = conn.execute(_ITEM_FOR_UPDATE, {"item_id": item_id}).first()
