@@ -253,10 +253,13 @@ class AdvisoryLock:
         if self._conn is None:
             return
         try:
-            self._conn.execute(
-                text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY}
-            )
-            self._conn.commit()
+            try:
+                self._conn.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_KEY}
+                )
+                self._conn.commit()
+            except SQLAlchemyError:
+                pass  # the connection died, and the lock with it
             with self.engine.begin() as conn:
                 conn.execute(
                     delete(scheduler_lock)

@@ -86,13 +86,23 @@ def test_an_advisory_lock_is_freed_when_its_connection_dies(pg_url: str) -> None
     with engine.connect() as conn:  # the server ends the first one's session
         conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend_pid})
         conn.commit()
+        # pg_terminate_backend only signals the session: wait until it has gone
+        # (and its advisory lock with it), as a standby's next poll would.
+        gone = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+        deadline = time.monotonic() + 10
+        while conn.scalar(gone, {"pid": backend_pid}) and time.monotonic() < deadline:
+            conn.commit()
+            time.sleep(0.05)
 
-    assert second.acquire()
-    assert not first.renew()
-    holder = current_holder(engine)
-    assert holder is not None and holder.holder == second.me
-    second.release()
-    engine.dispose()
+    try:
+        assert second.acquire()
+        assert not first.renew()
+        holder = current_holder(engine)
+        assert holder is not None and holder.holder == second.me
+    finally:
+        second.release()
+        first.release()
+        engine.dispose()
 
 
 def test_two_schedulers_fire_once_and_the_standby_takes_over(
