@@ -45,7 +45,6 @@ from robotlib.console._security import (
 )
 from robotlib.errors import (
     ConfigurationError,
-    InvalidTransitionError,
     ItemNotFoundError,
     QueueError,
 )
@@ -386,7 +385,7 @@ def _routes(app: FastAPI) -> None:
             done = backend.retry(
                 item, actor=session.user, note=note.strip() or "retried in the console"
             )
-        except (InvalidTransitionError, ItemNotFoundError, QueueError) as exc:
+        except QueueError as exc:  # not an exception item, or gone: nothing changed
             return _back("/exceptions", f"Nothing retried: {exc}")
         return _back("/exceptions", f"{len(done)} item(s) sent back to the queue.")
 
@@ -409,7 +408,7 @@ def _routes(app: FastAPI) -> None:
         backend = console_of(request).project.backend
         try:
             done = backend.resolve(item, actor=session.user, note=note.strip())
-        except (InvalidTransitionError, ItemNotFoundError, QueueError) as exc:
+        except QueueError as exc:  # not an exception item, or gone: nothing changed
             return _back("/exceptions", f"Nothing resolved: {exc}")
         return _back("/exceptions", f"{len(done)} item(s) resolved.")
 

@@ -321,8 +321,8 @@ def _block_resources(context: BrowserContext, page: Page) -> None:
                     "Fetch.failRequest",
                     {"requestId": event["requestId"], "errorReason": "BlockedByClient"},
                 )
-            except PlaywrightError:  # the page closed meanwhile
-                pass
+            except PlaywrightError as exc:  # the page closed meanwhile
+                log.debug("resource_block_skipped", reason=str(exc).splitlines()[0])
 
         devtools.on("Fetch.requestPaused", fail)
         patterns = [
