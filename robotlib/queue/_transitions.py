@@ -289,12 +289,15 @@ def released(item: WorkItem, *, owner: str, note: str) -> Change:
     return Change(item, after, note, item.run_id)
 
 
-def recovered(item: WorkItem) -> Change:
-    """Return an item whose lease expired to ``new``; the attempt stays counted."""
+def recovered(item: WorkItem, *, note: str | None = None) -> Change:
+    """Return an abandoned item to ``new``; the attempt stays counted.
+
+    ``note`` says why (default: its lease expired).
+    """
     if item.state != ItemState.IN_PROGRESS:
         raise InvalidTransitionError(item.id, item.state, "recover")
     after = replace(item, state=ItemState.NEW, lease_owner=None, lease_expires=None)
-    return Change(item, after, f"lease of {item.lease_owner} expired", None)
+    return Change(item, after, note or f"lease of {item.lease_owner} expired", None)
 
 
 def _require_exception(item: WorkItem, action: str) -> None:

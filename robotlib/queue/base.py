@@ -26,6 +26,8 @@ Rules every backend keeps (the contract suite in ``tests/queue`` checks them):
   all or nothing: one missing or unfit item and none changes.
 - ``recover_expired`` returns ``in_progress`` items whose lease has expired to
   ``new`` (a crashed worker loses nothing); the attempt stays counted.
+  ``recover_run`` does the same at once for the items a run holds, when its
+  process is known to be dead (its supervisor saw it die).
 - Every state change adds a ``HistoryEntry``.
 """
 
@@ -131,6 +133,15 @@ class QueueBackend(abc.ABC):
     @abc.abstractmethod
     def recover_expired(self, robot: str | None = None) -> list[WorkItem]:
         """Return items whose lease expired to ``new``; return them."""
+
+    @abc.abstractmethod
+    def recover_run(self, run_id: str, *, note: str) -> list[WorkItem]:
+        """Return the ``in_progress`` items claimed by ``run_id`` to ``new``.
+
+        Only for a run whose process is known to be dead: its leases have not
+        expired, so a live owner would lose its item. The attempt stays counted;
+        ``note`` (why) goes into each item's history.
+        """
 
     # Items: the operator's side --------------------------------------------------
 

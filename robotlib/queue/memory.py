@@ -232,6 +232,16 @@ class InMemoryBackend(QueueBackend):
             ]
             return [self._apply(t.recovered(item), now) for item in expired]
 
+    def recover_run(self, run_id: str, *, note: str) -> list[WorkItem]:
+        """Return the ``in_progress`` items claimed by ``run_id`` to ``new``."""
+        with self._locked() as now:
+            held = [
+                item
+                for item in sorted(self._items.values(), key=lambda item: item.id)
+                if item.state == ItemState.IN_PROGRESS and item.run_id == run_id
+            ]
+            return [self._apply(t.recovered(item, note=note), now) for item in held]
+
     # Items: the operator's side --------------------------------------------------
 
     def retry(

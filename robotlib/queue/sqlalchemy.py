@@ -321,6 +321,19 @@ class SqlAlchemyBackend(QueueBackend):
             expired = [rows.item(row) for row in conn.execute(query)]
             return [self._apply(conn, t.recovered(item), now) for item in expired]
 
+    def recover_run(self, run_id: str, *, note: str) -> list[WorkItem]:
+        """Return the ``in_progress`` items claimed by ``run_id`` to ``new``."""
+        now = self.clock()
+        query = (
+            select(_w)
+            .where(_w.c.state == ItemState.IN_PROGRESS.value, _w.c.run_id == run_id)
+            .order_by(_w.c.id)
+            .with_for_update()
+        )
+        with self._write() as conn:
+            held = [rows.item(row) for row in conn.execute(query)]
+            return [self._apply(conn, t.recovered(i, note=note), now) for i in held]
+
     # Items: the operator's side --------------------------------------------------
 
     def retry(

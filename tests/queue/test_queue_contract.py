@@ -586,6 +586,27 @@ def test_recovered_item_is_lost_to_its_old_owner(
         backend.complete(item.id, owner="w1", output={})
 
 
+def test_recover_run_returns_only_that_runs_items_at_once(
+    backend: QueueBackend,
+) -> None:
+    """A dead run's items go back to new before any lease expires; others stay."""
+    enqueue(backend, "a", "b", "c")
+    dead = backend.claim_next(ROBOT, owner="h:1:r1", lease=LEASE, run_id="r1")
+    alive = backend.claim_next(ROBOT, owner="h:2:r2", lease=LEASE, run_id="r2")
+    assert dead is not None and alive is not None
+
+    recovered = backend.recover_run("r1", note="worker r1 died (SIGKILL)")
+
+    assert [(dead.id, S.NEW, 1, 1, None)] == [
+        (i.id, i.state, i.attempts, i.claims, i.lease_owner) for i in recovered
+    ]
+    assert "worker r1 died (SIGKILL)" == backend.history(dead.id)[-1].note
+    assert S.IN_PROGRESS == backend.get(alive.id).state
+    assert [] == backend.recover_run("r1", note="again")
+    with pytest.raises(LeaseLostError):
+        backend.complete(dead.id, owner="h:1:r1", output={})
+
+
 # Operator operations ------------------------------------------------------------------
 
 
