@@ -42,8 +42,12 @@ def log_in(
     return session
 
 
+@step(log_args=False, retries=2)
 def open_patient(session: browser.BrowserSession, cpr: str, *, fix: str) -> None:
     """Search the patient by CPR number and open their page.
+
+    A search saves nothing, so a search the EPJ answered with an error is run
+    again (twice at most) rather than costing the item an attempt.
 
     Args:
         session: the browser session.

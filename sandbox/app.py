@@ -67,6 +67,10 @@ async def _inject_faults(
         await asyncio.sleep(delay_ms / 1000)
     if sandbox.random.random() < faults.error_rate:
         return _server_error()
+    if faults.fail_next and sandbox.take_planned_failure(
+        request.method, request.url.path
+    ):
+        return _server_error()
     response = await call_next(request)
     if sandbox.random.random() < faults.error_after_rate:
         return _server_error()

@@ -38,6 +38,12 @@ class Faults(BaseModel):
     slow_render_ms: int = Field(
         0, ge=0, description="Pages show their content only after this long."
     )
+    fail_next: dict[str, int] = Field(
+        default_factory=dict,
+        description="Planned failures for tests: the next N page requests whose "
+        "'METHOD /path' matches the pattern (a regular expression, whole match) "
+        "answer HTTP 500 before they run, e.g. {'GET /patients/\\d+': 1}.",
+    )
 
 
 class SandboxConfig(BaseModel):

@@ -4,6 +4,7 @@ and rendering with the realism switches (notice dialog, slow rendering)."""
 from __future__ import annotations
 
 import random
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -46,6 +47,16 @@ class Sandbox:
             self._page_requests += 1
             every = self.faults.expire_every
             return every > 0 and self._page_requests % every == 0
+
+    def take_planned_failure(self, method: str, path: str) -> bool:
+        """Use up a planned failure matching ``METHOD /path``; True if one was due."""
+        with self._lock:
+            planned = self.faults.fail_next
+            for pattern, left in planned.items():
+                if left > 0 and re.fullmatch(pattern, f"{method} {path}"):
+                    planned[pattern] = left - 1
+                    return True
+            return False
 
     def show_notice(self) -> bool:
         """Roll the dice for the occasional "System notice" dialog."""

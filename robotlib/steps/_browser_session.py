@@ -92,6 +92,14 @@ class BrowserOptions(BaseModel):
     login_path: str = Field(
         default="/login", description="A page at this path means the session expired."
     )
+    transient_retries: int = Field(
+        default=2,
+        ge=0,
+        description="How many times a page that answered HTTP 5xx to a GET is loaded "
+        "again (0.5 s, then 1 s later), and a login that failed that way is tried "
+        "again, before the step fails. A POST is never sent again by the steps: "
+        "whether it went through is unknown.",
+    )
 
     @field_validator("trace", mode="before")
     @classmethod
@@ -120,6 +128,10 @@ class BrowserSession:
         self._tracing = False
         self._chunk_open = False
         self._server_error: str | None = None
+        #: The GET that answered the last server error, if it was one.
+        self._failed_get: str | None = None
+        #: The navigation the system sent to the login page: (method, URL).
+        self._expired_request: tuple[str, str] | None = None
         self.relogin: Any = None  # set by the login step: log in again
         #: What fill_form learned a field to be ("select", "text", ...), by page
         #: (path, digits dropped) and field, so that the next row's form takes
@@ -178,7 +190,26 @@ class BrowserSession:
         """Raise if a navigation since the last check answered with HTTP 5xx."""
         if self._server_error is not None:
             message, self._server_error = self._server_error, None
+            self._failed_get = None
             raise TargetSystemError(message)
+
+    def take_reloadable_error(self) -> str | None:
+        """The pending server error if the page shown is the GET that answered it.
+
+        Loading that page again is safe: a GET changes nothing. The error is
+        cleared; None when there is none or it came from a POST.
+        """
+        if self._server_error is None or self._failed_get is None:
+            return None
+        if _without_query(self.page.url) != self._failed_get:
+            return None
+        message, self._server_error, self._failed_get = self._server_error, None, None
+        return message
+
+    def take_expired_request(self) -> tuple[str, str] | None:
+        """The (method, URL) the system answered with its login page, if any."""
+        expired, self._expired_request = self._expired_request, None
+        return expired
 
     def on_login_page(self) -> bool:
         """Whether the page shows the login page (the session has expired)."""
@@ -194,17 +225,23 @@ class BrowserSession:
 
     def _watch_response(self, response: Response) -> None:
         request = response.request
-        if request.is_navigation_request() and response.status >= 500:
-            self._server_error = (
-                f"HTTP {response.status} from {request.method} "
-                f"{re.sub(r'[?].*$', '', response.url)}"
-            )
+        if not request.is_navigation_request():
+            return
+        if response.status >= 500:
+            url = _without_query(response.url)
+            self._server_error = f"HTTP {response.status} from {request.method} {url}"
+            self._failed_get = url if request.method == "GET" else None
+        elif 300 <= response.status < 400:
+            location = response.headers.get("location", "")
+            path = re.sub(r"^[a-z]+://[^/]+", "", location).split("?")[0]
+            if path.rstrip("/") == self.options.login_path.rstrip("/"):
+                self._expired_request = (request.method, request.url)
 
     # The engine's hooks ----------------------------------------------------------
 
     def item_started(self, item: WorkItem) -> None:
         """Start recording this attempt's trace, if the trace policy asks for it."""
-        self._server_error = None
+        self._server_error = self._failed_get = self._expired_request = None
         policy = self.options.trace
         if policy == "always" or (policy == "retries" and item.attempts > 1):
             if not self._tracing:
@@ -336,3 +373,7 @@ def _block_resources(context: BrowserContext, page: Page) -> None:
 
 def _abort(route: Route) -> None:
     route.abort()
+
+
+def _without_query(url: str) -> str:
+    return re.sub(r"[?#].*$", "", url)

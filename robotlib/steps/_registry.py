@@ -3,6 +3,12 @@
 Arguments are logged in short form, except those whose name says they are secret
 (password, secret, token, key, credential), which are never logged; the log's
 redactor masks registered secrets and CPR numbers in whatever remains.
+
+A step that is safe to run again (it reads, searches or navigates; it saves
+nothing) may say so with ``retries``: after an
+:class:`~robotlib.errors.ApplicationError` (HTTP 5xx, an expired session, a
+timeout) it runs again from the start, so a flaky system does not cost the item
+an attempt.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, overload
 
 import structlog
+
+from robotlib.errors import ApplicationError
 
 __all__ = ["step"]
 
@@ -33,7 +41,11 @@ def step(function: Callable[P, R], /) -> Callable[P, R]: ...
 
 @overload
 def step(
-    *, name: str | None = None, log_args: bool = True
+    *,
+    name: str | None = None,
+    log_args: bool = True,
+    retries: int = 0,
+    retry_pause_s: float = 0.5,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
@@ -43,6 +55,8 @@ def step(
     *,
     name: str | None = None,
     log_args: bool = True,
+    retries: int = 0,
+    retry_pause_s: float = 0.5,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Make a function a step: logged with its name, duration and outcome.
 
@@ -50,12 +64,23 @@ def step(
         function: the step function (when used as ``@step`` without parentheses).
         name: the step's name in the log; default: the function's name.
         log_args: log the (non-secret) arguments with ``step_started``.
+        retries: run the step again this many times after an
+            :class:`~robotlib.errors.ApplicationError`, ``retry_pause_s`` apart
+            (doubling). Only for steps that are safe to repeat: never for one that
+            saves, since a save that answered an error may still have gone
+            through.
+        retry_pause_s: the first pause before running the step again.
 
     Example:
         >>> @step
         ... def find_patient(page, *, cpr: str) -> int:
         ...     return 1
+        >>> @step(retries=2)  # a search: safe to repeat
+        ... def open_patient(page, *, cpr: str) -> None:
+        ...     pass
     """
+    if retries < 0 or retry_pause_s < 0:
+        raise ValueError("retries and retry_pause_s cannot be negative")
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         step_name = name or func.__name__
@@ -68,7 +93,7 @@ def step(
                 log.debug("step_started", **fields)
                 started = time.perf_counter()
                 try:
-                    result = func(*args, **kwargs)
+                    result = _with_retries(func, args, kwargs, retries, retry_pause_s)
                 except BaseException as exc:
                     log.info(
                         "step_failed",
@@ -85,6 +110,27 @@ def step(
     if function is not None:
         return decorate(function)
     return decorate
+
+
+def _with_retries(
+    func: Callable[..., R],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    retries: int,
+    pause_s: float,
+) -> R:
+    for attempt in range(1, retries + 1):
+        try:
+            return func(*args, **kwargs)
+        except ApplicationError as exc:
+            log.warning(
+                "step_retried",
+                attempt=attempt,
+                error_type=type(exc).__name__,
+                error=str(exc),
+            )
+            time.sleep(pause_s * 2 ** (attempt - 1))
+    return func(*args, **kwargs)
 
 
 def _ms(started: float) -> float:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -123,9 +124,39 @@ def login(
         raise CredentialsError(
             f"credentials of {credentials.system!r} need a username and a password"
         )
+    retries = session.options.transient_retries
+    for attempt in range(retries + 1):
+        try:
+            _log_in_once(session, credentials, username_label, password_label, submit)
+            break
+        except (TargetSystemError, StepTimeoutError) as exc:
+            if attempt == retries:
+                raise
+            log.warning("login_retried", attempt=attempt + 1, error=str(exc))
+            time.sleep(_pause_s(attempt))
+    session.relogin = functools.partial(
+        login.__wrapped__,  # type: ignore[attr-defined]
+        session,
+        credentials,
+        username_label=username_label,
+        password_label=password_label,
+        submit=submit,
+    )
+
+
+def _log_in_once(
+    session: BrowserSession,
+    credentials: SystemCredentials,
+    username_label: str,
+    password_label: str,
+    submit: str,
+) -> None:
+    assert credentials.username is not None and credentials.password is not None
     page = session.page
     response = page.goto(session.options.login_path)
+    session.take_expired_request()
     if response is not None and response.status >= 500:
+        session.check_server_error()  # clear it: this raise says it
         raise TargetSystemError(f"HTTP {response.status} from the login page")
     page.get_by_label(username_label, exact=True).fill(credentials.username)
     page.get_by_label(password_label, exact=True).fill(
@@ -143,28 +174,55 @@ def login(
             f"refused: {alert.first.inner_text()}"
         )
     session.check()
-    session.relogin = functools.partial(
-        login.__wrapped__,  # type: ignore[attr-defined]
-        session,
-        credentials,
-        username_label=username_label,
-        password_label=password_label,
-        submit=submit,
-    )
 
 
 @step
 @_playwright_errors
 def goto(session: BrowserSession, url: str) -> None:
-    """Open ``url`` (relative to the base URL); log in again once if it expired."""
+    """Open ``url`` (relative to the base URL).
+
+    A page that answers HTTP 5xx is loaded again (``transient_retries`` times); an
+    expired session is logged in again and the page opened again.
+    """
+    session.page.goto(url)
+    _settle(session)
+
+
+def _settle(session: BrowserSession) -> None:
+    """After a navigation: reload a GET that failed, log in again, then check."""
     page = session.page
-    response = page.goto(url)
-    if session.on_login_page() and session.relogin is not None:
-        session.relogin()
-        response = page.goto(url)
-    if response is not None and response.status >= 500:
-        raise TargetSystemError(f"HTTP {response.status} from {url}")
+    retries = session.options.transient_retries
+    for attempt in range(retries + 1):
+        expired = session.take_expired_request()
+        if expired is not None and session.relogin is not None:
+            method, url = expired
+            session.relogin()
+            if method != "GET":
+                raise TargetSystemError(
+                    f"the session had expired: {method} {_path(url)} was not "
+                    "accepted (logged in again)"
+                )
+            log.warning("session_renewed", page=_path(url))
+            page.goto(url)
+            continue
+        if attempt == retries:
+            break
+        failed = session.take_reloadable_error()
+        if failed is None:
+            break
+        log.warning("page_reloaded", error=failed, attempt=attempt + 1)
+        time.sleep(_pause_s(attempt))
+        page.reload()
     session.check()
+
+
+def _pause_s(attempt: int) -> float:
+    """The pause before trying again after ``attempt`` (0-based) failed."""
+    return 0.5 * 2.0**attempt
+
+
+def _path(url: str) -> str:
+    return re.sub(r"^[a-z]+://[^/]+|[?#].*$", "", url)
 
 
 @step
@@ -202,6 +260,12 @@ def click(session: BrowserSession, target: str, *, role: str | None = None) -> N
 
     Without ``role``: the first button or link of that name on the page, waiting
     for one to appear. Another element by its text: ``"text=Worklist"``.
+
+    When the click opens a page (a link, or the page a form's POST redirects to)
+    that answers HTTP 5xx to its GET, that page is loaded again, as :func:`goto`
+    does. A form's POST is never sent again: if it answers 5xx, or the session had
+    expired, the step fails (logged in again, in the second case) and the item is
+    retried, its precheck first.
     """
     page = session.page
     if role is not None:
@@ -209,7 +273,7 @@ def click(session: BrowserSession, target: str, *, role: str | None = None) -> N
     else:
         _clickable(session, target).click()
     page.wait_for_load_state()
-    session.check()
+    _settle(session)
 
 
 @step

@@ -95,6 +95,19 @@ def test_error_rate_one_stores_nothing(client: TestClient) -> None:
     assert [] == _robot_results(client)
 
 
+def test_fail_next_fails_the_planned_requests_then_none(client: TestClient) -> None:
+    """Two planned failures of the patient page: its GET fails twice, then works;
+    other pages and other methods are untouched."""
+    _put_faults(client, fail_next={r"GET /patients/\d+": 2})
+    statuses = [client.get("/patients/1").status_code for _ in range(3)]
+    assert [500, 500, 200] == statuses
+    assert 200 == client.get("/worklist").status_code
+    _put_faults(client, fail_next={r"POST /patients/\d+/lab-results": 1})
+    assert 500 == _register(client, _lab_form()).status_code
+    assert [] == _robot_results(client), "failed before it ran: nothing saved"
+    assert 303 == _register(client, _lab_form()).status_code
+
+
 def test_error_rate_zero_fails_nothing(client: TestClient) -> None:
     """With every switch off, pages answer normally."""
     statuses = [client.get(path).status_code for path in PAGES]
@@ -325,6 +338,7 @@ def test_put_faults_changes_the_switches(client: TestClient) -> None:
         "error_after_rate": 0.5,
         "expire_every": 7,
         "slow_render_ms": 300,
+        "fail_next": {"GET /worklist": 1},
     }
     response = _put_faults(client, **switches)
     assert 200 == response.status_code

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import pytest
@@ -331,3 +333,122 @@ def test_images_and_fonts_are_blocked_in_the_browser(
     ]
     assert all("BLOCKED_BY_CLIENT" in reason for _, reason in failed), failed
     assert f"{url}/static/sandbox.css?fresh=1" in finished
+
+
+# A flaky system: what is safe to repeat is repeated, a POST never -------------------
+
+
+def _fail_first(session: web.BrowserSession, pattern: str, times: int = 1) -> list[str]:
+    """Answer the first ``times`` requests matching ``pattern`` with HTTP 500."""
+    seen: list[str] = []
+
+    def answer(route: Any) -> None:
+        seen.append(route.request.method)
+        if len(seen) <= times:
+            route.fulfill(status=500, body="<h1>Internal Server Error</h1>")
+        else:
+            route.continue_()
+
+    session.page.route(re.compile(pattern), answer)
+    return seen
+
+
+def test_a_page_that_answers_500_is_loaded_again(session: web.BrowserSession) -> None:
+    """goto: the worklist fails twice, the third load shows it; two warnings."""
+    seen = _fail_first(session, r"/worklist$", times=2)
+    with structlog.testing.capture_logs() as logs:
+        web.goto(session, "/worklist")
+    assert ["GET", "GET", "GET"] == seen
+    assert session.page.locator("#worklist").is_visible()
+    assert 2 == sum(e["event"] == "page_reloaded" for e in logs)
+
+
+def test_a_page_failing_more_often_than_the_retries_fails_the_step(
+    session: web.BrowserSession,
+) -> None:
+    seen = _fail_first(session, r"/worklist$", times=3)
+    with pytest.raises(TargetSystemError, match="HTTP 500 from GET"):
+        web.goto(session, "/worklist")
+    assert 3 == len(seen)  # transient_retries=2: three loads in all
+
+
+def test_the_page_a_post_redirects_to_is_loaded_again_the_post_is_not(
+    session: web.BrowserSession, live_sandbox: SandboxServer
+) -> None:
+    """The search went through; only the patient page it led to failed."""
+    sent: list[str] = []
+    session.page.on("request", lambda r: sent.append(f"{r.method} {_path(r.url)}"))
+    planned = {"fail_next": {r"GET /patients/\d+": 1}}
+    web.goto(session, "/patients/search")
+    web.fill_form(session, {"CPR number": "170551-4514"})
+    httpx.put(f"{live_sandbox.url}/api/faults", json=planned).raise_for_status()
+    with structlog.testing.capture_logs() as logs:
+        web.click(session, "Search")
+    httpx.put(f"{live_sandbox.url}/api/faults", json={})
+    patient_page = [s for s in sent if re.fullmatch(r"GET /patients/\d+", s)]
+    assert 1 == sent.count("POST /patients/search")
+    assert 2 == len(patient_page)
+    assert session.page.locator("#patient-cpr").is_visible()
+    assert ["page_reloaded"] == [e["event"] for e in logs if "reload" in e["event"]]
+
+
+def _path(url: str) -> str:
+    return re.sub(r"^[a-z]+://[^/]+|[?#].*$", "", url)
+
+
+def test_a_post_that_answers_500_is_never_sent_again(
+    session: web.BrowserSession,
+) -> None:
+    """Whether a failed POST went through is unknown: the step fails instead."""
+    web.goto(session, "/patients/search")
+    seen = _fail_first(session, r"/patients/search$", times=5)
+    web.fill_form(session, {"CPR number": "170551-4514"})
+    with pytest.raises(TargetSystemError, match="HTTP 500 from POST"):
+        web.click(session, "Search")
+    assert ["POST"] == seen
+
+
+def test_a_link_into_an_expired_session_is_followed_after_logging_in(
+    session: web.BrowserSession,
+) -> None:
+    web.goto(session, "/patients/search")
+    web.fill_form(session, {"CPR number": "170551-4514"})
+    web.click(session, "Search")
+    session.context.clear_cookies()  # the EPJ forgot the session
+    with structlog.testing.capture_logs() as logs:
+        web.click(session, "Register lab result")
+    assert re.search(r"/patients/\d+/lab-results/new$", session.page.url)
+    assert ["session_renewed"] == [
+        e["event"] for e in logs if e["event"] == "session_renewed"
+    ]
+
+
+def test_a_post_into_an_expired_session_logs_in_and_fails_the_step(
+    session: web.BrowserSession, live_sandbox: SandboxServer
+) -> None:
+    """The form was not accepted; the item is retried on a fresh login."""
+    web.goto(session, "/patients/search")
+    web.fill_form(session, {"CPR number": "170551-4514"})
+    session.context.clear_cookies()
+    with pytest.raises(TargetSystemError, match="session had expired: POST"):
+        web.click(session, "Search")
+    web.goto(session, "/worklist")  # logged in again already
+    assert not session.on_login_page()
+
+
+def test_a_login_the_system_fails_once_is_tried_again(
+    tmp_path: Path, browser: Browser, live_sandbox: SandboxServer
+) -> None:
+    url = live_sandbox.url
+    opened = web.open_browser(
+        _context(tmp_path, browser), web.BrowserOptions(base_url=url)
+    )
+    try:
+        seen = _fail_first(opened, r"/login$", times=1)
+        with structlog.testing.capture_logs() as logs:
+            web.login(opened, _credentials(url))
+        assert ["GET", "GET", "POST"] == seen
+        assert 1 == sum(e["event"] == "login_retried" for e in logs)
+        web.goto(opened, "/worklist")
+    finally:
+        opened.close()
