@@ -156,7 +156,6 @@ class _Loop:
     counts: Counter[str] = field(default_factory=Counter)
     claimed: int = 0
     consecutive_system: int = 0
-    retry_times: dict[int, datetime] = field(default_factory=dict)
 
 
 class Engine:
@@ -516,7 +515,7 @@ class Engine:
                     run_id=ctx.run_id,
                 )
                 if item is None:
-                    if self._wait_for_retry(loop, deadline):
+                    if self._wait_for_retry(deadline):
                         continue
                     return RunStatus.COMPLETED, ""
                 loop.claimed += 1
@@ -548,18 +547,22 @@ class Engine:
         log.error("run_stopping", reason=note)
         return note
 
-    def _wait_for_retry(self, loop: _Loop, deadline: datetime | None) -> bool:
-        """Wait for the earliest retry this run scheduled; False when there is none."""
+    def _wait_for_retry(self, deadline: datetime | None) -> bool:
+        """Wait for the earliest retry due in the queue; False when there is none.
+
+        Any worker's retries count, not only this run's: a worker that died while
+        waiting for one leaves it to the others (or to the one replacing it).
+        """
         now = self.backend.clock()
-        pending = {
-            item_id: due
-            for item_id, due in loop.retry_times.items()
-            if self.backend.get(item_id).state is ItemState.NEW
-        }
-        loop.retry_times = pending
-        if not pending:
+        waiting = self.backend.items(self.robot.name, states=[ItemState.NEW])
+        retries = [
+            item.not_before
+            for item in waiting
+            if item.attempts > 0 and item.not_before is not None
+        ]
+        if not retries:
             return False
-        due = min(pending.values())
+        due = min(retries)
         if deadline is not None and due >= deadline:
             return False
         seconds = max((due - now).total_seconds(), 0.0)
@@ -648,7 +651,7 @@ class Engine:
                 log.warning("item_released", reason="interrupted")
                 raise
             except Exception as exc:
-                return self._system_exception(ctx, item, owner, exc, loop)
+                return self._system_exception(ctx, item, owner, exc)
             finally:
                 ctx.item, ctx.output = None, {}
 
@@ -687,7 +690,7 @@ class Engine:
         return DONE
 
     def _system_exception(
-        self, ctx: Context, item: WorkItem, owner: str, exc: Exception, loop: _Loop
+        self, ctx: Context, item: WorkItem, owner: str, exc: Exception
     ) -> str:
         prefix = f"item-{item.id}-attempt-{item.attempts}"
         artifacts = self._save_screenshots(ctx, prefix)
@@ -711,10 +714,7 @@ class Engine:
             artifacts=artifacts,
             exc_info=exc,
         )
-        if retry_at is None:
-            return FAILED
-        loop.retry_times[item.id] = retry_at
-        return RETRY
+        return FAILED if retry_at is None else RETRY
 
     def _save_screenshots(self, ctx: Context, prefix: str) -> list[str]:
         """Ask each open application for a screenshot; never raises."""
