@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -165,6 +167,34 @@ def test_system_exception_screenshots_restarts_and_retries(
     assert 2 == epj.closed
     shots = sorted(p.name for p in result.run_dir.glob("*.png"))
     assert [f"item-{item.id}-attempt-1-fake-epj.png"] == shots
+
+
+def test_a_retry_another_worker_left_due_is_waited_for(
+    make_engine: Callable[..., Engine], backend: QueueBackend
+) -> None:
+    """A worker failed the item and died before its retry was due: the next run
+    waits for the retry instead of ending with the item left new."""
+    backend.enqueue("fake_robot", [NewItem("5", {"n": 5})])
+    dead = backend.claim_next("fake_robot", owner="h:1:dead", lease=timedelta(1))
+    assert dead is not None
+    retry_at = backend.clock() + timedelta(seconds=0.5)
+    backend.fail(
+        dead.id, owner="h:1:dead", error_type="X", message="500", retry_at=retry_at
+    )
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    result = make_engine(make_robot(FakeEpj(), []), sleep=sleep).run()
+
+    assert (ItemState.DONE, 2) == (
+        backend.get(dead.id).state,
+        backend.get(dead.id).attempts,
+    )
+    assert {"done": 1} == result.counts
+    assert 0 < slept[0] <= 0.5
 
 
 def test_failed_item_keeps_its_artifacts(
