@@ -34,6 +34,14 @@ class Sandbox:
         self.random = random.Random()
         self._lock = threading.Lock()
         self._page_requests = 0
+        #: Registrations refused as repeats (a guard a real EPJ may not have):
+        #: where a robot would have registered something twice.
+        self.repeats: list[dict[str, Any]] = []
+
+    def record_repeat(self, kind: str, user: str, existing_id: int) -> None:
+        """Remember a registration refused because it was there already."""
+        with self._lock:
+            self.repeats.append({"kind": kind, "by": user, "existing_id": existing_id})
 
     def set_faults(self, faults: Faults) -> None:
         """Switch faults; "every N requests" counts from now."""

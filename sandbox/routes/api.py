@@ -67,6 +67,17 @@ def counts(db: DB, registered_by: str | None = None) -> dict[str, int]:
     }
 
 
+@router.get("/repeats")
+def repeats(request: Request) -> list[dict[str, Any]]:
+    """Registrations refused because they were there already, since the last reset.
+
+    The sandbox refuses a second lab result for the same patient, code and sample
+    time; a real EPJ may not. Each entry is where a robot would have registered
+    something twice: ``kind``, ``by`` (the user) and ``existing_id``.
+    """
+    return list(sandbox_of(request).repeats)
+
+
 @router.post("/reset")
 def reset(request: Request) -> dict[str, str]:
     """Drop everything, seed afresh, and restore the faults the sandbox started with."""
@@ -79,6 +90,7 @@ def reset(request: Request) -> dict[str, str]:
         history_results=config.history_results,
     )
     sandbox.set_faults(config.faults.model_copy())
+    sandbox.repeats.clear()
     return {"status": "reset"}
 
 

@@ -11,7 +11,7 @@ from sandbox import store
 from sandbox.catalog import LAB_CODES
 from sandbox.forms import FieldError, parse_decimal, parse_local_datetime
 from sandbox.routes.patients import find_patient
-from sandbox.web import DB, User, render
+from sandbox.web import DB, User, render, sandbox_of
 
 router = APIRouter()
 
@@ -92,6 +92,9 @@ def register_lab_result(
             user=user["username"],
         )
     except store.DuplicateError as exc:
+        sandbox_of(request).record_repeat(
+            "lab_results", user["username"], exc.existing_id
+        )
         context["errors"] = {}
         context["duplicate_id"] = exc.existing_id
         return render(request, "lab_form.html", context, user=user, status_code=409)

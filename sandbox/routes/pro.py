@@ -11,7 +11,7 @@ from sandbox import store
 from sandbox.catalog import QUESTIONNAIRES
 from sandbox.forms import FieldError, parse_date
 from sandbox.routes.patients import find_patient
-from sandbox.web import DB, User, render
+from sandbox.web import DB, User, render, sandbox_of
 
 router = APIRouter()
 
@@ -81,6 +81,9 @@ async def register_pro(
             user=user["username"],
         )
     except store.DuplicateError as exc:
+        sandbox_of(request).record_repeat(
+            "questionnaires", user["username"], exc.existing_id
+        )
         context["duplicate_id"] = exc.existing_id
         return render(request, "pro_form.html", context, user=user, status_code=409)
     return RedirectResponse(

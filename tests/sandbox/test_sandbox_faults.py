@@ -138,6 +138,10 @@ def test_retry_after_error_after_is_a_duplicate(client: TestClient) -> None:
     assert 409 == retry.status_code
     assert f"Already registered (id {stored['id']})." in retry.text
     assert [stored] == _robot_results(client)
+    repeats = [{"kind": "lab_results", "by": "robot", "existing_id": stored["id"]}]
+    assert repeats == client.get("/api/repeats").json()
+    client.post("/api/reset")
+    assert [] == client.get("/api/repeats").json()
 
 
 @pytest.mark.parametrize("path", UNFAULTED)
