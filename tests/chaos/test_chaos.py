@@ -1,0 +1,52 @@
+"""A lab results batch on the EPJ's bad night: nothing lost, nothing twice."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from sandbox.config import Faults
+
+pytestmark = pytest.mark.browser
+
+#: Seconds a row may take under the bad night's faults, with two workers (about
+#: 2 s measured; retries and restarts included), and for starting up.
+ROW_BUDGET_S, START_BUDGET_S = 8, 120
+
+
+def _rows() -> int:
+    return int(os.environ.get("RPA_CHAOS_ROWS", "60"))
+
+
+@pytest.mark.timeout(START_BUDGET_S + _rows() * ROW_BUDGET_S * 2)
+def test_a_batch_on_a_bad_night_accounts_for_every_row(
+    make_chaos: Callable[..., Any],
+) -> None:
+    """10% HTTP 500 (half after saving), random latency, sessions expiring every
+    40 requests, notices, slow pages: every row ends done, business exception or
+    failed, the EPJ holds each result once, failures carry a reason and a
+    screenshot."""
+    bad_night = Faults(
+        error_rate=0.05,
+        error_after_rate=0.05,
+        latency_jitter_ms=300,
+        expire_every=40,
+        slow_render_ms=300,
+    )
+    chaos = make_chaos(faults=bad_night, notice_probability=0.1)
+    plan = chaos.write_input(_rows())
+
+    outputs = chaos.run_batch(
+        plan, workers=2, timeout_s=START_BUDGET_S + plan.rows * ROW_BUDGET_S
+    )
+
+    outcome = chaos.account(plan)
+    print(f"{len(outputs)} run(s): {dict(outcome.counts)}")
+    assert outcome.counts["done"] >= len(plan.valid) * 0.9, outputs[-1]
+    assert "with 2 workers" in outputs[-1]
+    events = chaos.events()
+    assert events["page_reloaded"] > 0, "the faults did not fault"
+    assert events["notice_dismissed"] > 0 and events["session_renewed"] > 0
