@@ -17,18 +17,26 @@ coordinator, which passes it on as one SIGTERM per worker: each finishes its
 current item and stops. A second Ctrl+C sends a second SIGTERM: stop at once (the
 item goes back to the queue). A worker whose coordinator dies (killed at the
 scheduler's time limit, say) notices within a second and stops the same way.
+
+The coordinator supervises its workers. A worker that dies without ending its run
+(SIGKILL from the out-of-memory killer, a crash of the interpreter) is recorded
+``crashed``, its browser processes are killed, the item it held goes back to the
+queue at once (no waiting for its lease; the next claim runs the robot's precheck,
+so nothing is registered twice), and a new worker takes its place, up to
+``max_restarts`` times per run.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,7 +44,7 @@ import structlog
 
 from robotlib.engine import EXIT_INVALID, EXIT_OK, EXIT_STOPPED, new_run_id
 from robotlib.logs import run_log
-from robotlib.processes import ask_to_stop, rpa_command, spawn
+from robotlib.processes import ask_to_stop, kill_group, rpa_command, spawn
 from robotlib.project import Project
 from robotlib.queue.base import QueueBackend
 from robotlib.queue.models import EnqueueResult, ItemState, Run, RunStatus
@@ -47,6 +55,12 @@ log = structlog.get_logger("robotlib.workers")
 
 #: How often the coordinator reads the queue for progress.
 POLL_S = 0.5
+#: How many dead workers a run replaces before it carries on without them.
+MAX_RESTARTS = 10
+#: Exit codes of a worker that ended its run itself (completed, stopped, invalid).
+_ENDED_ITSELF = (EXIT_OK, EXIT_STOPPED, EXIT_INVALID)
+#: Item states that end an item: what a dead worker's run is credited with.
+_END_STATES = (ItemState.DONE, ItemState.BUSINESS_EXCEPTION, ItemState.FAILED)
 
 
 @dataclass(frozen=True)
@@ -78,6 +92,8 @@ class ParallelResult:
     worker_runs: list[Run]
     note: str = ""
     exit_code: int = EXIT_OK
+    workers: int = 0
+    restarts: int = 0
 
 
 def run_workers(
@@ -92,6 +108,7 @@ def run_workers(
     stop_now: threading.Event | None = None,
     on_progress: Callable[[Progress], object] | None = None,
     on_loaded: Callable[[EnqueueResult | None, int], object] | None = None,
+    max_restarts: int = MAX_RESTARTS,
 ) -> ParallelResult:
     """Run ``robot`` in ``workers`` child processes until its queue is empty.
 
@@ -106,6 +123,7 @@ def run_workers(
         stop_now: set it (after ``stop``) to have them stop at once.
         on_progress: told of progress about twice a second.
         on_loaded: told what loading enqueued and how many items are due.
+        max_restarts: how many workers that died are replaced, at most.
     """
     stop = stop or threading.Event()
     stop_now = stop_now or threading.Event()
@@ -127,10 +145,11 @@ def run_workers(
             before = backend.counts(robot)
             if on_loaded is not None:
                 on_loaded(loaded, before[ItemState.NEW])
-            ids = [f"{run_id}w{number}" for number in range(1, workers + 1)]
-            children = [_start_worker(project, robot, id_, run_dir) for id_ in ids]
-            log.info("workers_started", runs=ids, pids=[c.pid for c in children])
-            _watch(children, stop, stop_now, backend, robot, before, on_progress)
+            crew = _Crew(project, robot, run_id, run_dir, max_restarts)
+            for _ in range(workers):
+                crew.start()
+            log.info("workers_started", runs=crew.ids, pids=crew.pids)
+            _watch(crew, stop, stop_now, backend, robot, before, on_progress)
         except BaseException as exc:
             backend.finish_run(
                 run_id,
@@ -139,14 +158,19 @@ def run_workers(
                 note=project.redactor.redact(f"{type(exc).__name__}: {exc}"),
             )
             raise
-        worker_runs = [_worker_run(project, id_) for id_ in ids]
+        worker_runs = [_worker_run(project, id_) for id_ in crew.ids]
         counts = Counter({"business_exception": rejected} if rejected else {})
         for run in worker_runs:
             counts.update(run.counts)
-        stopped = [r for r in worker_runs if r.status is not RunStatus.COMPLETED]
-        invalid = any(child.returncode == EXIT_INVALID for child in children)
+        last = {run.id: run for run in worker_runs}
+        stopped = [last[id_] for id_ in crew.last_ids]
+        stopped = [r for r in stopped if r.status is not RunStatus.COMPLETED]
+        invalid = any(code == EXIT_INVALID for code in crew.exit_codes)
         status = RunStatus.STOPPED if stopped else RunStatus.COMPLETED
-        note = "; ".join(f"{r.id}: {r.status} {r.note}".strip() for r in stopped)
+        notes = [f"{r.id}: {r.status} {r.note}".strip() for r in stopped]
+        if crew.deaths:
+            notes.append(crew.death_note())
+        note = "; ".join(notes)
         backend.finish_run(run_id, status=status, counts=dict(counts), note=note)
         log.info("run_finished", status=str(status), counts=dict(counts), note=note)
     exit_code = EXIT_OK if not stopped else EXIT_INVALID if invalid else EXIT_STOPPED
@@ -160,7 +184,110 @@ def run_workers(
         worker_runs,
         note,
         exit_code,
+        workers=workers,
+        restarts=crew.restarts,
     )
+
+
+@dataclass
+class _Crew:
+    """The coordinator's workers: starts them, and replaces one that dies."""
+
+    project: Project
+    robot: str
+    run_id: str
+    run_dir: Path
+    max_restarts: int
+    #: Every worker run started, in order; ``slots`` holds the current ones.
+    ids: list[str] = field(default_factory=list)
+    slots: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    exit_codes: list[int] = field(default_factory=list)
+    deaths: list[str] = field(default_factory=list)
+    restarts: int = 0
+    #: Worker runs whose end was dealt with.
+    tended: set[str] = field(default_factory=set)
+
+    @property
+    def pids(self) -> list[int]:
+        return [child.pid for _, child in self.slots]
+
+    @property
+    def last_ids(self) -> list[str]:
+        return [id_ for id_, _ in self.slots]
+
+    def running(self) -> list[subprocess.Popen[bytes]]:
+        return [child for _, child in self.slots if child.poll() is None]
+
+    def start(self, slot: int | None = None) -> str:
+        """Start a worker (in ``slot``: in place of a dead one); return its run id."""
+        run_id = f"{self.run_id}w{len(self.ids) + 1}"
+        child = _start_worker(self.project, self.robot, run_id, self.run_dir)
+        self.ids.append(run_id)
+        if slot is None:
+            self.slots.append((run_id, child))
+        else:
+            self.slots[slot] = (run_id, child)
+        return run_id
+
+    def tend(self, *, stopping: bool) -> None:
+        """Deal with workers that ended since the last look: replace the dead."""
+        for slot, (run_id, child) in enumerate(self.slots):
+            code = child.poll()
+            if code is None or run_id in self.tended:
+                continue
+            self.tended.add(run_id)
+            if code in _ENDED_ITSELF and self._run_ended(run_id):
+                self.exit_codes.append(code)
+                continue
+            self._bury(run_id, child, code)
+            if stopping or self.restarts >= self.max_restarts:
+                log.error("worker_not_replaced", run=run_id, restarts=self.restarts)
+                continue
+            self.restarts += 1
+            replacement = self.start(slot)
+            log.warning("worker_replaced", run=run_id, by=replacement)
+
+    def death_note(self) -> str:
+        replaced = f"{self.restarts} replaced" if self.restarts else "none replaced"
+        return f"workers died: {', '.join(self.deaths)} ({replaced})"
+
+    def _run_ended(self, run_id: str) -> bool:
+        try:
+            return self.project.backend.get_run(run_id).finished_at is not None
+        except KeyError:
+            return False
+
+    def _bury(self, run_id: str, child: subprocess.Popen[bytes], code: int) -> None:
+        """Record a dead worker's run crashed and give its item back to the queue."""
+        how = _how_it_died(code)
+        kill_group(child)  # its browser, which would otherwise live on
+        backend = self.project.backend
+        recovered = backend.recover_run(run_id, note=f"worker {run_id} {how}")
+        ended = backend.counts(self.robot, run_id=run_id)
+        counts = {state.value: ended[state] for state in _END_STATES if ended[state]}
+        try:
+            backend.finish_run(
+                run_id, status=RunStatus.CRASHED, counts=counts, note=how
+            )
+        except KeyError:
+            pass  # it died before it recorded its run
+        self.deaths.append(f"{run_id} {how}")
+        log.error(
+            "worker_died",
+            run=run_id,
+            pid=child.pid,
+            how=how,
+            items_returned=[item.id for item in recovered],
+        )
+
+
+def _how_it_died(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code} without ending its run"
 
 
 def _start_worker(
@@ -177,7 +304,7 @@ def _start_worker(
 
 
 def _watch(
-    children: list[subprocess.Popen[bytes]],
+    crew: _Crew,
     stop: threading.Event,
     stop_now: threading.Event,
     backend: QueueBackend,
@@ -185,9 +312,13 @@ def _watch(
     before: dict[ItemState, int],
     on_progress: Callable[[Progress], object] | None,
 ) -> None:
-    """Wait for the workers; pass a stop on; report progress from the queue."""
+    """Wait for the workers; replace the dead; pass a stop on; report progress."""
     told = 0
-    while any(child.poll() is None for child in children):
+    while True:
+        crew.tend(stopping=stop.is_set())
+        children = crew.running()
+        if not children:
+            break
         wanted = 2 if stop_now.is_set() else 1 if stop.is_set() else 0
         while told < wanted:
             told += 1
@@ -196,17 +327,17 @@ def _watch(
                     ask_to_stop(child)
             log.warning("workers_stopping", at_once=told == 2)
         if on_progress is not None:
-            on_progress(_progress(backend, robot, before, children))
+            on_progress(_progress(backend, robot, before, len(children)))
         time.sleep(POLL_S)
     if on_progress is not None:
-        on_progress(_progress(backend, robot, before, children))
+        on_progress(_progress(backend, robot, before, 0))
 
 
 def _progress(
     backend: QueueBackend,
     robot: str,
     before: dict[ItemState, int],
-    children: list[subprocess.Popen[bytes]],
+    running: int,
 ) -> Progress:
     now = backend.counts(robot)
 
@@ -218,7 +349,7 @@ def _progress(
         done=grown(ItemState.DONE),
         business_exception=grown(ItemState.BUSINESS_EXCEPTION),
         failed=grown(ItemState.FAILED),
-        workers_running=sum(1 for child in children if child.poll() is None),
+        workers_running=running,
     )
 
 

@@ -397,7 +397,7 @@ def _summarise(result: RunResult | ParallelResult, logs: Path) -> None:
     counts = result.counts
     workers = ""
     if isinstance(result, ParallelResult):
-        workers = f" with {len(result.worker_runs)} workers"
+        workers = f" with {result.workers} workers"
     console.print(
         f"Run {result.run_id} of {result.robot}{workers}: {result.status}"
         + (f" ({shown(result.note)})" if result.note else ""),
