@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -210,3 +211,47 @@ def test_a_scheduled_job_with_workers_runs_them(project: Path) -> None:
     ]
     assert len(runs) == 3
     assert f"run {coordinator[0].id}" in output
+
+
+def test_a_dead_worker_beyond_the_restart_limit_is_not_replaced(
+    project: Path,
+) -> None:
+    """max_restarts=0: the kill is recorded, the item goes back to the queue, the
+    run stops saying which worker died; the next run finishes the rest."""
+    from robotlib.logs import configure_logging
+    from robotlib.project import Project
+    from robotlib.settings import load_settings
+    from robotlib.workers import run_workers
+
+    items = write_items(project, 20, sleep_s=0.3)
+    opened = Project(load_settings(project))
+    configure_logging(opened.settings, redactor=opened.redactor, console_level="ERROR")
+    results: list[Any] = []
+    runner = threading.Thread(
+        target=lambda: results.append(
+            run_workers(opened, "slow", workers=1, input_path=items, max_restarts=0)
+        )
+    )
+    runner.start()
+    try:
+        deadline = time.monotonic() + 120
+        while len(processed(project)) < 2 and time.monotonic() < deadline:
+            assert runner.is_alive(), "run_workers ended before the kill"
+            time.sleep(0.05)
+        [worker] = [r for r in opened.backend.runs("slow") if r.id.endswith("w1")]
+        os.kill(worker.pid, signal.SIGKILL)
+        runner.join(timeout=60)
+        [result] = results
+        counts = opened.backend.counts("slow")
+        crashed = opened.backend.get_run(worker.id)
+    finally:
+        opened.close()
+
+    assert (RunStatus.STOPPED, 1) == (result.status, result.exit_code)
+    assert f"workers died: {worker.id} was killed by SIGKILL (none replaced)" in (
+        result.note
+    )
+    assert RunStatus.CRASHED is crashed.status
+    assert crashed.counts == {"done": len(processed(project))}
+    assert 0 == counts[ItemState.IN_PROGRESS], "its item went back at once"
+    assert counts[ItemState.NEW] + counts[ItemState.DONE] == 20
