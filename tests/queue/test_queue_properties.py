@@ -3,7 +3,8 @@
 A :class:`QueueMachine` drives one backend with random sequences of every queue
 operation (enqueue with repeated references, claims by several workers, complete,
 fail with and without ``retry_at``, business exceptions, release, lease expiry and
-``recover_expired``, ``extend_lease``, ``finish_stage``, the operator's ``retry``
+``recover_expired``, a worker's death (``recover_run``), ``extend_lease``,
+``finish_stage``, the operator's ``retry``
 and ``resolve`` in batches) and keeps a model of what each item should look like.
 After every step it checks the backend against the model and against the rules of
 :mod:`robotlib.queue.base`: one owner per item and only while it is in progress,
@@ -455,7 +456,9 @@ class QueueMachine(RuleBasedStateMachine):
             if i.robot == robot and (i.not_before is None or i.not_before <= now)
         ]
 
-        got = self.queue.claim_next(robot, owner=owner, lease=lease)
+        got = self.queue.claim_next(
+            robot, owner=owner, lease=lease, run_id=f"run-{owner}"
+        )
 
         if not due:
             assert got is None
@@ -604,6 +607,20 @@ class QueueMachine(RuleBasedStateMachine):
 
         assert sorted(i.id for i in expired) == sorted(i.id for i in got)
         for item in expired:
+            item.move(S.NEW, now)
+            item.lease_owner = item.lease_expires = None  # the attempt stays counted
+
+    @precondition(lambda self: self.holding())
+    @rule(owner=st.sampled_from(OWNERS))
+    def worker_dies(self, owner: str) -> None:
+        """Its supervisor saw it die: what its run holds goes back at once."""
+        now = self.now()
+        held = [i for i in self.holding() if i.lease_owner == owner]
+
+        got = self.queue.recover_run(f"run-{owner}", note=f"{owner} died")
+
+        assert sorted(i.id for i in held) == sorted(i.id for i in got)
+        for item in held:
             item.move(S.NEW, now)
             item.lease_owner = item.lease_expires = None  # the attempt stays counted
 
