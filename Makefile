@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo sandbox inputs screenshot test lint audit bench clean
+.PHONY: help setup demo sandbox inputs screenshot test lint audit soak bench clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,14 @@ lint: setup  ## ruff (lint and format check) and mypy --strict.
 
 test: lint  ## Lint, type-check, then run every test (browser tests included).
 	$(BIN)/pytest
+
+# The reliability tests at full size (docs/reliability.md): the chaos and kill
+# batches of tests/chaos at SOAK_ROWS rows, the queue's property tests with the
+# soak budget. make test runs the same tests at CI size.
+SOAK_ROWS ?= 500
+soak: setup  ## The long reliability runs: 500-row chaos and kill batches, queue properties.
+	RPA_CHAOS_ROWS=$(SOAK_ROWS) RPA_TEST_HYPOTHESIS_PROFILE=soak $(BIN)/pytest -q -rP \
+		--timeout=7200 tests/chaos tests/queue/test_queue_properties.py
 
 # scripts/audit.py: pip-audit --strict (a dependency it cannot look up fails, never
 # passes unchecked), after probing that pypi.org serves its lookups (AUDIT_ARGS:
