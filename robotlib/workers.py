@@ -236,7 +236,9 @@ class _Crew:
             if code is None or run_id in self.tended:
                 continue
             self.tended.add(run_id)
-            if code in _ENDED_ITSELF and self._run_ended(run_id):
+            if code in _ENDED_ITSELF and not self._run_unfinished(run_id):
+                # ended its run, or could not start one (an invalid robot, say):
+                # a replacement would only fail the same way
                 self.exit_codes.append(code)
                 continue
             self._bury(run_id, child, code)
@@ -251,9 +253,10 @@ class _Crew:
         replaced = f"{self.restarts} replaced" if self.restarts else "none replaced"
         return f"workers died: {', '.join(self.deaths)} ({replaced})"
 
-    def _run_ended(self, run_id: str) -> bool:
+    def _run_unfinished(self, run_id: str) -> bool:
+        """Whether the worker recorded its run and did not finish it."""
         try:
-            return self.project.backend.get_run(run_id).finished_at is not None
+            return self.project.backend.get_run(run_id).finished_at is None
         except KeyError:
             return False
 

@@ -407,7 +407,7 @@ def _workers_of(project: Project, run: Run) -> list[Run]:
         for other in project.backend.runs(run.robot)
         if pattern.fullmatch(other.id)
     ]
-    return sorted(found, key=lambda other: other.id)
+    return sorted(found, key=lambda other: (len(other.id), other.id))  # w2 < w10
 
 
 def _effective_counts(run: Run, workers: Sequence[Run]) -> OutcomeCounts:

@@ -4,13 +4,13 @@ A :class:`QueueMachine` drives one backend with random sequences of every queue
 operation (enqueue with repeated references, claims by several workers, complete,
 fail with and without ``retry_at``, business exceptions, release, lease expiry and
 ``recover_expired``, a worker's death (``recover_run``), ``extend_lease``,
-``finish_stage``, the operator's ``retry``
-and ``resolve`` in batches) and keeps a model of what each item should look like.
-After every step it checks the backend against the model and against the rules of
-:mod:`robotlib.queue.base`: one owner per item and only while it is in progress,
-only the transitions :mod:`robotlib.queue._transitions` allows, counts that add up
-to the references enqueued, consistent histories, the attempts and claims rules, and
-audit entries for exactly the operator's actions.
+``finish_stage``, the operator's ``retry`` and ``resolve`` in batches) and keeps a
+model of what each item should look like. After every step it checks the backend
+against the model and against the rules of :mod:`robotlib.queue.base`: one owner per
+item and only while it is in progress, only the transitions
+:mod:`robotlib.queue._transitions` allows, counts that add up to the references
+enqueued, consistent histories, the attempts and claims rules, and audit entries for
+exactly the operator's actions.
 
 It runs on the in-memory backend, on a new SQLite file per example and on
 PostgreSQL (one database per test, its queue tables emptied per example; skipped
