@@ -309,7 +309,7 @@ class Engine:
 
     def dry_run(self, *, input_path: Path | None = None) -> DryRunReport:
         """Read and validate the input; report what a run would enqueue."""
-        items = list(self._items(self._rows(input_path)))
+        items = self._items(self._rows(input_path))
         known = {item.reference for item in self.backend.items(self.robot.name)}
         fresh = [item for item in items if item.reference not in known]
         return DryRunReport(
@@ -423,7 +423,7 @@ class Engine:
         return result, loop.counts[BUSINESS]
 
     def _load(self, input_path: Path | None, run_id: str, loop: _Loop) -> EnqueueResult:
-        items = list(self._items(self._rows(input_path)))
+        items = self._items(self._rows(input_path))
         result = self.backend.enqueue(self.robot.name, items, run_id=run_id)
         rejected = sum(1 for item in items if item.rejected is not None)
         log.info(
@@ -448,14 +448,62 @@ class Engine:
                 )
         return result
 
-    def _items(self, rows: Iterable[SourceRow]) -> Iterable[NewItem]:
+    def _items(self, rows: Iterable[SourceRow]) -> list[NewItem]:
+        """The rows as items; a row repeating a reference with other values is
+        rejected: which of the two is right is for a person to say."""
+        located = list(self._located_items(rows))
+        queued = self._queued([i.reference for i, _ in located if i.rejected is None])
+        seen: dict[str, tuple[dict[str, Any], str]] = {}
+        items = []
+        for item, location in located:
+            if item.rejected is None:
+                other = seen.get(item.reference) or queued.get(item.reference)
+                if other is not None and _differences(other[0], item.payload):
+                    items.append(self._conflict(item, location, *other))
+                    continue
+                seen.setdefault(item.reference, (item.payload, location))
+            items.append(item)
+        return items
+
+    def _queued(self, references: list[str]) -> dict[str, tuple[dict[str, Any], str]]:
+        """The payload and a description of each reference already queued."""
+        found = {}
+        for reference in dict.fromkeys(references):
+            for item in self.backend.items(self.robot.name, reference=reference):
+                found[reference] = (item.payload, f"item {item.id} ({item.state})")
+        return found
+
+    def _conflict(
+        self, item: NewItem, location: str, other: dict[str, Any], where: str
+    ) -> NewItem:
+        differences = "; ".join(
+            f"{name} {mine!r} here, {theirs!r} there"
+            for name, mine, theirs in _differences(other, item.payload)
+        )
+        message = (
+            f"{location}: the same reference as {where} but other values "
+            f"({differences}): check which is right; this row was not processed"
+        )
+        content = json.dumps(item.payload, sort_keys=True, default=str)
+        return NewItem(
+            reference=f"{item.reference} #{_digest(content)}",
+            payload=item.payload,
+            rejected=self.redactor.redact(message),
+        )
+
+    def _located_items(
+        self, rows: Iterable[SourceRow]
+    ) -> Iterable[tuple[NewItem, str]]:
         for number, row in enumerate(rows, start=1):
             if isinstance(row, RowError):
-                yield NewItem(
-                    reference=row.reference
-                    or f"{row.location} #{_digest(row.message)}",
-                    payload={"location": row.location},
-                    rejected=self.redactor.redact(f"{row.location}: {row.message}"),
+                yield (
+                    NewItem(
+                        reference=row.reference
+                        or f"{row.location} #{_digest(row.message)}",
+                        payload={"location": row.location},
+                        rejected=self.redactor.redact(f"{row.location}: {row.message}"),
+                    ),
+                    row.location,
                 )
                 continue
             values, location = (
@@ -466,15 +514,21 @@ class Engine:
                 model = self.robot.item.model_validate(values)
             except ValidationError as exc:
                 raw = values if isinstance(values, Mapping) else {}
-                yield NewItem(
-                    reference=self._raw_reference(raw, location),
-                    payload=to_jsonable_python(dict(raw), fallback=str),
-                    rejected=self.redactor.redact(_invalid_row(location, exc)),
+                yield (
+                    NewItem(
+                        reference=self._raw_reference(raw, location),
+                        payload=to_jsonable_python(dict(raw), fallback=str),
+                        rejected=self.redactor.redact(_invalid_row(location, exc)),
+                    ),
+                    location,
                 )
                 continue
-            yield NewItem(
-                reference=self.robot.reference_of(model),
-                payload=model.model_dump(mode="json"),
+            yield (
+                NewItem(
+                    reference=self.robot.reference_of(model),
+                    payload=model.model_dump(mode="json"),
+                ),
+                location,
             )
 
     def _raw_reference(self, values: Mapping[str, Any], location: str) -> str:
@@ -840,6 +894,21 @@ def _invalid_row(location: str, exc: ValidationError) -> str:
         shown = "" if isinstance(value, Mapping) else f" (value {value!r})"
         problems.append(f"column {column!r}: {error['msg']}{shown}")
     return f"{location}: " + "; ".join(problems)
+
+
+def _differences(
+    first: Mapping[str, Any], second: Mapping[str, Any]
+) -> list[tuple[str, Any, Any]]:
+    """(field, second's value, first's value) of the fields both have and differ in.
+
+    Fields only one has are left out: a robot that gained a field since an item
+    was queued does not make every queued item look different.
+    """
+    return [
+        (name, second[name], first[name])
+        for name in first
+        if name in second and first[name] != second[name]
+    ]
 
 
 def _digest(text: str) -> str:

@@ -463,3 +463,51 @@ def test_another_bad_row_at_the_same_place_is_not_dropped(
     result = make_engine(make_robot(FakeEpj(), tomorrow)).run()
     assert 1 == result.loaded.added  # type: ignore[union-attr]
     assert 2 == backend.counts("fake_robot")[ItemState.BUSINESS_EXCEPTION]
+
+
+def test_a_row_repeating_a_reference_with_other_values_is_not_dropped(
+    make_engine: Callable[..., Engine], backend: QueueBackend, tmp_path: Path
+) -> None:
+    """Row 3 has row 1's reference but another kind: it was skipped as "already
+    queued" before; now it is a business exception naming both and the difference.
+    An identical repeat (row 2) is still one item; loading again adds nothing."""
+    epj = FakeEpj()
+    rows = [
+        {"n": 1, "kind": "ok"},
+        {"n": 1, "kind": "ok"},
+        {"n": 1, "kind": "business"},
+    ]
+    robot = make_robot(epj, rows)
+
+    first = make_engine(robot).run()
+    again = make_engine(robot).run()
+
+    items = backend.items("fake_robot")
+    assert [ItemState.DONE, ItemState.BUSINESS_EXCEPTION] == [i.state for i in items]
+    assert 1 == epj.registrations[1]
+    assert (
+        "row 3: the same reference as row 1 but other values (kind 'business' "
+        "here, 'ok' there): check which is right; this row was not processed"
+    ) == items[1].error_message
+    assert {"done": 1, "business_exception": 1} == first.counts
+    assert again.loaded is not None and 0 == again.loaded.added
+
+
+def test_a_row_differing_from_a_queued_item_is_not_dropped(
+    make_engine: Callable[..., Engine], backend: QueueBackend, tmp_path: Path
+) -> None:
+    """Tomorrow's file corrects yesterday's row: the queue says which item."""
+    source = tmp_path / "rows.json"
+    source.write_text(json.dumps([{"n": 4, "kind": "ok"}]))
+    robot = make_robot(FakeEpj(), [])
+    make_engine(robot).run(input_path=source)
+    source.write_text(json.dumps([{"n": 4, "kind": "transient"}]))
+
+    make_engine(robot).run(input_path=source)
+
+    done, conflict = backend.items("fake_robot")
+    assert ItemState.BUSINESS_EXCEPTION is conflict.state
+    assert (conflict.error_message or "").startswith(
+        f"row 1: the same reference as item {done.id} (done) but other values "
+        "(kind 'transient' here, 'ok' there)"
+    )
