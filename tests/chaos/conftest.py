@@ -2,14 +2,15 @@
 
 ``rpa run lab_results --workers 2`` runs as a user runs it (a child process, the
 example robot of this repository, a SQLite queue in the test's folder) against a
-sandbox of its own. Afterwards :meth:`Chaos.account` checks what the issue asks of
-a batch under any trouble: every input row ended done, business exception or
-failed (none new, none in progress); the EPJ holds each result once, and the robot
-never even tried to register one it had registered already (the sandbox's
-duplicate guard, which a real EPJ may lack, records every attempt it refused);
-every done row's registration holds the row's values; each business exception is
-one of the planted bad rows with the EPJ's reason; each failed row has a reason
-and a screenshot, and so does every system exception along the way.
+sandbox of its own, ``rpa sandbox`` in a process of its own too (its log is
+``sandbox.log`` in the test's folder). Afterwards :meth:`Chaos.account` checks what
+the issue asks of a batch under any trouble: every input row ended done, business
+exception or failed (none new, none in progress); the EPJ holds each result once,
+and the robot never even tried to register one it had registered already (the
+sandbox's duplicate guard, which a real EPJ may lack, records every attempt it
+refused); every done row's registration holds the row's values; each business
+exception is one of the planted bad rows with the EPJ's reason; each failed row has
+a reason and a screenshot, and so does every system exception along the way.
 
 Sizes: ``RPA_CHAOS_ROWS`` rows (60 in ``make test``, 500 in ``make soak``).
 ``RPA_CHAOS_SEED`` fixes the input and the kill points (else a random seed, printed).
@@ -23,6 +24,7 @@ import random
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,9 +37,9 @@ import pytest
 from openpyxl import Workbook
 
 from robotlib.queue import ItemState, SqlAlchemyBackend, WorkItem
-from sandbox import SandboxConfig, SandboxServer
 from sandbox.catalog import LAB_CODES
 from sandbox.config import Faults
+from sandbox.server import free_port
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 ROBOT = "lab_results"
@@ -82,7 +84,7 @@ class Outcome:
 class Chaos:
     """One chaos batch: the sandbox, the project's environment, the accounting."""
 
-    def __init__(self, tmp_path: Path, sandbox: SandboxServer, seed: int) -> None:
+    def __init__(self, tmp_path: Path, sandbox: Sandbox, seed: int) -> None:
         self.dir = tmp_path
         self.sandbox = sandbox
         self.random = random.Random(seed)
@@ -258,6 +260,7 @@ class Chaos:
     # The sandbox's test API --------------------------------------------------------
 
     def api(self, path: str) -> Any:
+        self.sandbox.check()
         response = httpx.get(f"{self.sandbox.url}/api{path}", timeout=30)
         response.raise_for_status()
         return response.json()
@@ -283,7 +286,7 @@ class Chaos:
                 )
                 assert 303 == saved.status_code, saved.text[:300]
             finally:
-                faults = self.sandbox.config.faults.model_dump()
+                faults = self.sandbox.faults.model_dump()
                 httpx.put(
                     f"{self.sandbox.url}/api/faults", json=faults
                 ).raise_for_status()
@@ -315,6 +318,58 @@ def chaos_seed() -> int:
     return seed
 
 
+class Sandbox:
+    """``rpa sandbox`` in a process of its own, with these faults."""
+
+    def __init__(self, folder: Path, faults: Faults, notice_probability: float):
+        self.faults = faults
+        self.log = folder / "sandbox.log"
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        switches = [
+            f"--{name.replace('_', '-')}={value}"
+            for name, value in faults
+            if name != "fail_next"  # planned failures: PUT /api/faults only
+        ]
+        argv = [sys.executable, "-m", "robotlib.cli", "sandbox", f"--port={port}"]
+        argv += [f"--db={folder / 'sandbox.db'}", *switches]
+        argv += [f"--notice-probability={notice_probability}"]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={
+                    k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")
+                },
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            self.check()
+            try:
+                httpx.get(f"{self.url}/api/health", timeout=1).raise_for_status()
+                return
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the sandbox did not start"
+                time.sleep(0.1)
+
+    def check(self) -> None:
+        """Fail, with its log, if the sandbox process has ended."""
+        if self.process.poll() is not None:
+            raise AssertionError(
+                f"the sandbox ended ({self.process.returncode}): "
+                + self.log.read_text("utf-8", "replace")[-3000:]
+            )
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 @pytest.fixture
 def make_chaos(tmp_path: Path, chaos_seed: int) -> Iterator[Any]:
     """Return a maker of a :class:`Chaos` batch on a sandbox of its own.
@@ -322,19 +377,13 @@ def make_chaos(tmp_path: Path, chaos_seed: int) -> Iterator[Any]:
     ``make_chaos(faults=..., notice_probability=...)``; the sandbox stops after the
     test.
     """
-    servers: list[SandboxServer] = []
+    sandboxes: list[Sandbox] = []
 
     def make(*, faults: Faults | None = None, notice_probability: float = 0.0) -> Chaos:
-        config = SandboxConfig(
-            db_path=tmp_path / "sandbox.db",
-            notice_probability=notice_probability,
-            faults=faults or Faults(),
-        )
-        server = SandboxServer(config)
-        server.__enter__()
-        servers.append(server)
-        return Chaos(tmp_path, server, chaos_seed)
+        sandbox = Sandbox(tmp_path, faults or Faults(), notice_probability)
+        sandboxes.append(sandbox)
+        return Chaos(tmp_path, sandbox, chaos_seed)
 
     yield make
-    for server in servers:
-        server.__exit__(None, None, None)
+    for sandbox in sandboxes:
+        sandbox.stop()

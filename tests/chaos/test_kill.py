@@ -44,9 +44,12 @@ def _finished(chaos: Any) -> int:
     return sum(counts[state] for state in ends)
 
 
-def _wait(condition: Callable[[], bool], what: str, timeout_s: float = 120) -> None:
+def _wait(
+    chaos: Any, condition: Callable[[], bool], what: str, timeout_s: float = 120
+) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
+        chaos.sandbox.check()
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.1)
 
@@ -66,7 +69,7 @@ def test_workers_killed_five_times_lose_nothing_and_register_nothing_twice(
         while len(killed) < KILLS:
             # a random number of rows on, then a random moment within a row
             target = _finished(chaos) + chaos.random.randint(1, KILL_EVERY)
-            _wait(lambda: _finished(chaos) >= target, f"row {target}")  # noqa: B023
+            _wait(chaos, lambda: _finished(chaos) >= target, f"row {target}")  # noqa: B023
             time.sleep(chaos.random.uniform(0, 1.5))
             running = [r for r in _worker_runs(chaos) if r.finished_at is None]
             assert running, "no worker left to kill: the batch ended too soon"
@@ -74,6 +77,7 @@ def test_workers_killed_five_times_lose_nothing_and_register_nothing_twice(
             os.kill(victim.pid, signal.SIGKILL)
             killed.append((victim.id, victim.pid))
             _wait(
+                chaos,
                 lambda: len(_worker_runs(chaos)) >= 2 + len(killed),
                 "a replacement worker",
             )
