@@ -20,6 +20,8 @@ Other databases (PostgreSQL) get a plain engine; their row locks
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -94,6 +96,26 @@ def _prepare_file(path: Path) -> None:
         ) from exc
 
 
+def _use_wal(cursor: sqlite3.Cursor) -> None:
+    """Put the database in WAL mode, once: the mode is kept in the file.
+
+    Switching needs a moment alone with the file, and SQLite answers "database is
+    locked" at once instead of waiting (the busy timeout does not apply), so the
+    first processes to open a new database at the same moment (a run and a
+    worker, say) try again for up to the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Stop pysqlite from emitting BEGIN itself; on_begin below does it.
@@ -103,7 +125,7 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
             cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys = ON")
             if wal:
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _use_wal(cursor)
         finally:
             cursor.close()
 

@@ -184,3 +184,44 @@ def test_claim_is_served_by_the_claim_index(sqlite_url: str) -> None:
     engine.dispose()
 
     assert (True, False) == ("INDEX ix_work_items_claim" in plan, "B-TREE" in plan)
+
+
+def _open_at_once(url: str, start: Any, failures: Any) -> None:
+    start.wait()
+    try:
+        backend = SqlAlchemyBackend(url)
+        backend.counts("r")
+        backend.close()
+    except QueueError as exc:
+        failures.put(str(exc))
+
+
+@pytest.mark.skipif(os.name != "posix", reason="fork")
+@pytest.mark.filterwarnings(
+    "ignore:This process .* is multi-threaded:DeprecationWarning"
+)
+def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path: Path) -> None:
+    """A run and its workers (or the scheduler and a console) may open a fresh
+    project's database at the same moment. Switching it to WAL needs the file
+    alone for a moment, and SQLite said "database is locked" at once (about one
+    round in 40 with three processes); now it tries again."""
+    import multiprocessing
+
+    # fork, not spawn: the children must start within microseconds of each other
+    # to meet the race (with forkserver or spawn the test never failed before the
+    # fix); they touch nothing but SQLite, so the threads of pytest do not matter
+    fork = multiprocessing.get_context("fork")
+    failures = fork.Queue()
+    for round_ in range(40):
+        url = f"sqlite:///{tmp_path / f'fresh-{round_}.db'}"
+        start = fork.Event()
+        openers = [
+            fork.Process(target=_open_at_once, args=(url, start, failures))
+            for _ in range(4)
+        ]
+        for process in openers:
+            process.start()
+        start.set()
+        for process in openers:
+            process.join(timeout=60)
+    assert failures.empty(), failures.get()
