@@ -34,6 +34,10 @@ def _worker_runs(chaos: Any) -> list[Any]:
         backend.close()
 
 
+def _running(chaos: Any) -> list[Any]:
+    return [r for r in _worker_runs(chaos) if r.finished_at is None]
+
+
 def _finished(chaos: Any) -> int:
     backend = SqlAlchemyBackend(chaos.database)
     try:
@@ -66,12 +70,15 @@ def test_workers_killed_five_times_lose_nothing_and_register_nothing_twice(
     run = chaos.start("run", "lab_results", "--input", str(plan.path), "--workers", "2")
     killed: list[tuple[str, int]] = []
     try:
+        # the rows rejected while loading end at once: count from when both
+        # workers are at work, or the first "random point" may come before them
+        _wait(chaos, lambda: len(_running(chaos)) == 2, "both workers to start")
         while len(killed) < KILLS:
             # a random number of rows on, then a random moment within a row
             target = _finished(chaos) + chaos.random.randint(1, KILL_EVERY)
             _wait(chaos, lambda: _finished(chaos) >= target, f"row {target}")  # noqa: B023
             time.sleep(chaos.random.uniform(0, 1.5))
-            running = [r for r in _worker_runs(chaos) if r.finished_at is None]
+            running = _running(chaos)
             assert running, "no worker left to kill: the batch ended too soon"
             victim = chaos.random.choice(running)
             os.kill(victim.pid, signal.SIGKILL)
