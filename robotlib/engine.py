@@ -449,29 +449,24 @@ class Engine:
         return result
 
     def _items(self, rows: Iterable[SourceRow]) -> list[NewItem]:
-        """The rows as items; a row repeating a reference with other values is
-        rejected: which of the two is right is for a person to say."""
-        located = list(self._located_items(rows))
-        queued = self._queued([i.reference for i, _ in located if i.rejected is None])
+        """The rows as items; a row repeating an earlier row's reference with other
+        values is rejected: which of the two is right is for a person to say.
+
+        Only rows of the same input are compared: a payload may hold where its
+        input was (document_filing's folder), so an item queued by an earlier load
+        can differ from the same row loaded from elsewhere.
+        """
         seen: dict[str, tuple[dict[str, Any], str]] = {}
         items = []
-        for item, location in located:
+        for item, location in self._located_items(rows):
             if item.rejected is None:
-                other = seen.get(item.reference) or queued.get(item.reference)
+                other = seen.get(item.reference)
                 if other is not None and _differences(other[0], item.payload):
                     items.append(self._conflict(item, location, *other))
                     continue
                 seen.setdefault(item.reference, (item.payload, location))
             items.append(item)
         return items
-
-    def _queued(self, references: list[str]) -> dict[str, tuple[dict[str, Any], str]]:
-        """The payload and a description of each reference already queued."""
-        found = {}
-        for reference in dict.fromkeys(references):
-            for item in self.backend.items(self.robot.name, reference=reference):
-                found[reference] = (item.payload, f"item {item.id} ({item.state})")
-        return found
 
     def _conflict(
         self, item: NewItem, location: str, other: dict[str, Any], where: str

@@ -79,10 +79,11 @@ def run(
     """Run a robot: load its input into the queue, then process the items.
 
     Every input row becomes a work item with a unique reference, so loading the
-    same file twice adds nothing (a row repeating a reference with other values is
-    a business exception). With --workers N the input is loaded once and N worker
-    processes share the items; each item is processed by exactly one, and a
-    worker that dies is replaced (its item goes back to the queue). Ctrl+C
+    same file twice adds nothing (a row repeating an earlier row's reference with
+    other values is a business exception). With --workers N the input is loaded
+    once and N worker processes share the items; each item is processed by
+    exactly one, and a worker that dies is replaced (its item goes back to the
+    queue). Ctrl+C
     stops after the current item (every worker's); a second Ctrl+C stops at once
     (the item goes back to the queue). Exit codes: 0 the run completed
     (business exceptions included), 1 it stopped (system exceptions, time limit,

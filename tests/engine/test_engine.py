@@ -491,23 +491,3 @@ def test_a_row_repeating_a_reference_with_other_values_is_not_dropped(
     ) == items[1].error_message
     assert {"done": 1, "business_exception": 1} == first.counts
     assert again.loaded is not None and 0 == again.loaded.added
-
-
-def test_a_row_differing_from_a_queued_item_is_not_dropped(
-    make_engine: Callable[..., Engine], backend: QueueBackend, tmp_path: Path
-) -> None:
-    """Tomorrow's file corrects yesterday's row: the queue says which item."""
-    source = tmp_path / "rows.json"
-    source.write_text(json.dumps([{"n": 4, "kind": "ok"}]))
-    robot = make_robot(FakeEpj(), [])
-    make_engine(robot).run(input_path=source)
-    source.write_text(json.dumps([{"n": 4, "kind": "transient"}]))
-
-    make_engine(robot).run(input_path=source)
-
-    done, conflict = backend.items("fake_robot")
-    assert ItemState.BUSINESS_EXCEPTION is conflict.state
-    assert (conflict.error_message or "").startswith(
-        f"row 1: the same reference as item {done.id} (done) but other values "
-        "(kind 'transient' here, 'ok' there)"
-    )
