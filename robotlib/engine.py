@@ -568,7 +568,7 @@ class Engine:
                         continue
                     return RunStatus.COMPLETED, ""
                 loop.claimed += 1
-                outcome = self._process(ctx, item, loop)
+                outcome = self._process(ctx, item)
                 loop.counts[outcome] += 1
                 if self.observer is not None:
                     self.observer.item_finished(outcome)
@@ -666,7 +666,7 @@ class Engine:
 
     # Private API: one item ---------------------------------------------------------
 
-    def _process(self, ctx: Context, item: WorkItem, loop: _Loop) -> str:
+    def _process(self, ctx: Context, item: WorkItem) -> str:
         owner = self._owner(ctx)
         ctx.item, ctx.output = item, dict(item.output)
         started = time.perf_counter()
