@@ -22,8 +22,11 @@ The example budget is a profile chosen by the environment variable
 - ``ci`` (the default): a small, derandomized budget, the same examples every run;
 - ``soak``: many more, longer and random examples (for ``make soak``).
 
-No example database is kept (``database=None``): a failure prints its steps and a
-``@reproduce_failure`` blob to replay it.
+A failure prints its steps and a ``@reproduce_failure`` blob. The soak profile also
+keeps failing examples in ``.hypothesis/soak`` at the project's root and replays them
+first on the next soak run, so a failure found in a long run is not lost when that
+run is stopped before its report. The ci profile keeps none (the same examples every
+run).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -85,6 +89,10 @@ if PROFILE not in BUDGETS:
     )
 
 
+#: Where the soak profile keeps the examples that failed (replayed first next time).
+SOAK_EXAMPLES = Path(__file__).resolve().parents[2] / ".hypothesis" / "soak"
+
+
 def budget(kind: str) -> settings:
     """Return the hypothesis settings of the profile for one backend kind."""
     examples, steps = BUDGETS[PROFILE][kind]
@@ -93,7 +101,9 @@ def budget(kind: str) -> settings:
         stateful_step_count=steps,
         deadline=None,
         derandomize=PROFILE == "ci",
-        database=None,
+        database=(
+            DirectoryBasedExampleDatabase(SOAK_EXAMPLES) if PROFILE == "soak" else None
+        ),
         print_blob=True,
         suppress_health_check=[HealthCheck.too_slow],
     )
