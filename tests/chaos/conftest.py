@@ -18,10 +18,12 @@ Sizes: ``RPA_CHAOS_ROWS`` rows (60 in ``make test``, 500 in ``make soak``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -98,6 +100,7 @@ class Chaos:
             "RPA_DATABASE_URL": self.database,
             "RPA_LOG_DIR": str(self.logs),
         }
+        self.processes: list[subprocess.Popen[str]] = []
 
     # The batch ---------------------------------------------------------------------
 
@@ -144,8 +147,11 @@ class Chaos:
         return plan
 
     def start(self, *args: str) -> subprocess.Popen[str]:
-        """Start ``rpa --project REPOSITORY ARGS`` in a session of its own."""
-        return subprocess.Popen(
+        """Start ``rpa --project REPOSITORY ARGS`` in a session of its own.
+
+        The fixture kills what is still running after the test (see :meth:`stop`).
+        """
+        process = subprocess.Popen(
             [sys.executable, "-m", "robotlib.cli", "--project", str(REPOSITORY), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -153,6 +159,21 @@ class Chaos:
             env=self.env,
             start_new_session=True,
         )
+        self.processes.append(process)
+        return process
+
+    def stop(self) -> None:
+        """Kill the process group of each started process still running; reap all.
+
+        A failed test must not leave a running ``Popen`` with an open pipe: its
+        ResourceWarning would surface at a later garbage collection and fail
+        whichever test runs then (it failed a soak's queue property test once).
+        """
+        for process in self.processes:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
 
     def run_batch(self, plan: Plan, *, workers: int, timeout_s: float) -> list[str]:
         """Run the batch; run it again (as the next night would) if it stopped.
@@ -343,6 +364,13 @@ class Sandbox:
                     k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")
                 },
             )
+        try:
+            self._wait_until_answering()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_until_answering(self) -> None:
         deadline = time.monotonic() + 60
         while True:
             self.check()
@@ -378,12 +406,16 @@ def make_chaos(tmp_path: Path, chaos_seed: int) -> Iterator[Any]:
     test.
     """
     sandboxes: list[Sandbox] = []
+    made: list[Chaos] = []
 
     def make(*, faults: Faults | None = None, notice_probability: float = 0.0) -> Chaos:
         sandbox = Sandbox(tmp_path, faults or Faults(), notice_probability)
         sandboxes.append(sandbox)
-        return Chaos(tmp_path, sandbox, chaos_seed)
+        made.append(Chaos(tmp_path, sandbox, chaos_seed))
+        return made[-1]
 
     yield make
+    for chaos in made:
+        chaos.stop()
     for sandbox in sandboxes:
         sandbox.stop()
