@@ -8,12 +8,15 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
-from types import TracebackType
+from collections.abc import Iterator
+from types import FrameType, TracebackType
 
 import uvicorn
 
@@ -88,9 +91,31 @@ class SandboxServer:
             self._thread.join(timeout=10)
 
     def wait(self) -> None:
-        """Block until the server stops (Ctrl+C stops it)."""
+        """Block until the server stops (see :meth:`stopping_on_signals`)."""
         while self._thread.is_alive():
             self._thread.join(timeout=0.5)
+
+    @contextlib.contextmanager
+    def stopping_on_signals(self) -> Iterator[None]:
+        """Within this block, SIGINT (Ctrl+C) and SIGTERM make the server stop.
+
+        The signal only asks the server to finish (:meth:`wait` then returns); no
+        ``KeyboardInterrupt`` interrupts a thread join or a print halfway. Only in
+        the main thread; the previous handlers come back afterwards.
+        """
+
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            self._server.should_exit = True
+
+        previous = {
+            number: signal.signal(number, request_stop)
+            for number in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
 
     def __enter__(self) -> SandboxServer:
         self.start()

@@ -220,14 +220,16 @@ def sandbox(
             server.start()
         except (OSError, RuntimeError, TimeoutError) as exc:
             fail(f"The sandbox could not start: {exc}")
-        console.print(f"Sandbox EPJ listening on [bold]{server.url}[/bold]")
-        logins = ", ".join(f"{name} / {pw}" for name, (pw, _) in SEED_USERS.items())
-        console.print(f"Log in as {logins}", highlight=False)
-        console.print(f"Database: {config.db_path}", highlight=False)
-        console.print("Press Ctrl+C to stop.")
         try:
-            server.wait()
-        except KeyboardInterrupt:
-            console.print("Stopping the sandbox.")
+            with server.stopping_on_signals():
+                console.print(f"Sandbox EPJ listening on [bold]{server.url}[/bold]")
+                logins = ", ".join(
+                    f"{name} / {pw}" for name, (pw, _) in SEED_USERS.items()
+                )
+                console.print(f"Log in as {logins}", highlight=False)
+                console.print(f"Database: {config.db_path}", highlight=False)
+                console.print("Press Ctrl+C to stop.")
+                server.wait()
+            console.print("The sandbox stopped.")
         finally:
             server.stop()

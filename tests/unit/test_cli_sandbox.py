@@ -49,9 +49,15 @@ def test_invalid_switch_value_exits_2() -> None:
     assert 2 == result.exit_code
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT like Ctrl+C")
-def test_sandbox_serves_then_stops_on_ctrl_c(tmp_path: Path) -> None:
-    """It says where it listens and how to log in, serves, and stops on Ctrl+C."""
+@pytest.mark.skipif(sys.platform == "win32", reason="sends POSIX signals")
+@pytest.mark.parametrize(
+    "stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl_c", "term"]
+)
+def test_sandbox_serves_then_stops_on_ctrl_c_or_sigterm(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """It says where it listens and how to log in, serves, and stops cleanly on
+    Ctrl+C or SIGTERM (a service manager's stop)."""
     port = free_port()
     rpa = Path(sys.executable).with_name("rpa")
     with subprocess.Popen(
@@ -68,8 +74,10 @@ def test_sandbox_serves_then_stops_on_ctrl_c(tmp_path: Path) -> None:
             assert "robot / robot-pass-1" in process.stdout.readline()
             health = httpx.get(f"http://127.0.0.1:{port}/api/health").json()
             assert {"status": "ok"} == health
-            process.send_signal(signal.SIGINT)
-            assert 0 == process.wait(timeout=20)
+            process.send_signal(stop)
+            rest, _ = process.communicate(timeout=60)
+            assert 0 == process.returncode, rest
+            assert "The sandbox stopped." in rest
         finally:
             process.kill()
     assert (tmp_path / "s.db").exists()
