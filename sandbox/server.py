@@ -8,15 +8,12 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from types import FrameType, TracebackType
+from types import TracebackType
 
 import uvicorn
 
@@ -90,32 +87,10 @@ class SandboxServer:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
-    def wait(self) -> None:
-        """Block until the server stops (see :meth:`stopping_on_signals`)."""
-        while self._thread.is_alive():
+    def wait(self, until: threading.Event | None = None) -> None:
+        """Block until the server stops, or until ``until`` is set."""
+        while self._thread.is_alive() and not (until is not None and until.is_set()):
             self._thread.join(timeout=0.5)
-
-    @contextlib.contextmanager
-    def stopping_on_signals(self) -> Iterator[None]:
-        """Within this block, SIGINT (Ctrl+C) and SIGTERM make the server stop.
-
-        The signal only asks the server to finish (:meth:`wait` then returns); no
-        ``KeyboardInterrupt`` interrupts a thread join or a print halfway. Only in
-        the main thread; the previous handlers come back afterwards.
-        """
-
-        def request_stop(signum: int, frame: FrameType | None) -> None:
-            self._server.should_exit = True
-
-        previous = {
-            number: signal.signal(number, request_stop)
-            for number in (signal.SIGINT, signal.SIGTERM)
-        }
-        try:
-            yield
-        finally:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
 
     def __enter__(self) -> SandboxServer:
         self.start()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import tempfile
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from robotlib.cli._app import app, console, fail, open_project
+from robotlib.cli._app import app, console, fail, open_project, stop_on_signals
 from robotlib.errors import ConfigurationError
 from robotlib.settings import load_settings
 
@@ -220,8 +221,10 @@ def sandbox(
             server.start()
         except (OSError, RuntimeError, TimeoutError) as exc:
             fail(f"The sandbox could not start: {exc}")
+        stop = threading.Event()
         try:
-            with server.stopping_on_signals():
+            # Ctrl+C or SIGTERM, whenever it comes, only sets `stop`
+            with stop_on_signals(stop, "Stopping the sandbox."):
                 console.print(f"Sandbox EPJ listening on [bold]{server.url}[/bold]")
                 logins = ", ".join(
                     f"{name} / {pw}" for name, (pw, _) in SEED_USERS.items()
@@ -229,7 +232,7 @@ def sandbox(
                 console.print(f"Log in as {logins}", highlight=False)
                 console.print(f"Database: {config.db_path}", highlight=False)
                 console.print("Press Ctrl+C to stop.")
-                server.wait()
-            console.print("The sandbox stopped.")
+                server.wait(until=stop)
         finally:
             server.stop()
+        console.print("The sandbox stopped.")

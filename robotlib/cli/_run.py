@@ -83,9 +83,8 @@ def run(
     other values is a business exception). With --workers N the input is loaded
     once and N worker processes share the items; each item is processed by
     exactly one, and a worker that dies is replaced (its item goes back to the
-    queue). Ctrl+C
-    stops after the current item (every worker's); a second Ctrl+C stops at once
-    (the item goes back to the queue). Exit codes: 0 the run completed
+    queue). Ctrl+C stops after the current item (every worker's); a second Ctrl+C
+    stops at once (the item goes back to the queue). Exit codes: 0 the run completed
     (business exceptions included), 1 it stopped (system exceptions, time limit,
     interrupted), 2 invalid robot, configuration or input.
     """

@@ -405,17 +405,14 @@ def make_chaos(tmp_path: Path, chaos_seed: int) -> Iterator[Any]:
     ``make_chaos(faults=..., notice_probability=...)``; the sandbox stops after the
     test.
     """
-    sandboxes: list[Sandbox] = []
     made: list[Chaos] = []
 
     def make(*, faults: Faults | None = None, notice_probability: float = 0.0) -> Chaos:
         sandbox = Sandbox(tmp_path, faults or Faults(), notice_probability)
-        sandboxes.append(sandbox)
         made.append(Chaos(tmp_path, sandbox, chaos_seed))
         return made[-1]
 
     yield make
     for chaos in made:
-        chaos.stop()
-    for sandbox in sandboxes:
-        sandbox.stop()
+        chaos.stop()  # the robot's processes first, then the system they use
+        chaos.sandbox.stop()
