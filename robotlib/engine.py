@@ -53,6 +53,7 @@ from robotlib.queue.models import (
 )
 from robotlib.robot import Robot, Row, RowError, SourceRow, stages_after
 from robotlib.settings import Settings
+from robotlib.reading import Reading, reading
 
 __all__ = [
     "EXIT_INVALID",
@@ -172,6 +173,8 @@ class Engine:
         sleep: waits between retries; tests pass a fake.
         shared: resources the robot's functions find in ``ctx.shared`` (a test's
             browser, say); the engine does not close them.
+        input_stable_s: seconds an input file must stay unchanged before it is
+            read (a scheduled run passes the project's ``input_stable_s``).
     """
 
     def __init__(
@@ -186,8 +189,10 @@ class Engine:
         stop: threading.Event | None = None,
         sleep: Callable[[float], object] | None = None,
         shared: Mapping[str, Any] | None = None,
+        input_stable_s: float = 0.0,
     ) -> None:
         self.robot = robot
+        self.input_stable_s = input_stable_s
         self.shared = dict(shared or {})
         self.settings = settings
         self.backend = backend
@@ -309,7 +314,8 @@ class Engine:
 
     def dry_run(self, *, input_path: Path | None = None) -> DryRunReport:
         """Read and validate the input; report what a run would enqueue."""
-        items = self._items(self._rows(input_path))
+        with reading(self._reading()):
+            items = self._items(self._rows(input_path))
         known = {item.reference for item in self.backend.items(self.robot.name)}
         fresh = [item for item in items if item.reference not in known]
         return DryRunReport(
@@ -422,8 +428,17 @@ class Engine:
         result = self._load(input_path, run_id, loop)
         return result, loop.counts[BUSINESS]
 
+    def _reading(self) -> Reading:
+        """How the robot's source reads its files, from the project's settings."""
+        return Reading(
+            locale=self.settings.locale,
+            time_zone=self.settings.time_zone,
+            stable_for_s=self.input_stable_s,
+        )
+
     def _load(self, input_path: Path | None, run_id: str, loop: _Loop) -> EnqueueResult:
-        items = self._items(self._rows(input_path))
+        with reading(self._reading()):
+            items = self._items(self._rows(input_path))
         result = self.backend.enqueue(self.robot.name, items, run_id=run_id)
         rejected = sum(1 for item in items if item.rejected is not None)
         log.info(

@@ -184,6 +184,24 @@ class Settings(BaseSettings):
         description="A Chrome, Chromium or Edge executable to use; skips the search.",
     )
     headless: bool = Field(default=True, description="Run the browser headless.")
+    locale: str = Field(
+        default="da",
+        description="How numbers and dates in input files' text cells are written "
+        "(a Babel locale: 'da', 'da_DK', 'en_US'); a source or column can say "
+        "otherwise.",
+    )
+    time_zone: str = Field(
+        default="Europe/Copenhagen",
+        description="The project's time zone: a time with an offset in an input "
+        "file becomes this zone's wall-clock time in a field without one.",
+    )
+    input_stable_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="A scheduled run reads its input file only once its size and "
+        "modification time have not changed for this many seconds (a file still "
+        "being copied is not read half).",
+    )
     notify: NotifySettings = Field(
         default_factory=NotifySettings,
         description="Who hears of a scheduled run that needs attention: the "

@@ -60,9 +60,11 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ValidationError
 
+from robotlib.reading import current as current_reading
 from robotlib.robot import Row, RowError, Source
 from robotlib.steps._excel_columns import Column, Fields, explain, is_blank, shown
 from robotlib.steps._excel_files import Table, open_table
+from robotlib.steps._excel_options import HiddenRows, ReadOptions
 from robotlib.steps._excel_values import CellError
 
 __all__ = ["excel_source", "read_rows"]
@@ -80,6 +82,10 @@ def read_rows(
     sheet: str | None = None,
     aliases: Mapping[str, Sequence[str]] | None = None,
     header_row: int | None = None,
+    locale: str | None = None,
+    column_locales: Mapping[str, str] | None = None,
+    hidden_rows: HiddenRows = "refuse",
+    stable_for_s: float | None = None,
 ) -> Iterator[Row | RowError]:
     """Read the rows of a sheet (or CSV file) as validated items, one at a time.
 
@@ -94,6 +100,15 @@ def read_rows(
         aliases: field name → more headers that mean that field, e.g.
             ``{"cpr": ["CPR-nummer", "Personnummer"]}``.
         header_row: the header's row number (1 = first row); default: found.
+        locale: how numbers and dates in text cells are written (a Babel locale,
+            ``"da"``, ``"en_US"``); default: the project's ``locale`` (``da``).
+        column_locales: field name → locale, for a column written otherwise than
+            the rest (an instrument's decimal points in a Danish sheet).
+        hidden_rows: rows hidden in Excel, or filtered away: ``"refuse"`` (the
+            default: an ``InputError`` naming them), ``"skip"`` or ``"include"``.
+        stable_for_s: read only once the file's size and modification time have
+            not changed for this many seconds; default: the run's (a scheduled
+            run waits the project's ``input_stable_s``, others not at all).
 
     Yields:
         ``Row(values=<model instance>, location=...)`` per good row, and
@@ -124,6 +139,14 @@ def read_rows(
     path = Path(path)
     if header_row is not None and header_row < 1:
         raise ValueError(f"header_row is a row number from 1, not {header_row}")
+    defaults = current_reading()
+    options = ReadOptions(
+        locale=locale or defaults.locale,
+        column_locales=dict(column_locales or {}),
+        time_zone=defaults.time_zone,
+        hidden_rows=hidden_rows,
+        stable_for_s=defaults.stable_for_s if stable_for_s is None else stable_for_s,
+    )
     fields = Fields.of(model, aliases)
     with open_table(path, sheet) as table:
         yield from _read(table, fields, header_row)
@@ -136,6 +159,10 @@ def excel_source(
     sheet: str | None = None,
     aliases: Mapping[str, Sequence[str]] | None = None,
     header_row: int | None = None,
+    locale: str | None = None,
+    column_locales: Mapping[str, str] | None = None,
+    hidden_rows: HiddenRows = "refuse",
+    stable_for_s: float | None = None,
 ) -> Source:
     """Return a robot ``source`` that reads a sheet with :func:`read_rows`.
 
@@ -148,6 +175,8 @@ def excel_source(
         sheet: the sheet's name (default: the first sheet).
         aliases: field name → more headers that mean that field.
         header_row: the header's row number (default: found).
+        locale, column_locales, hidden_rows, stable_for_s: as for
+            :func:`read_rows`.
 
     Returns:
         ``source(input_path) -> rows`` for ``Robot(source=...)``.
@@ -174,6 +203,10 @@ def excel_source(
             sheet=sheet,
             aliases=aliases,
             header_row=header_row,
+            locale=locale,
+            column_locales=column_locales,
+            hidden_rows=hidden_rows,
+            stable_for_s=stable_for_s,
         )
 
     return source
