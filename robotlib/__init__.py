@@ -7,6 +7,7 @@ Example:
 """
 
 from robotlib.context import Application, Context
+from robotlib.cpr import Cpr
 from robotlib.errors import (
     ApplicationError,
     BusinessRuleError,
@@ -25,6 +26,7 @@ __all__ = [
     "BusinessRuleError",
     "ConfigurationError",
     "Context",
+    "Cpr",
     "InputError",
     "RetryPolicy",
     "Robot",

@@ -35,7 +35,10 @@ import structlog
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 
+from robotlib import _lease
+from robotlib._lease import LeaseGuard
 from robotlib.context import Context
+from robotlib.cpr import mask_cpr_like
 from robotlib.errors import (
     BusinessRuleError,
     ConfigurationError,
@@ -43,6 +46,7 @@ from robotlib.errors import (
     RobotlibError,
 )
 from robotlib.logs import Redactor, run_log
+from robotlib.queue._transitions import EXCEPTION_STATES, REJECTED_ERROR_TYPE
 from robotlib.queue.base import QueueBackend
 from robotlib.queue.models import (
     EnqueueResult,
@@ -51,9 +55,9 @@ from robotlib.queue.models import (
     RunStatus,
     WorkItem,
 )
+from robotlib.reading import Reading, reading
 from robotlib.robot import Robot, Row, RowError, SourceRow, stages_after
 from robotlib.settings import Settings
-from robotlib.reading import Reading, reading
 
 __all__ = [
     "EXIT_INVALID",
@@ -74,6 +78,7 @@ EXIT_INVALID = 2
 
 #: Outcomes of one claimed item, as counted in a run.
 DONE, BUSINESS, RETRY, FAILED = "done", "business_exception", "retried", "failed"
+LEASE_LOST = "lease_lost"
 
 log = structlog.get_logger("robotlib.engine")
 
@@ -438,14 +443,20 @@ class Engine:
 
     def _load(self, input_path: Path | None, run_id: str, loop: _Loop) -> EnqueueResult:
         with reading(self._reading()):
-            items = self._items(self._rows(input_path))
+            located = self._checked_items(self._rows(input_path))
+        source = input_path.name if input_path is not None else f"run {run_id}"
+        items, corrections = self._against_queue(located, source)
         result = self.backend.enqueue(self.robot.name, items, run_id=run_id)
+        for queued, correction, location in corrections:
+            self._correct(queued, correction, location, source, run_id)
+        result = EnqueueResult(result.added, result.existing, len(corrections))
         rejected = sum(1 for item in items if item.rejected is not None)
         log.info(
             "items_loaded",
-            rows=len(items),
+            rows=len(located),
             added=result.added,
             existing=result.existing,
+            corrected=result.corrected,
             invalid=rejected,
         )
         if rejected and result.added:
@@ -471,23 +482,137 @@ class Engine:
         input was (document_filing's folder), so an item queued by an earlier load
         can differ from the same row loaded from elsewhere.
         """
+        return [item for item, _ in self._checked_items(rows)]
+
+    def _checked_items(self, rows: Iterable[SourceRow]) -> list[tuple[NewItem, str]]:
+        """:meth:`_items`, each item with where its row is."""
         seen: dict[str, tuple[dict[str, Any], str]] = {}
         items = []
         for item, location in self._located_items(rows):
             if item.rejected is None:
                 other = seen.get(item.reference)
                 if other is not None and _differences(other[0], item.payload):
-                    items.append(self._conflict(item, location, *other))
+                    items.append((self._conflict(item, location, *other), location))
                     continue
                 seen.setdefault(item.reference, (item.payload, location))
-            items.append(item)
+            items.append((item, location))
         return items
+
+    def _against_queue(
+        self, located: list[tuple[NewItem, str]], source: str
+    ) -> tuple[list[NewItem], list[tuple[WorkItem, NewItem, str]]]:
+        """The items to enqueue, and the corrections of known items to make.
+
+        A valid row whose reference is known with other values corrects an item
+        that ended an exception (a rejected row is corrected by any valid one);
+        for a ``done`` item it becomes a business exception of its own: the
+        target system holds the old values. Other states keep the queued values
+        (a ``new`` item may have been worked on before); the difference is logged.
+        """
+        references = {item.reference for item, _ in located}
+        known = {
+            item.reference: item
+            for item in self.backend.items(self.robot.name)
+            if item.reference in references
+        }
+        items: list[NewItem] = []
+        corrections: list[tuple[WorkItem, NewItem, str]] = []
+        corrected: set[str] = set()
+        for item, location in located:
+            queued = known.get(item.reference)
+            if queued is None or item.rejected is not None:
+                items.append(item)
+                continue
+            changed = _differences(queued.payload, item.payload)
+            was_rejected = queued.error_type == REJECTED_ERROR_TYPE
+            if queued.state in EXCEPTION_STATES and (changed or was_rejected):
+                if item.reference not in corrected:
+                    corrected.add(item.reference)
+                    corrections.append((queued, item, location))
+                continue
+            if changed and queued.state == ItemState.DONE:
+                items.append(self._done_conflict(item, location, queued, source))
+                continue
+            if changed:
+                log.warning(
+                    "item_differs_in_queue",
+                    item=item.reference,
+                    item_id=queued.id,
+                    state=str(queued.state),
+                    fields=[name for name, _, _ in changed],
+                )
+            items.append(item)
+        return items, corrections
+
+    def _correct(
+        self,
+        queued: WorkItem,
+        item: NewItem,
+        location: str,
+        source: str,
+        run_id: str,
+    ) -> None:
+        """Give an exception item the values of a later row, to be processed again."""
+        changed = _differences(queued.payload, item.payload)
+        if queued.error_type == REJECTED_ERROR_TYPE:
+            what = (
+                f"rejected at load ({queued.error_message}); "
+                f"old values {json.dumps(queued.payload, sort_keys=True, default=str)}"
+            )
+        else:
+            what = ", ".join(
+                f"{name} {_shown(theirs)} → {_shown(mine)}"
+                for name, mine, theirs in changed
+            )
+        note = self.redactor.redact(f"corrected by input {source} ({location}): {what}")
+        self.backend.correct(
+            queued.id,
+            payload=item.payload,
+            actor=f"input:{source}",
+            note=note,
+            run_id=run_id,
+        )
+        log.info(
+            "item_corrected",
+            item=item.reference,
+            item_id=queued.id,
+            fields=[name for name, _, _ in changed] or sorted(item.payload),
+        )
+
+    def _done_conflict(
+        self, item: NewItem, location: str, done: WorkItem, source: str
+    ) -> NewItem:
+        """A row for a ``done`` item with other values, as a rejected item of its own.
+
+        Its reference holds a digest of the values, so loading the same row again
+        adds nothing.
+        """
+        differences = "; ".join(
+            f"{name} {_shown(mine)} here, {_shown(theirs)} there"
+            for name, mine, theirs in _differences(done.payload, item.payload)
+        )
+        outputs = self.robot.outputs
+        if outputs and done.output.get(outputs[0]) is not None:
+            registration = f"{outputs[0]} {done.output[outputs[0]]}"
+        else:
+            registration = f"item {done.id}"
+        message = (
+            f"{source}, {location}: already registered as done ({registration}) "
+            f"with other values ({differences}): the target system already holds "
+            "it; correct it there by hand"
+        )
+        content = json.dumps(item.payload, sort_keys=True, default=str)
+        return NewItem(
+            reference=f"{item.reference} #{_digest(content)}",
+            payload=item.payload,
+            rejected=self.redactor.redact(message),
+        )
 
     def _conflict(
         self, item: NewItem, location: str, other: dict[str, Any], where: str
     ) -> NewItem:
         differences = "; ".join(
-            f"{name} {mine!r} here, {theirs!r} there"
+            f"{name} {_shown(mine)} here, {_shown(theirs)} there"
             for name, mine, theirs in _differences(other, item.payload)
         )
         message = (
@@ -522,13 +647,21 @@ class Engine:
             location = location or f"row {number}"
             try:
                 model = self.robot.item.model_validate(values)
-            except ValidationError as exc:
+            except Exception as exc:  # one row's error, never the load's
+                from robotlib.steps._excel_columns import failed_check
+
                 raw = values if isinstance(values, Mapping) else {}
+                message = (
+                    _invalid_row(location, exc)
+                    if isinstance(exc, ValidationError)
+                    else f"{location}: "
+                    + failed_check(self.robot.item, raw, exc, {k: k for k in raw})
+                )
                 yield (
                     NewItem(
                         reference=self._raw_reference(raw, location),
                         payload=to_jsonable_python(dict(raw), fallback=str),
-                        rejected=self.redactor.redact(_invalid_row(location, exc)),
+                        rejected=self.redactor.redact(message),
                     ),
                     location,
                 )
@@ -685,11 +818,13 @@ class Engine:
         owner = self._owner(ctx)
         ctx.item, ctx.output = item, dict(item.output)
         started = time.perf_counter()
+        guard = LeaseGuard(self.backend, item.id, owner, self.robot.lease)
         with (
             structlog.contextvars.bound_contextvars(
                 item=item.reference, item_id=item.id, attempt=item.attempts
             ),
-            _LeaseKeeper(self.backend, item.id, owner, self.robot.lease),
+            _lease.guarding(guard),
+            _LeaseKeeper(guard),
         ):
             log.info("item_started", claims=item.claims)
             _notify(ctx, "item_started", item)
@@ -698,6 +833,8 @@ class Engine:
                 _notify(ctx, "item_finished", True)
                 return outcome
             except BusinessRuleError as exc:
+                if _lease_lost(guard):
+                    return LEASE_LOST
                 _notify(ctx, "item_finished", True)
                 self.backend.business_exception(
                     item.id,
@@ -709,12 +846,15 @@ class Engine:
                 return BUSINESS
             except LeaseLostError:
                 log.error("item_lease_lost")
-                return "lease_lost"
+                return LEASE_LOST
             except KeyboardInterrupt:
-                self.backend.release(item.id, owner=owner, note="interrupted")
-                log.warning("item_released", reason="interrupted")
+                if not guard.lost:
+                    self.backend.release(item.id, owner=owner, note="interrupted")
+                    log.warning("item_released", reason="interrupted")
                 raise
             except Exception as exc:
+                if _lease_lost(guard):
+                    return LEASE_LOST
                 return self._system_exception(ctx, item, owner, exc)
             finally:
                 ctx.item, ctx.output = None, {}
@@ -728,6 +868,7 @@ class Engine:
         except ValidationError as exc:
             raise BusinessRuleError(_invalid_row("the stored item", exc)) from None
         if item.claims > 1 and robot.precheck is not None:
+            _lease.check()
             found = robot.precheck(ctx, model)
             if found is not None:
                 self.backend.complete(
@@ -741,6 +882,7 @@ class Engine:
         staged = len(robot.process) > 1
         for stage in stages_after(robot, item.finished_stages):
             with structlog.contextvars.bound_contextvars(stage=stage.name):
+                _lease.check()
                 ctx.output.update(_as_output(stage.run(ctx, model), stage.name))
                 if staged:
                     self.backend.finish_stage(
@@ -748,7 +890,9 @@ class Engine:
                     )
                     log.info("stage_finished")
         if robot.verify is not None:
+            _lease.check()
             robot.verify(ctx, model, ctx.output)
+        _lease.check()
         self.backend.complete(item.id, owner=owner, output=ctx.output)
         log.info("item_done", duration_ms=_ms(started))
         return DONE
@@ -848,18 +992,31 @@ def _notify(ctx: Context, hook: str, argument: object) -> None:
             )
 
 
-class _LeaseKeeper:
-    """Renews an item's lease in the background while it is processed."""
+def _lease_lost(guard: LeaseGuard) -> bool:
+    """True (and logged) if the item is no longer ours: its new owner records it.
 
-    def __init__(
-        self, backend: QueueBackend, item_id: int, owner: str, lease: timedelta
-    ) -> None:
-        self._backend, self._item_id, self._owner, self._lease = (
-            backend,
-            item_id,
-            owner,
-            lease,
-        )
+    Asked before recording an exception, which a step of a robot may have raised
+    after the lease was lost (or a robot may have turned a LeaseLostError into).
+    """
+    try:
+        guard.check()
+    except LeaseLostError:
+        log.error("item_lease_lost")
+        return True
+    except RobotlibError:
+        pass  # the queue did not answer: recording the exception will say so
+    return False
+
+
+class _LeaseKeeper:
+    """Renews an item's lease in the background while it is processed.
+
+    It renews through the item's :class:`~robotlib._lease.LeaseGuard`, so the steps'
+    checks know of each renewal, and a refused one makes the next check fail.
+    """
+
+    def __init__(self, guard: LeaseGuard) -> None:
+        self._guard = guard
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._renew, daemon=True)
 
@@ -872,15 +1029,18 @@ class _LeaseKeeper:
         self._thread.join()
 
     def _renew(self) -> None:
-        interval = self._lease.total_seconds() / 3
+        guard = self._guard
+        interval = guard.lease.total_seconds() * _lease.SAFE_SHARE
         while not self._done.wait(interval):
             try:
-                self._backend.extend_lease(
-                    self._item_id, owner=self._owner, lease=self._lease
-                )
-            except RobotlibError as exc:
-                log.error("lease_renewal_failed", item_id=self._item_id, error=str(exc))
+                guard.renew()
+            except LeaseLostError as exc:
+                log.error("lease_renewal_failed", item_id=guard.item_id, error=str(exc))
                 return
+            except RobotlibError as exc:  # the database: the next round may answer
+                log.warning(
+                    "lease_renewal_failed", item_id=guard.item_id, error=str(exc)
+                )
 
 
 def _as_output(result: Any, stage: str) -> dict[str, Any]:
@@ -901,7 +1061,11 @@ def _invalid_row(location: str, exc: ValidationError) -> str:
     for error in exc.errors():
         column = ".".join(str(part) for part in error["loc"]) or "row"
         value = error.get("input")
-        shown = "" if isinstance(value, Mapping) else f" (value {value!r})"
+        masked = mask_cpr_like(value)
+        if isinstance(value, Mapping):
+            shown = ""
+        else:
+            shown = f" (value {value!r})" if masked is None else f" (value {masked})"
         problems.append(f"column {column!r}: {error['msg']}{shown}")
     return f"{location}: " + "; ".join(problems)
 
@@ -919,6 +1083,12 @@ def _differences(
         for name in first
         if name in second and first[name] != second[name]
     ]
+
+
+def _shown(value: Any) -> str:
+    """How a message shows a value: masked if it looks like a CPR number."""
+    masked = mask_cpr_like(value)
+    return repr(value) if masked is None else masked
 
 
 def _digest(text: str) -> str:

@@ -28,7 +28,9 @@ password, secret, token or API key (``***``), and every CPR number according to
 HMAC (the same number gives the same token in every log, the key lives in
 ``<project>/.rpa/log-key``), ``mask`` gives ``DDMMYY-****`` and ``clear`` leaves the
 number alone. Only ten digits holding a real date count as a CPR number, so order
-numbers and timestamps stay readable.
+numbers and timestamps stay readable. So does a CPR number typed wrong, eleven digits
+with a dash after the sixth (``220209-40021``) or nine or ten digits with one stray
+letter (``2202O94002``), masked as ``2202**-****`` (or hashed).
 
 Example:
     >>> settings = load_settings(Path("."))
@@ -83,6 +85,14 @@ _SECRET_KEY = re.compile(r"password|passwd|secret|token|api_?key", re.IGNORECASE
 
 #: ProcessorFormatter's private keys: passed through untouched.
 _FORMATTER_KEYS = frozenset({"_record", "_from_structlog"})
+
+#: A CPR number typed wrong: eleven digits with a dash after the sixth
+#: (``220209-40021``), or nine or ten digits with one stray letter among them
+#: (``2202O94002``, ``2202O940021``), standing alone (not inside a longer word or
+#: number).
+_MISTYPED_CPR = re.compile(
+    r"(?<![\w-])(?:\d{6}-\d{5}|(?=[^\W_]{10,11}(?![\w-]))\d+[^\W\d_]\d+)(?![\w-])"
+)
 
 _KEY_FILE = "log-key"
 
@@ -172,6 +182,7 @@ class Redactor:
         """
         text = self.hide_secrets(text)
         if self._cpr_mode != "clear":
+            text = _MISTYPED_CPR.sub(self._replace_mistyped_cpr, text)
             text = CPR_PATTERN.sub(self._replace_cpr, text)
         return text
 
@@ -264,6 +275,15 @@ class Redactor:
             return mask_cpr(number)
         digits = number.replace("-", "")
         digest = hmac.new(self._key, digits.encode("ascii"), hashlib.sha256)
+        return f"cpr:{digest.hexdigest()[:10]}"
+
+    def _replace_mistyped_cpr(self, match: re.Match[str]) -> str:
+        number = match.group(0)
+        if sum(char.isdigit() for char in number) not in (9, 10, 11):
+            return number  # a word of digits and one letter that is no CPR number
+        if self._cpr_mode == "mask":
+            return f"{number[:4]}**-****"
+        digest = hmac.new(self._key, number.upper().encode(), hashlib.sha256)
         return f"cpr:{digest.hexdigest()[:10]}"
 
 

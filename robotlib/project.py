@@ -44,10 +44,14 @@ class Project:
         settings: the project's settings (``load_settings``).
         environ: the environment credentials may come from (the CLI passes
             ``os.environ``).
+        input_stable_s: seconds an input file must stay unchanged before its
+            engines read it (``rpa run --stable-for``; the scheduler passes the
+            project's ``input_stable_s``).
     """
 
     settings: Settings
     environ: Mapping[str, str] = field(default_factory=dict)
+    input_stable_s: float = 0.0
 
     @cached_property
     def redactor(self) -> Redactor:
@@ -100,6 +104,7 @@ class Project:
             credentials_loader=self.credentials,
             observer=observer,
             stop=stop,
+            input_stable_s=self.input_stable_s,
         )
 
     # Runs and logs -------------------------------------------------------------------

@@ -38,12 +38,13 @@ class Reading:
     stable_for_s: float = 0.0
 
 
-_current: ContextVar[Reading] = ContextVar("robotlib_reading", default=Reading())
+_DEFAULTS = Reading()
+_current: ContextVar[Reading | None] = ContextVar("robotlib_reading", default=None)
 
 
 def current() -> Reading:
     """The defaults in force now."""
-    return _current.get()
+    return _current.get() or _DEFAULTS
 
 
 @contextlib.contextmanager

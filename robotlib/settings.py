@@ -31,7 +31,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
@@ -207,6 +214,20 @@ class Settings(BaseSettings):
         description="Who hears of a scheduled run that needs attention: the "
         "[notify] table, or RPA_NOTIFY__<SETTING> variables.",
     )
+
+    @field_validator("locale")
+    @classmethod
+    def _check_locale(cls, value: str) -> str:
+        from robotlib.steps._excel_values import check_locale
+
+        return check_locale(value)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _check_time_zone(cls, value: str) -> str:
+        from robotlib.steps._excel_values import check_time_zone
+
+        return check_time_zone(value)
 
     @classmethod
     def settings_customise_sources(

@@ -27,7 +27,7 @@ from robotlib import (
     RetryPolicy,
     TargetSystemError,
 )
-from robotlib.cpr import format_cpr
+from robotlib.cpr import Cpr
 from robotlib.robot import Robot, Stage
 from robotlib.steps import browser
 from robotlib.steps.excel import excel_source
@@ -38,17 +38,12 @@ INPUT = Path(__file__).parent / "inputs" / "transfers.xlsx"
 class Transfer(BaseModel):
     """One row of the transfer list."""
 
-    cpr: str = Field(alias="CPR-nummer")
+    cpr: Cpr = Field(alias="CPR-nummer")
     department: str = Field(alias="Til afdeling", pattern=r"^[A-ZÆØÅ]{2,5}$")
     bed: str | None = Field(default=None, alias="Seng", pattern=r"^[A-ZÆØÅ]+-\d+$")
     tasks: list[str] = Field(default_factory=list, alias="Opgaver afsluttet")
 
     model_config = {"populate_by_name": True}
-
-    @field_validator("cpr")
-    @classmethod
-    def _well_formed(cls, value: str) -> str:
-        return format_cpr(value)
 
     @field_validator("department", "bed", mode="before")
     @classmethod

@@ -31,7 +31,7 @@ from _epj import (
     log_in,
     open_patient,
 )
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from robotlib import (
     BusinessRuleError,
@@ -42,7 +42,7 @@ from robotlib import (
     RowError,
     Stage,
 )
-from robotlib.cpr import format_cpr
+from robotlib.cpr import Cpr
 from robotlib.steps import browser
 from robotlib.steps.excel import excel_source
 
@@ -53,18 +53,13 @@ class Document(BaseModel):
     """One row of the index: one file to archive for one patient."""
 
     file: str = Field(alias="Fil", min_length=1)
-    cpr: str = Field(alias="CPR-nummer")
+    cpr: Cpr = Field(alias="CPR-nummer")
     doc_type: str = Field(alias="Dokumenttype")
     doc_date: date = Field(alias="Dokumentdato")
     title: str = Field(alias="Titel", min_length=1)
     folder: str = Field(default="", description="The index's folder (the source's).")
 
     model_config = {"populate_by_name": True}
-
-    @field_validator("cpr")
-    @classmethod
-    def _well_formed(cls, value: str) -> str:
-        return format_cpr(value)
 
     @property
     def path(self) -> Path:

@@ -26,7 +26,7 @@ from _epj import (
 from pydantic import BaseModel, Field, field_validator
 
 from robotlib import BusinessRuleError, Context, RetryPolicy, Robot, Stage
-from robotlib.cpr import format_cpr
+from robotlib.cpr import Cpr
 from robotlib.steps import browser
 from robotlib.steps.excel import excel_source
 
@@ -36,7 +36,7 @@ INPUT = Path(__file__).parent / "inputs" / "lab_results.xlsx"
 class LabResult(BaseModel):
     """One row of the laboratory's spreadsheet."""
 
-    cpr: str = Field(alias="CPR-nummer")
+    cpr: Cpr = Field(alias="CPR-nummer")
     code: str = Field(alias="Analysekode", pattern=r"^NPU\d{5}$")
     value: float = Field(alias="Værdi")
     unit: str = Field(alias="Enhed")
@@ -45,15 +45,13 @@ class LabResult(BaseModel):
 
     model_config = {"populate_by_name": True}
 
-    @field_validator("cpr")
-    @classmethod
-    def _well_formed(cls, value: str) -> str:
-        return format_cpr(value)
-
     @field_validator("sampled_at")
     @classmethod
     def _not_in_future(cls, value: datetime) -> datetime:
-        if value > datetime.now():
+        # An aware time (with its UTC offset) against an aware now, a naive one
+        # against the local wall clock: comparing the two kinds would raise.
+        now = datetime.now(value.tzinfo) if value.tzinfo else datetime.now()
+        if value > now:
             raise ValueError("the sample time is in the future")
         return value.replace(second=0, microsecond=0)
 

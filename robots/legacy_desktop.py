@@ -40,7 +40,7 @@ from robotlib import (
     Robot,
     Stage,
 )
-from robotlib.cpr import format_cpr
+from robotlib.cpr import Cpr
 from robotlib.errors import CredentialsError
 from robotlib.steps.excel import excel_source
 
@@ -58,17 +58,12 @@ WAIT_S = 10.0
 class LabValue(BaseModel):
     """One row of the laboratory's spreadsheet: one result to type in."""
 
-    cpr: str = Field(alias="CPR-nummer")
+    cpr: Cpr = Field(alias="CPR-nummer")
     code: str = Field(alias="Analysekode")
     value: str = Field(alias="Værdi")
     unit: str = Field(alias="Enhed")
 
     model_config = {"populate_by_name": True}
-
-    @field_validator("cpr")
-    @classmethod
-    def _well_formed(cls, value: str) -> str:
-        return format_cpr(value)
 
     @field_validator("code")
     @classmethod

@@ -43,7 +43,7 @@ from robotlib import (
     TargetSystemError,
     step,
 )
-from robotlib.cpr import format_cpr
+from robotlib.cpr import Cpr
 from robotlib.steps import browser
 from robotlib.steps.excel import excel_source
 
@@ -53,7 +53,7 @@ INPUT = Path(__file__).parent / "inputs" / "pro_answers.csv"
 class ProAnswers(BaseModel):
     """One row of the export: one questionnaire a patient answered."""
 
-    cpr: str = Field(alias="CPR-nummer")
+    cpr: Cpr = Field(alias="CPR-nummer")
     questionnaire: str = Field(alias="Skema")
     answered_on: date = Field(alias="Besvarelsesdato")
     answer_1: int | None = Field(default=None, alias="Svar 1", ge=0, le=4)
@@ -64,11 +64,6 @@ class ProAnswers(BaseModel):
     answer_6: int | None = Field(default=None, alias="Svar 6", ge=0, le=4)
 
     model_config = {"populate_by_name": True}
-
-    @field_validator("cpr")
-    @classmethod
-    def _well_formed(cls, value: str) -> str:
-        return format_cpr(value)
 
     @field_validator("answered_on")
     @classmethod

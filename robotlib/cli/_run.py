@@ -75,6 +75,18 @@ def run(
             "--run-id", hidden=True, help="The run's id (the scheduler sets it)."
         ),
     ] = None,
+    stable_for: Annotated[
+        float,
+        typer.Option(
+            "--stable-for",
+            min=0,
+            metavar="SECONDS",
+            help="Read the input file only once its size and modification time "
+            "have not changed for this many seconds (a file still being copied is "
+            "not read half); refused if it still changes after ten times that, at "
+            "least a minute. Scheduled runs pass the project's input_stable_s.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Run a robot: load its input into the queue, then process the items.
 
@@ -91,6 +103,7 @@ def run(
     if workers > 1 and limit is not None:
         fail("--workers cannot be combined with --limit.")
     with open_project(ctx) as project:
+        project.input_stable_s = stable_for
         if dry_run:
             report = project.engine(robot).dry_run(input_path=input_file)
             console.print(
@@ -336,7 +349,8 @@ class _ProgressObserver:
     def loaded(self, result: EnqueueResult | None, due: int) -> None:
         if result is not None:
             self.progress.console.print(
-                f"Loaded: {result.added} new item(s), {result.existing} already queued."
+                f"Loaded: {result.added} new item(s), {result.existing} already "
+                f"queued, {result.corrected} corrected."
             )
         self.progress.update(self.task, total=due, description="processing")
 

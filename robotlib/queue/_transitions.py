@@ -29,6 +29,7 @@ __all__ = [
     "business_excepted",
     "claimed",
     "completed",
+    "corrected",
     "enqueued",
     "failed",
     "jsonable",
@@ -319,3 +320,25 @@ def resolved(item: WorkItem, *, note: str, now: datetime) -> Change:
     _require_exception(item, "resolve")
     after = replace(item, state=ItemState.RESOLVED, finished_at=now)
     return Change(item, after, require_note(note, "resolve"), None)
+
+
+def corrected(
+    item: WorkItem, *, payload: dict[str, Any], note: str, run_id: str | None
+) -> Change:
+    """Give an exception item a corrected payload and send it back to ``new``.
+
+    Like :func:`retried` (a fresh attempt budget), and the error is cleared: a
+    later input row said what the values should have been.
+    """
+    _require_exception(item, "correct")
+    after = replace(
+        item,
+        payload=jsonable(payload, "payload"),
+        state=ItemState.NEW,
+        attempts=0,
+        not_before=None,
+        finished_at=None,
+        error_type=None,
+        error_message=None,
+    )
+    return Change(item, after, require_note(note, "correct"), run_id)

@@ -24,6 +24,9 @@ Rules every backend keeps (the contract suite in ``tests/queue`` checks them):
   ``failed`` items only (else ``InvalidTransitionError``), write an audit entry
   each, and need a note to resolve (a blank one raises ``ValueError``). A batch is
   all or nothing: one missing or unfit item and none changes.
+- ``correct`` gives a ``business_exception`` or ``failed`` item a new payload and
+  sends it back to ``new`` like a retry, its error cleared (else
+  ``InvalidTransitionError``); it needs a note and writes an audit entry.
 - ``recover_expired`` returns ``in_progress`` items whose lease has expired to
   ``new`` (a crashed worker loses nothing); the attempt stays counted.
   ``recover_run`` does the same at once for the items a run holds, when its
@@ -159,6 +162,26 @@ class QueueBackend(abc.ABC):
 
         Raises:
             ValueError: the note is blank.
+        """
+
+    @abc.abstractmethod
+    def correct(
+        self,
+        item_id: int,
+        *,
+        payload: dict[str, Any],
+        actor: str,
+        note: str,
+        run_id: str | None = None,
+    ) -> WorkItem:
+        """Replace an exception item's payload and send it back to ``new`` (audited).
+
+        The attempts are reset and the error cleared, as by :meth:`retry`; the
+        note (what changed, from what) goes into the history and the audit entry,
+        and ``run_id`` (the loading run) into the history.
+
+        Raises:
+            ValueError: the note is blank, or the payload is not JSON data.
         """
 
     # Items: reading --------------------------------------------------------------

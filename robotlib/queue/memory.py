@@ -275,6 +275,26 @@ class InMemoryBackend(QueueBackend):
             ]
             return self._operate(changes, now, actor=actor, action="resolve")
 
+    def correct(
+        self,
+        item_id: int,
+        *,
+        payload: dict[str, Any],
+        actor: str,
+        note: str,
+        run_id: str | None = None,
+    ) -> WorkItem:
+        """Replace an exception item's payload and send it back to ``new`` (audited).
+
+        Raises:
+            ValueError: the note is blank, or the payload is not JSON data.
+        """
+        with self._locked() as now:
+            change = t.corrected(
+                self._item(item_id), payload=payload, note=note, run_id=run_id
+            )
+            return self._operate([change], now, actor=actor, action="correct")[0]
+
     def _operate(
         self, changes: list[t.Change], now: datetime, *, actor: str, action: str
     ) -> list[WorkItem]:

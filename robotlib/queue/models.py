@@ -71,10 +71,15 @@ class NewItem:
 
 @dataclass(frozen=True, slots=True)
 class EnqueueResult:
-    """What an enqueue did: how many items were new and how many existed already."""
+    """What an enqueue did: how many items were new and how many existed already.
+
+    ``corrected`` counts known exception items a later row gave other values
+    (the engine's load counts them; a backend's ``enqueue`` leaves it 0).
+    """
 
     added: int
     existing: int
+    corrected: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -370,6 +370,27 @@ class SqlAlchemyBackend(QueueBackend):
             ]
             return self._operate(conn, changes, now, actor=actor, action="resolve")
 
+    def correct(
+        self,
+        item_id: int,
+        *,
+        payload: dict[str, Any],
+        actor: str,
+        note: str,
+        run_id: str | None = None,
+    ) -> WorkItem:
+        """Replace an exception item's payload and send it back to ``new`` (audited).
+
+        Raises:
+            ValueError: the note is blank, or the payload is not JSON data.
+        """
+        now = self.clock()
+        with self._write() as conn:
+            change = t.corrected(
+                self._locked(conn, item_id), payload=payload, note=note, run_id=run_id
+            )
+            return self._operate(conn, [change], now, actor=actor, action="correct")[0]
+
     def _operate(
         self,
         conn: Connection,

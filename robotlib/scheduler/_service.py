@@ -429,6 +429,7 @@ class Scheduler:
             args += ["--workers", str(job.workers)]
         if path is not None:
             args += ["--input", str(path)]
+        args += ["--stable-for", f"{self.settings.input_stable_s:g}"]
         log.info(
             "firing_started",
             job=job.name,
@@ -566,7 +567,12 @@ class Scheduler:
             return [None]
         pattern = self.settings.project_dir / job.input
         if glob.has_magic(job.input):
-            return [Path(match) for match in sorted(glob.glob(str(pattern)))]
+            matches = [Path(match) for match in sorted(glob.glob(str(pattern)))]
+            locks = [path for path in matches if path.name.startswith("~$")]
+            for lock in locks:
+                # Excel's owner file: it exists while someone has the workbook open.
+                log.info("input_lock_file_skipped", job=job.name, file=lock.name)
+            return [path for path in matches if path not in locks]
         return [pattern] if pattern.exists() else []
 
     def _child_environment(self) -> dict[str, str]:

@@ -14,16 +14,28 @@ from typing import Any
 from pydantic import AliasChoices, AliasPath, BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
+from robotlib.cpr import mask_cpr_like
 from robotlib.errors import ConfigurationError, InputError
+from robotlib.steps._excel_options import ReadOptions
 from robotlib.steps._excel_values import (
     Converter,
     cell_text,
+    check_locale,
+    check_time_zone,
     converter_for,
     normalise,
     whole,
 )
 
-__all__ = ["Column", "Fields", "clipped", "explain", "is_blank", "shown"]
+__all__ = [
+    "Column",
+    "Fields",
+    "clipped",
+    "explain",
+    "failed_check",
+    "is_blank",
+    "shown",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +72,15 @@ class Fields:
 
     @classmethod
     def of(
-        cls, model: type[BaseModel], aliases: Mapping[str, Sequence[str]] | None
+        cls,
+        model: type[BaseModel],
+        aliases: Mapping[str, Sequence[str]] | None,
+        options: ReadOptions | None = None,
     ) -> Fields:
-        """Read a model's fields, aliases and extra accepted headers."""
+        """Read a model's fields, aliases and extra accepted headers; each field's
+        converter reads by its column's locale and the read's time zone."""
+        options = options or ReadOptions()
+        _check_options(model, options)
         aliases = dict(aliases or {})
         unknown = sorted(set(aliases) - set(model.model_fields))
         if unknown:
@@ -96,7 +114,12 @@ class Fields:
             headers=headers,
             keys={n: _input_key(n, i) for n, i in model.model_fields.items()},
             converters={
-                n: converter_for(i.annotation) for n, i in model.model_fields.items()
+                n: converter_for(
+                    i.annotation,
+                    locale=options.column_locales.get(n, options.locale),
+                    time_zone=options.time_zone,
+                )
+                for n, i in model.model_fields.items()
             },
             required=[n for n, i in model.model_fields.items() if i.is_required()],
         )
@@ -168,6 +191,23 @@ class Fields:
         )
 
 
+def _check_options(model: type[BaseModel], options: ReadOptions) -> None:
+    """Raise ConfigurationError for an unknown locale, zone or column name."""
+    unknown = sorted(set(options.column_locales) - set(model.model_fields))
+    if unknown:
+        raise ConfigurationError(
+            f"column_locales name {', '.join(map(repr, unknown))}, which "
+            f"{model.__name__} has no field for (fields: "
+            f"{', '.join(model.model_fields)})"
+        )
+    try:
+        check_time_zone(options.time_zone)
+        for locale in {options.locale, *options.column_locales.values()}:
+            check_locale(locale)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
 def _one(missing: list[str]) -> str | None:
     return missing[0] if len(missing) == 1 else None
 
@@ -235,7 +275,11 @@ def explain(exc: ValidationError, columns: list[Column], cells: Sequence[Any]) -
 
 def shown(value: Any) -> str:
     """A cell value as messages show it: ``value 'abc'``, ``value 7.5``, ``value 7``
-    (for calamine's ``7.0``)."""
+    (for calamine's ``7.0``); a value that looks like a CPR number masked, as
+    ``value 2202**-**** (11 digits)`` (see :func:`robotlib.cpr.mask_cpr_like`)."""
+    masked = mask_cpr_like(value)
+    if masked is not None:
+        return f"value {masked}"
     if type(value) is float:
         value = whole(value)
     if isinstance(value, str):
@@ -253,3 +297,47 @@ def clipped(text: str) -> str:
     if len(text) <= SHOWN_CHARS:
         return repr(text)
     return f"{text[:SHOWN_CHARS]!r}... ({len(text)} characters)"
+
+
+def failed_check(
+    model: type[BaseModel],
+    values: Mapping[str, Any],
+    exc: Exception,
+    labels: Mapping[str, str],
+) -> str:
+    """Explain an exception other than ValidationError raised by a model's checks.
+
+    A robot's validator can raise anything (a ``TypeError`` comparing a naive and
+    an aware datetime); that is the row's error, never the load's. The fields are
+    validated one at a time to find the one whose check raises: the message names
+    its column when exactly one does, else the row.
+
+    Args:
+        model: the item model.
+        values: input key → value, as given to ``model_validate``.
+        exc: what ``model_validate`` raised.
+        labels: input key → the column's header, for the message.
+    """
+    keys = {name: _input_key(name, info) for name, info in model.model_fields.items()}
+    given = {
+        name: values[key] if key in values else values[name]
+        for name, key in keys.items()
+        if key in values or name in values
+    }
+    failing: list[str] = []
+    for name, value in given.items():
+        others = {n: v for n, v in given.items() if n != name}
+        try:
+            model.__pydantic_validator__.validate_assignment(
+                model.model_construct(**others), name, value
+            )
+        except ValidationError:
+            continue
+        except Exception:  # a robot's check may raise anything
+            failing.append(name)
+    what = f"{type(exc).__name__}: {clipped(str(exc))[1:-1]}"
+    if len(failing) == 1:
+        key = keys[failing[0]]
+        header = labels.get(key) or labels.get(failing[0]) or key
+        return f"column {header!r}: the robot's check of this value failed ({what})"
+    return f"the robot's check of this row failed ({what})"

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO
 from xml.etree import ElementTree
 
-__all__ = ["ErrorCells", "ods_error_cells", "xlsx_error_cells"]
+__all__ = ["ErrorCells", "ods_error_cells", "xlsx_error_cells", "xlsx_sheet_part"]
 
 ErrorCells = dict[int, dict[int, str]]
 
@@ -46,7 +46,7 @@ def xlsx_error_cells(archive: zipfile.ZipFile, sheet: str) -> ErrorCells | None:
     They cannot be when the sheet's part is not where the workbook says, or when
     an error cell has no ``r`` (reference) attribute, which the format allows.
     """
-    part = _xlsx_sheet_part(archive, sheet)
+    part = xlsx_sheet_part(archive, sheet)
     if part is None:
         return None
     with archive.open(part) as stream:
@@ -81,7 +81,7 @@ def _xlsx_error_cells(stream: IO[bytes]) -> Iterator[tuple[bytes, bytes | None]]
             return
 
 
-def _xlsx_sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
+def xlsx_sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
     """The zip member holding a worksheet, found through the workbook's relations."""
     workbook = _target("", _relations(archive, "_rels/.rels"), _OFFICE_DOCUMENT)
     workbook = workbook or "xl/workbook.xml"

@@ -2,7 +2,12 @@
 
 Every problem with the file itself (missing, not a workbook, encrypted, damaged,
 no such sheet, not text) becomes an :class:`~robotlib.errors.InputError` worded for
-the operator who has to fix the file.
+the operator who has to fix the file. So do the signs of a file read before it was
+complete: a CSV file whose last line has no line end while its other lines have
+one (its last value is probably cut), and, when the read asks for it
+(``stable_for_s``), a file whose size or modification time keeps changing. Excel's
+lock file (``~$lab.xlsx``, there while someone has ``lab.xlsx`` open) is refused by
+its name.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import codecs
 import contextlib
 import csv
 import io
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +25,10 @@ from typing import Any
 import structlog
 
 from robotlib.errors import InputError
-from robotlib.steps._excel_sheets import column_letter, open_sheet
+from robotlib.steps._excel_options import ReadOptions
+from robotlib.steps._excel_sheets import HeaderTest, column_letter, open_sheet
 
-__all__ = ["CSV_SUFFIXES", "Table", "open_table"]
+__all__ = ["CSV_SUFFIXES", "Table", "open_table", "wait_until_stable"]
 
 CSV_SUFFIXES = frozenset({".csv", ".txt"})
 ZIP_MAGIC = b"PK\x03\x04"
@@ -65,9 +72,30 @@ class Table:
 
 
 @contextlib.contextmanager
-def open_table(path: Path, sheet: str | None) -> Iterator[Table]:
-    """Open a workbook's sheet or a CSV file (by suffix) as a :class:`Table`."""
+def open_table(
+    path: Path,
+    sheet: str | None,
+    options: ReadOptions | None = None,
+    header: HeaderTest | None = None,
+) -> Iterator[Table]:
+    """Open a workbook's sheet or a CSV file (by suffix) as a :class:`Table`.
+
+    Args:
+        path: the file.
+        sheet: the sheet's name; None: the first visible sheet with the header.
+        options: the read's options (hidden rows, the stability wait).
+        header: scores a row as the header, to choose the sheet by.
+    """
+    options = options or ReadOptions()
+    if path.name.startswith("~$"):
+        raise InputError(
+            f"this is Excel's lock file, not a workbook: it exists while someone "
+            f"has {path.name[2:]} open; read {path.name[2:]} instead",
+            file=path.name,
+        )
     magic = _magic(path)
+    if options.stable_for_s > 0:
+        wait_until_stable(path, options.stable_for_s)
     if path.suffix.lower() in CSV_SUFFIXES:
         if magic.startswith((ZIP_MAGIC, OLE2_MAGIC)):
             raise InputError(
@@ -79,8 +107,48 @@ def open_table(path: Path, sheet: str | None) -> Iterator[Table]:
             yield table
         return
     _check_workbook(path, magic)
-    with _open_workbook(path, sheet) as table:
+    with _open_workbook(path, sheet, options, header) as table:
         yield table
+
+
+#: The shortest time waited for a file to stop changing before it is refused.
+MIN_PATIENCE_S = 60.0
+_POLLS_PER_WAIT = 10
+
+
+def wait_until_stable(path: Path, seconds: float) -> None:
+    """Return once the file's size and modification time have not changed for
+    ``seconds``; refuse it if it still changes after ten times that (at least a
+    minute): a file being copied or exported is not read half-written.
+    """
+    patience = max(10 * seconds, MIN_PATIENCE_S)
+    state = _state(path)
+    start = since = time.monotonic()
+    log.info("input_waiting_stable", file=path.name, seconds=seconds)
+    while (now := time.monotonic()) - since < seconds:
+        if now - start > patience:
+            raise InputError(
+                f"the file is still being written: it changed within the last "
+                f"{seconds:g} seconds for {patience:g} seconds; wait until it is "
+                "complete (copied or saved) and run again",
+                file=path.name,
+            )
+        time.sleep(min(seconds / _POLLS_PER_WAIT, 1.0))
+        current = _state(path)
+        if current != state:
+            state, since = current, time.monotonic()
+
+
+def _state(path: Path) -> tuple[int, int]:
+    try:
+        stat = path.stat()
+    except FileNotFoundError as exc:
+        raise InputError(
+            "the file disappeared while waiting for it to be complete (was it "
+            "moved or renamed?)",
+            file=path.name,
+        ) from exc
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _magic(path: Path) -> bytes:
@@ -158,8 +226,13 @@ def _holds(path: Path, names: tuple[bytes, ...]) -> bool:
 
 
 @contextlib.contextmanager
-def _open_workbook(path: Path, sheet: str | None) -> Iterator[Table]:
-    with open_sheet(path, sheet) as (title, rows):
+def _open_workbook(
+    path: Path, sheet: str | None, options: ReadOptions, header: HeaderTest | None
+) -> Iterator[Table]:
+    with open_sheet(path, sheet, header=header, hidden_rows=options.hidden_rows) as (
+        title,
+        rows,
+    ):
         yield Table(path.name, title, rows, column_letter)
 
 
@@ -170,6 +243,8 @@ def _open_workbook(path: Path, sheet: str | None) -> Iterator[Table]:
 def _open_csv(path: Path, magic: bytes) -> Iterator[Table]:
     encoding = _encoding(path, magic)
     with path.open(encoding=encoding, newline="") as handle:
+        _check_complete(handle, path.name)
+        handle.seek(0)
         delimiter = _delimiter(handle.read(_SNIFF_CHARS))
         handle.seek(0)
         table = Table(
@@ -181,6 +256,28 @@ def _open_csv(path: Path, magic: bytes) -> Iterator[Table]:
         )
         table.rows = _csv_rows(handle, delimiter, table)
         yield table
+
+
+def _check_complete(handle: io.TextIOBase, file: str) -> None:
+    """Refuse a file whose last line has no line end while the others have one.
+
+    Excel and other exporters end every line, the last one too: a last line
+    without one is most often a file copied before it was complete, whose last
+    value is cut (``48,25`` read as ``4``). A file of one line, or one whose
+    lines all lack it, is not judged by this.
+    """
+    lines, last = 0, ""
+    while chunk := handle.read(1 << 20):
+        lines += chunk.count("\n") or (chunk.count("\r") if "\n" not in chunk else 0)
+        last = chunk[-1]
+    if lines and last not in "\r\n":
+        raise InputError(
+            f"the last line, line {lines + 1}, has no line end while the others "
+            "have: the file was probably cut while being written (copied before it "
+            "was complete); wait for the complete file or ask for it again",
+            file=file,
+            row=lines + 1,
+        )
 
 
 def _encoding(path: Path, magic: bytes) -> str:

@@ -15,6 +15,12 @@ Its values are handed on as they are (the converters in
   start at the first column with a value: the missing ones are added in front, so
   that a column's index is the sheet's (``A`` = 0).
 
+A sheet the robot names is read, hidden or not. Otherwise the first visible
+worksheet with the expected header is (see :func:`_chosen_sheet`): a hidden sheet,
+often an old copy, is never read unless named. Rows hidden in the sheet (by hand,
+or filtered away) are found in its XML and refused, skipped or read as the robot
+declares (:mod:`robotlib.steps._excel_row_flags`), on both paths below.
+
 An xlsx sheet falls back to openpyxl when python-calamine cannot read it (it fails
 a whole sheet on an error code it does not know, such as ``#SPILL!``), and from
 the row on where its error cells turn out not to be locatable (an error cell
@@ -27,7 +33,7 @@ import contextlib
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import ParseError
@@ -38,14 +44,24 @@ from robotlib.steps._excel_error_cells import (
     ods_error_cells,
     xlsx_error_cells,
 )
+from robotlib.steps._excel_options import HiddenRows
+from robotlib.steps._excel_row_flags import (
+    flagged,
+    ods_hidden_rows,
+    xlsx_hidden_rows,
+)
 from robotlib.steps._excel_values import normalise
 
 if TYPE_CHECKING:
     from python_calamine import CalamineSheet, CalamineWorkbook
 
-__all__ = ["Rows", "column_letter", "open_sheet"]
+__all__ = ["HeaderTest", "Rows", "column_letter", "open_sheet"]
 
 Rows = Iterator[tuple[int, Sequence[Any]]]
+#: Scores a row as the header: (has every required field, fields matched).
+HeaderTest = Callable[[Sequence[Any]], tuple[bool, int]]
+#: How many non-empty rows at a sheet's top are searched for its header.
+HEADER_ROWS = 20
 #: Opens a sheet and returns (sheet title, rows).
 Opened = tuple[str, Rows]
 
@@ -73,8 +89,23 @@ _DAMAGED = (
 
 
 @contextlib.contextmanager
-def open_sheet(path: Path, sheet: str | None) -> Iterator[Opened]:
+def open_sheet(
+    path: Path,
+    sheet: str | None,
+    *,
+    header: HeaderTest | None = None,
+    hidden_rows: HiddenRows = "refuse",
+) -> Iterator[Opened]:
     """Open a sheet of a zipped workbook (xlsx, xlsm or ods) for reading.
+
+    Args:
+        path: the workbook.
+        sheet: the sheet's name; None: the visible sheet whose header ``header``
+            accepts (see :func:`_chosen_sheet`).
+        header: scores a row as the header: (has every required field, fields
+            matched).
+        hidden_rows: what is done with hidden rows that hold data (see
+            :func:`robotlib.steps._excel_row_flags.flagged`).
 
     Yields:
         The sheet's title and its ``(row number, cells)`` pairs.
@@ -94,13 +125,29 @@ def open_sheet(path: Path, sheet: str | None) -> Iterator[Opened]:
             raise InputError(_NOT_A_WORKBOOK, file=path.name)
         # The sheet's cells stay readable after the workbook is closed.
         with _open_workbook(path) as workbook:
-            title = _sheet_title(_worksheet_names(workbook), sheet, path.name)
+            if sheet is None:
+                title = _chosen_sheet(workbook, header, path.name)
+            else:
+                title = _sheet_title(_worksheet_names(workbook), sheet, path.name)
             data = _calamine_sheet(workbook, title, is_ods, path.name)
+        hidden = _hidden_rows(archive, title, is_ods, path.name)
     if data is None:
-        with _openpyxl_sheet(path, title) as opened:
-            yield opened
+        with _openpyxl_sheet(path, title) as (_, rows):
+            yield title, flagged(rows, hidden, hidden_rows, file=path.name, sheet=title)
     else:
-        yield title, _calamine_rows(data, path, title, is_ods)
+        rows = _calamine_rows(data, path, title, is_ods)
+        yield title, flagged(rows, hidden, hidden_rows, file=path.name, sheet=title)
+
+
+def _hidden_rows(
+    archive: zipfile.ZipFile, title: str, is_ods: bool, file: str
+) -> set[int]:
+    try:
+        if is_ods:
+            return ods_hidden_rows(archive, title)
+        return xlsx_hidden_rows(archive, title)
+    except (*_DAMAGED, OSError) as exc:
+        raise InputError(_DAMAGED_MESSAGE, file=file, sheet=title) from exc
 
 
 def _has_workbook_xml(archive: zipfile.ZipFile) -> bool:
@@ -129,9 +176,73 @@ def _open_workbook(path: Path) -> CalamineWorkbook:
     return workbook
 
 
+def _worksheets(workbook: CalamineWorkbook) -> list[tuple[str, bool]]:
+    """(name, visible) of each worksheet, in the workbook's order."""
+    calamine = _python_calamine()
+    worksheet, visible = calamine.SheetTypeEnum.WorkSheet, calamine.SheetVisibleEnum
+    return [
+        (m.name, m.visible == visible.Visible)
+        for m in workbook.sheets_metadata
+        if m.typ == worksheet
+    ]
+
+
 def _worksheet_names(workbook: CalamineWorkbook) -> list[str]:
-    worksheet = _python_calamine().SheetTypeEnum.WorkSheet
-    return [m.name for m in workbook.sheets_metadata if m.typ == worksheet]
+    return [name for name, _ in _worksheets(workbook)]
+
+
+def _chosen_sheet(
+    workbook: CalamineWorkbook, header: HeaderTest | None, file: str
+) -> str:
+    """The sheet read when the robot names none.
+
+    The first visible worksheet whose first rows hold a header with every
+    required field; if none has one, the first visible worksheet (whose missing
+    columns the reader then names). A hidden sheet (an old copy, a lookup list)
+    is never read unless named. Two visible sheets with the header are refused:
+    which one is meant cannot be told.
+    """
+    visible = [name for name, shown in _worksheets(workbook) if shown]
+    if not visible:
+        hidden = _worksheet_names(workbook)
+        if hidden:
+            listed = ", ".join(map(repr, hidden))
+            raise InputError(
+                f"the workbook has no visible worksheet (hidden: {listed}); show "
+                "the sheet to read and save, or the robot may name it (sheet=)",
+                file=file,
+            )
+        raise InputError("the workbook has no worksheets", file=file)
+    if header is None or len(visible) == 1:
+        return visible[0]
+    found = [name for name in visible if _has_header(workbook, name, header)]
+    if len(found) > 1:
+        listed = " and ".join(map(repr, found[:2]))
+        raise InputError(
+            f"the sheets {listed} both have the expected columns, so which one to "
+            "read cannot be told; delete or rename the other sheet, or the robot "
+            "may name the sheet to read (sheet=)",
+            file=file,
+        )
+    return found[0] if found else visible[0]
+
+
+def _has_header(workbook: CalamineWorkbook, name: str, header: HeaderTest) -> bool:
+    """Whether one of the sheet's first non-empty rows has every required field."""
+    try:
+        data = workbook.get_sheet_by_name(name)
+    except _python_calamine().CalamineError:
+        return False  # not read here: the chosen sheet's reading says what is wrong
+    seen = 0
+    for cells in data.iter_rows():
+        if not any(cell not in (None, "") for cell in cells):
+            continue
+        if header(cells)[0]:
+            return True
+        seen += 1
+        if seen == HEADER_ROWS:
+            return False
+    return False
 
 
 def _sheet_title(names: list[str], sheet: str | None, file: str) -> str:

@@ -9,29 +9,57 @@ accept both, so a row is converted once, only in the columns the model reads.
 A converter turns one cell value into what the field's pydantic type expects,
 leaves what it does not recognise for pydantic to reject (so the error shows the
 real value), and raises :class:`CellError` for what must never reach the model:
-Excel formula errors and numbers in date columns.
+Excel formula errors, numbers in date columns, and numbers whose meaning is not
+certain.
+
+Numbers in text cells are read by the column's locale with Babel
+(:func:`parse_number`): the locale's own notation, with or without grouping, and
+the plain one programs write (``7.5``); a text reading differently in the two
+(``1.050`` in Danish), or written in the other common notation (``1,234.5`` in a
+Danish column, ``1,25`` in an English one), is refused with both readings. Number
+cells are exact: a float is the number it holds.
+
+Times with an offset (``2026-11-20T08:00:00+01:00``, ``...Z``, ``+0100``, or an
+aware datetime) become the wall-clock time in the read's time zone, made naive,
+for ``datetime`` fields, and that zone's date for ``date`` fields. Other field
+types, pydantic's ``AwareDatetime`` among them, get the value as it is.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import types
 import typing
 import unicodedata
 from collections.abc import Callable
-from contextlib import suppress
+from dataclasses import dataclass
 from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import (
+    NumberFormatError,
+    format_decimal,
+    get_decimal_symbol,
+    get_group_symbol,
+    parse_decimal,
+)
 
 __all__ = [
     "ERROR_CODES",
     "CellError",
     "Converter",
     "cell_text",
+    "check_locale",
+    "check_time_zone",
     "converter_for",
+    "is_date_type",
     "normalise",
+    "parse_number",
     "whole",
 ]
 
@@ -67,10 +95,14 @@ class CellError(ValueError):
     Args:
         reason: what is wrong, for the operator.
         formula: the Excel error code when the cell holds a failed formula.
+        about_value: the reason goes on from the value (``value '1.050' reads
+            as ...``) rather than being followed by it.
     """
 
-    def __init__(self, reason: str, *, formula: str | None = None) -> None:
-        self.reason, self.formula = reason, formula
+    def __init__(
+        self, reason: str, *, formula: str | None = None, about_value: bool = False
+    ) -> None:
+        self.reason, self.formula, self.about_value = reason, formula, about_value
         super().__init__(reason)
 
 
@@ -116,23 +148,45 @@ def normalise(header: object) -> str:
 # Converters ------------------------------------------------------------------------
 
 
-def converter_for(annotation: Any) -> Converter:
+def converter_for(
+    annotation: Any,
+    *,
+    locale: str = "da",
+    time_zone: str = "Europe/Copenhagen",
+) -> Converter:
     """Return the converter for a field annotation (``Optional`` and ``Annotated``
-    unwrapped)."""
+    unwrapped).
+
+    Args:
+        annotation: the field's type.
+        locale: the notation of numbers in the column's text cells.
+        time_zone: the zone a time with an offset becomes wall-clock time in, for
+            a field without one (``datetime`` or ``date``).
+    """
     kind = _unwrap(annotation)
     if typing.get_origin(kind) is typing.Literal:
         literals = typing.get_args(kind)
         if all(isinstance(v, str) for v in literals):
             return _to_str
         if all(isinstance(v, int) and not isinstance(v, bool) for v in literals):
-            return _to_int
+            return functools.partial(_to_int, locale=locale)
         return _to_any
     if not isinstance(kind, type):
         return _to_any
     for base, converter in _BY_TYPE:
         if issubclass(kind, base):
+            if converter in (_to_int, _to_float, _to_decimal):
+                return functools.partial(converter, locale=locale)
+            if converter in (_to_datetime, _to_date):
+                return functools.partial(converter, zone=ZoneInfo(time_zone))
             return converter
     return _to_any
+
+
+def is_date_type(annotation: Any) -> bool:
+    """Whether a field annotation is a date or datetime (``Optional`` unwrapped)."""
+    kind = _unwrap(annotation)
+    return isinstance(kind, type) and issubclass(kind, date)
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -184,76 +238,179 @@ def _to_str(value: Any) -> Any:
     return value
 
 
-_DANISH_NUMBER = re.compile(
-    r"[+-]?\d{1,3}(?:\.\d{3})+,\d+|[+-]?\d{1,3}(?:\.\d{3}){2,}|[+-]?\d*,\d+"
-)
-_SPACED_NUMBER = re.compile(r"[+-]?\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[,.]\d+)?")
-_ENGLISH_NUMBER = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+\.\d+")
-_SPACES = re.compile(r"\s")
+# Numbers ---------------------------------------------------------------------------
+
+#: The notation programs write whatever the locale: ``7.5``, ``-0.25``, ``1050``.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+#: Spaces that group digits by thousands: space, no-break space, narrow no-break.
+_SPACE_GROUPED = re.compile(r"([+-]?\d{1,3}(?:[ \u00a0\u202f]\d{3})+)(\D.*)?")
+_GROUP_SPACES = re.compile(r"[ \u00a0\u202f]")
 
 
-def _number_text(text: str) -> str:
-    """Return a number written the Danish (or English) way in Python's syntax.
+def check_locale(name: str) -> str:
+    """Return ``name`` if Babel knows the locale, else raise ``ValueError``.
 
-    ``7,5``, ``1.234,5``, ``1.234.567``, ``1 234,5`` and ``1,234.5`` become ``7.5``,
-    ``1234.5``, ``1234567``, ``1234.5`` and ``1234.5``. A lone dot is a decimal
-    point (``1.250`` is 1.25, as in an instrument's export), never a thousands
-    separator. Anything else comes back unchanged, for pydantic to judge.
+    Example:
+        >>> check_locale("da_DK")
+        'da_DK'
     """
-    if _DANISH_NUMBER.fullmatch(text):
-        return text.replace(".", "").replace(",", ".")
-    if _SPACED_NUMBER.fullmatch(text):
-        return _SPACES.sub("", text).replace(",", ".")
-    if _ENGLISH_NUMBER.fullmatch(text):
-        return text.replace(",", "")
-    return text
+    try:
+        Locale.parse(name)
+    except (ValueError, TypeError, UnknownLocaleError):
+        raise ValueError(
+            f"unknown locale {name!r}: give a Babel locale such as 'da', 'da_DK' "
+            "or 'en_US'"
+        ) from None
+    return name
 
 
-def _to_float(value: Any) -> Any:
-    if type(value) is not str:
-        return value
+def check_time_zone(name: str) -> str:
+    """Return ``name`` if it is an IANA time zone, else raise ``ValueError``.
+
+    Example:
+        >>> check_time_zone("Europe/Copenhagen")
+        'Europe/Copenhagen'
+    """
+    try:
+        ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise ValueError(
+            f"unknown time zone {name!r}: give an IANA zone such as "
+            "'Europe/Copenhagen' or 'UTC'"
+        ) from None
+    return name
+
+
+@dataclass(frozen=True)
+class _Notation:
+    """A locale's way of writing numbers, looked up once per column."""
+
+    locale: str
+    name: str  # "Danish notation (da)"
+    characters: re.Pattern[str]  # what a number in it is written with
+    other: str  # the locale of the notation it is most often confused with
+
+    @classmethod
+    def of(cls, locale: str) -> _Notation:
+        found = Locale.parse(locale)
+        decimal = get_decimal_symbol(found)
+        group = get_group_symbol(found)
+        language = found.get_language_name("en") or locale
+        return cls(
+            locale=locale,
+            name=f"{language} notation ({locale})",
+            characters=re.compile(f"[+-]?[\\d{re.escape(decimal)}{re.escape(group)}]+"),
+            other="en" if decimal == "," else "da",
+        )
+
+    def read(self, text: str) -> Decimal | None:
+        """The value of ``text`` in this notation, or None if it is not one."""
+        if not self.characters.fullmatch(text):
+            return None
+        try:
+            return parse_decimal(text, locale=self.locale, strict=True)
+        except NumberFormatError:
+            return None
+
+    def write(self, value: Decimal) -> str:
+        """``value`` in this notation, without grouping: ``1,05``."""
+        return format_decimal(
+            value,
+            locale=self.locale,
+            group_separator=False,
+            decimal_quantization=False,
+        )
+
+
+_notation = functools.lru_cache(maxsize=None)(_Notation.of)
+
+
+def parse_number(text: str, locale: str) -> Decimal | None:
+    """Read a number written in ``locale``'s notation or in plain notation.
+
+    The accepted notations are the locale's own (with or without grouping) and the
+    plain one programs write (``7.5``, ``-0.25``); digits grouped by spaces
+    (``1 234,5``) are read the same way once the spaces are gone. A text that reads
+    as two different values in them (``1.050`` in Danish: 1050 or 1.05), or that
+    is written in another notation (``1,234.5`` in a Danish column), raises
+    :class:`CellError`. A text that is no number at all is None.
+
+    Example:
+        >>> parse_number("1.234,5", "da"), parse_number("7.5", "da")
+        (Decimal('1234.5'), Decimal('7.5'))
+    """
+    notation = _notation(locale)
+    grouped = _SPACE_GROUPED.fullmatch(text)
+    if grouped is not None:
+        text = _GROUP_SPACES.sub("", grouped.group(1)) + (grouped.group(2) or "")
+    local = notation.read(text)
+    plain = Decimal(text) if _PLAIN_NUMBER.fullmatch(text) else None
+    if local is not None and plain is not None and local != plain:
+        raise CellError(
+            f"reads as {_plain(local)} in {notation.name} and as {_plain(plain)} "
+            f"with a decimal point; write {notation.write(local)} or "
+            f"{notation.write(plain)}, or declare the column's locale",
+            about_value=True,
+        )
+    if local is not None:
+        return local
+    if plain is not None:
+        return plain
+    other = _notation(notation.other)
+    elsewhere = other.read(text)
+    if elsewhere is not None:
+        raise CellError(
+            f"is {other.name.split(' (')[0]} for {_plain(elsewhere)}, not "
+            f"{notation.name}; write {notation.write(elsewhere)}, or declare the "
+            "column's locale",
+            about_value=True,
+        )
+    return None
+
+
+def _plain(value: Decimal) -> str:
+    """A value in plain notation for a message: ``1050``, ``1.05`` (not ``1.050``)."""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _number(value: str, locale: str) -> Decimal | str | None:
+    """A text cell as a Decimal, or the stripped text when it is no number."""
     text = _text(value)
     if text is None:
         return None
-    try:
-        return float(_number_text(text))
-    except ValueError:
-        return text
+    number = parse_number(text, locale)
+    return text if number is None else number
 
 
-def _to_decimal(value: Any) -> Any:
+def _to_float(value: Any, locale: str) -> Any:
+    if type(value) is not str:
+        return value
+    number = _number(value, locale)
+    return float(number) if type(number) is Decimal else number
+
+
+def _to_decimal(value: Any, locale: str) -> Any:
     kind = type(value)
     if kind is float:
         number = whole(value)
         return Decimal(number) if type(number) is int else Decimal(repr(number))
     if kind is not str:
         return value
-    text = _text(value)
-    if text is None:
-        return None
-    try:
-        return Decimal(_number_text(text))
-    except InvalidOperation:
-        return text
+    return _number(value, locale)
 
 
-def _to_int(value: Any) -> Any:
+def _to_int(value: Any, locale: str) -> Any:
     kind = type(value)
     if kind is float:
         return int(value) if value.is_integer() else value
     if kind is not str:
         return value
-    text = _text(value)
-    if text is None:
-        return None
-    number = _number_text(text)
-    with suppress(ValueError):
-        return int(number)
-    try:
-        parsed = float(number)
-    except ValueError:
-        return text
-    return int(parsed) if parsed.is_integer() else parsed
+    number = _number(value, locale)
+    if type(number) is not Decimal:
+        return number
+    # a fraction is left as a float, for pydantic to refuse
+    return int(number) if number == number.to_integral_value() else float(number)
 
 
 _BOOLEANS = {"ja": True, "nej": False, "j": True, "n": False}
@@ -300,15 +457,31 @@ def _parse_datetime(text: str) -> datetime:
         if _ISO_DATE.fullmatch(text):
             return datetime.fromisoformat(text)
     except ValueError:
+        if match is not None and int(match[1]) <= 12 < int(match[3]) <= 31:
+            raise CellError(
+                f"not a valid date day first (month {int(match[3])}): it is "
+                f"probably written month first; write it as "
+                f"{match[4]}-{int(match[1]):02}-{int(match[3]):02} (yyyy-mm-dd)"
+            ) from None
         raise CellError("not a valid date") from None
     raise CellError(f"not a date in a known format ({_DATE_FORMATS})")
 
 
-def _to_datetime(value: Any) -> Any:
+def _local(value: datetime, zone: ZoneInfo) -> datetime:
+    """An aware datetime as the naive wall-clock time in ``zone``; a naive one as
+    it is."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        return value
+    return value.astimezone(zone).replace(tzinfo=None)
+
+
+def _to_datetime(value: Any, zone: ZoneInfo) -> Any:
     kind = type(value)
     if kind is str:
         text = _text(value)
-        return None if text is None else _parse_datetime(text)
+        return None if text is None else _local(_parse_datetime(text), zone)
+    if kind is datetime:
+        return _local(value, zone)
     if kind is date:
         return datetime(value.year, value.month, value.day)
     if kind in (int, float):
@@ -316,14 +489,16 @@ def _to_datetime(value: Any) -> Any:
     return value
 
 
-def _to_date(value: Any) -> Any:
+def _to_date(value: Any, zone: ZoneInfo) -> Any:
     kind = type(value)
     if kind is str:
         text = _text(value)
         if text is None:
             return None
         value, kind = _parse_datetime(text), datetime
-    if kind is datetime and value.time() == time() and value.tzinfo is None:
+    if kind is datetime and value.tzinfo is not None:
+        return _local(value, zone).date()
+    if kind is datetime and value.time() == time():
         return value.date()
     if kind in (int, float):
         raise CellError("a number, not a date (format the column as a date)")
@@ -331,7 +506,7 @@ def _to_date(value: Any) -> Any:
 
 
 #: First match wins: bool before int (a bool is an int), datetime before date.
-_BY_TYPE: tuple[tuple[type, Converter], ...] = (
+_BY_TYPE: tuple[tuple[type, Callable[..., Any]], ...] = (
     (bool, _to_bool),
     (enum.Enum, _to_any),
     (str, _to_str),

@@ -9,6 +9,11 @@ nothing) may say so with ``retries``: after an
 :class:`~robotlib.errors.ApplicationError` (HTTP 5xx, an expired session, a
 timeout) it runs again from the start, so a flaky system does not cost the item
 an attempt.
+
+Inside an engine run, every step first checks the current item's lease (see
+:mod:`robotlib._lease`): a worker whose lease may have run out (it was paused, say)
+and whose item another worker has taken since runs no further step of it; the step
+raises :class:`~robotlib.errors.LeaseLostError` instead, before it starts.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 import structlog
 
+from robotlib import _lease
 from robotlib.errors import ApplicationError
 
 __all__ = ["step"]
@@ -90,6 +96,15 @@ def step(
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
             fields = _arguments(signature, args, kwargs) if log_args else {}
             with structlog.contextvars.bound_contextvars(step=step_name):
+                try:
+                    _lease.check()
+                except BaseException as exc:
+                    log.warning(
+                        "step_not_started",
+                        error_type=type(exc).__name__,
+                        error=str(exc),
+                    )
+                    raise
                 log.debug("step_started", **fields)
                 started = time.perf_counter()
                 try:
@@ -130,6 +145,7 @@ def _with_retries(
                 error=str(exc),
             )
             time.sleep(pause_s * 2 ** (attempt - 1))
+            _lease.check()  # the pause may have outlasted the lease
     return func(*args, **kwargs)
 
 

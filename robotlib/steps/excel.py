@@ -23,18 +23,51 @@ How a sheet is read:
   missing, which for a required field is the missing-column error.
 - **Values**, converted by the field's type (``Optional[...]`` included): text dates
   ``dd-mm-yyyy``, ``dd.mm.yyyy``, ``dd/mm/yyyy`` and ``yyyy-mm-dd``, optionally with
-  ``HH:MM[:SS]`` (``2026-12-24T14:30`` too), for date and datetime fields; decimal
-  commas (``7,5``, ``1.234,5``) for float, Decimal and int fields; numbers stored as
-  ``12.0`` become ``12`` in int fields and ``"12"`` in text fields; text is
-  stripped; an empty cell is left out, so the field's default applies.
+  ``HH:MM[:SS]`` (``2026-12-24T14:30`` too), for date and datetime fields; numbers
+  stored as ``12.0`` become ``12`` in int fields and ``"12"`` in text fields; text
+  is stripped; an empty cell is left out, so the field's default applies.
+- **Numbers in text cells** (float, Decimal and int fields) are read by the
+  column's locale (``column_locales``, else ``locale``, else the project's
+  ``locale``, ``da``) with Babel's strict parsing: the locale's own notation, with
+  or without grouping (``7,5``, ``1.234,5`` in Danish), and the plain notation
+  programs write (``7.5``, ``-0.25``); digits grouped by spaces (``1 234,5``) too.
+  A text that reads as two values (``1.050`` in Danish: 1050, or 1.05 with a
+  decimal point) or is written in the other notation (``1,234.5`` in a Danish
+  column) is its row's error, naming both readings. Number *cells* are read as
+  the number they hold, whatever the locale.
+- **Day/month order.** Text dates are read day first (``11.05.2026`` is 11 May).
+  In a column where another row can only be read month first (``11/19/2026``),
+  a date that reads both ways (``11/05/2026``) is its row's error, naming both
+  readings and the proving row. Models with date fields hold the sheet's rows in
+  memory while it is read, to see the whole column first.
+- **Times with an offset** (``2026-11-20T08:00:00+01:00``, ``...Z``, ``+0100``) are
+  converted to the project's ``time_zone`` (``Europe/Copenhagen``) and given as its
+  wall-clock time to a ``datetime`` field without one; a pydantic
+  ``AwareDatetime`` field keeps the offset; a ``date`` field takes the date there.
+- **A robot's check that raises** (a validator's ``TypeError`` or ``KeyError``) is
+  that row's error, naming the column whose check raised, or the row when it is
+  not one column's: never the end of the load.
 - **Formulas** are read by the value Excel cached when it last saved the file. A
   formula cell without a cached value (a file written by a program that does not
   calculate, and never opened in Excel) reads as empty. A cell holding a formula
   error (``#REF!``, ``#DIV/0!``, ``#N/A``, ``#VALUE!``, ...) makes its row a
   ``RowError``; so does the same text typed into a cell. (python-calamine reads an
   error cell as empty: the sheet's XML is searched for them.)
-- **Empty rows** (every cell empty or blank) are skipped. **Hidden rows** and rows
-  hidden by a filter are read like any other.
+- **Empty rows** (every cell empty or blank) are skipped.
+- **Sheets.** Without ``sheet=``, the first *visible* worksheet whose first 20
+  non-empty rows hold a header with every required field is read; if none has
+  one, the first visible sheet, whose missing columns are then named. A hidden
+  sheet is read only when named. Two visible sheets with the header are an
+  ``InputError`` naming both: name one with ``sheet=``.
+- **Hidden rows.** Rows hidden in the sheet (by hand, or filtered away) that hold
+  data are refused by default, naming them; ``hidden_rows="skip"`` leaves them out
+  (the log event ``input_hidden_rows_skipped`` names them) and
+  ``hidden_rows="include"`` reads them like the others.
+- **Incomplete files.** A CSV whose last line has no line end while the others
+  have one is refused as probably cut while being written; Excel's lock files
+  (``~$name.xlsx``) are refused; with ``stable_for_s`` (a scheduled run: the
+  project's ``input_stable_s``) the file is read only once its size and
+  modification time have not changed for that long.
 - **Old ``.xls``** workbooks (Excel 97-2003) are refused with how to convert them:
   their formula errors could not be told from empty cells.
 - **Memory**: the sheet is held in memory while it is read (about 80 MB for
@@ -51,7 +84,7 @@ How a sheet is read:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import chain
 from os import PathLike
 from pathlib import Path
@@ -62,10 +95,18 @@ from pydantic import BaseModel, ValidationError
 
 from robotlib.reading import current as current_reading
 from robotlib.robot import Row, RowError, Source
-from robotlib.steps._excel_columns import Column, Fields, explain, is_blank, shown
+from robotlib.steps._excel_columns import (
+    Column,
+    Fields,
+    explain,
+    failed_check,
+    is_blank,
+    shown,
+)
+from robotlib.steps._excel_dates import MonthFirst, month_first_evidence, order_checked
 from robotlib.steps._excel_files import Table, open_table
 from robotlib.steps._excel_options import HiddenRows, ReadOptions
-from robotlib.steps._excel_values import CellError
+from robotlib.steps._excel_values import CellError, is_date_type
 
 __all__ = ["excel_source", "read_rows"]
 
@@ -147,9 +188,9 @@ def read_rows(
         hidden_rows=hidden_rows,
         stable_for_s=defaults.stable_for_s if stable_for_s is None else stable_for_s,
     )
-    fields = Fields.of(model, aliases)
-    with open_table(path, sheet) as table:
-        yield from _read(table, fields, header_row)
+    fields = Fields.of(model, aliases, options)
+    with open_table(path, sheet, options, fields.matches) as table:
+        yield from _read(table, fields, header_row, options)
 
 
 def excel_source(
@@ -216,8 +257,9 @@ def excel_source(
 
 
 def _read(
-    table: Table, fields: Fields, header_row: int | None
+    table: Table, fields: Fields, header_row: int | None, options: ReadOptions
 ) -> Iterator[Row | RowError]:
+    """Yield the rows below the header, converted by ``options`` and validated."""
     header_number, header, rest = _find_header(table, fields, header_row)
     columns = fields.columns(
         header,
@@ -225,10 +267,29 @@ def _read(
         error=lambda message, **where: table.error(message, row=header_number, **where),
     )
     validate, place = fields.model.model_validate, table.place
-    plan = [(c.index, c.key, c.convert) for c in columns]
+    rows: Iterable[tuple[int, Sequence[Any]]] = chain(rest, table.rows)
+    dated = [
+        c.index
+        for c in columns
+        if is_date_type(fields.model.model_fields[c.field].annotation)
+    ]
+    evidence: dict[int, MonthFirst] = {}
+    if dated:  # a date's order can be proven by any row of its column
+        rows = list(rows)
+        evidence = month_first_evidence(rows, dated)
+    plan = [
+        (
+            c.index,
+            c.key,
+            order_checked(c.convert, evidence[c.index])
+            if c.index in evidence
+            else c.convert,
+        )
+        for c in columns
+    ]
     header_width = len(header)
     good = bad = 0
-    for number, cells in chain(rest, table.rows):
+    for number, cells in rows:
         width = len(cells)
         if width > header_width and not table.positional:
             bad += 1
@@ -263,6 +324,11 @@ def _read(
             bad += 1
             yield RowError(location, explain(exc, columns, cells))
             continue
+        except Exception as exc:  # a robot's validator raised
+            bad += 1
+            labels = {c.key: c.header for c in columns}
+            yield RowError(location, failed_check(fields.model, data, exc, labels))
+            continue
         good += 1
         yield Row(item, location)
     log.info("input_read", file=table.file, sheet=table.sheet, rows=good, invalid=bad)
@@ -280,6 +346,8 @@ def _cell_problem(columns: list[Column], index: int, raw: Any, exc: CellError) -
     header = next(c.header for c in columns if c.index == index)
     if exc.formula is not None:
         return f"formula error {exc.formula} in column {header!r}"
+    if exc.about_value:
+        return f"column {header!r}: {shown(raw)} {exc.reason}"
     return f"column {header!r}: {exc.reason} ({shown(raw)})"
 
 

@@ -251,7 +251,7 @@ def test_retry_sends_items_back_audited_and_the_next_run_processes_them(
     again = rpa("run", "fake_lab", "--input", str(input_file))
 
     assert 0 == again.exit_code
-    assert "Loaded: 0 new item(s), 6 already queued." in again.stdout
+    assert "Loaded: 0 new item(s), 6 already queued, 0 corrected." in again.stdout
     assert "done 1 · business exceptions 0 · failed 1 · retried 1" in again.stdout
     assert (ItemState.DONE, 1) == (
         backend.get(int(ids[0])).state,

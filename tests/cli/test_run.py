@@ -32,7 +32,7 @@ def test_run_exits_0_with_business_exceptions_and_summarises(
     result = rpa("run", "fake_lab", "--input", str(input_file))
 
     assert 0 == result.exit_code
-    assert "Loaded: 6 new item(s), 0 already queued." in result.stdout
+    assert "Loaded: 6 new item(s), 0 already queued, 0 corrected." in result.stdout
     assert "done 2 · business exceptions 3 · failed 1 · retried 1" in result.stdout
     assert "review: rpa exceptions fake_lab" in result.stdout
     [run] = backend.runs()
@@ -97,7 +97,7 @@ def test_second_identical_run_enqueues_nothing_new(
     result = rpa("run", "fake_lab", "--input", str(input_file))
 
     assert 0 == result.exit_code
-    assert "Loaded: 0 new item(s), 6 already queued." in result.stdout
+    assert "Loaded: 0 new item(s), 6 already queued, 0 corrected." in result.stdout
     assert "done 0 · business exceptions 0 · failed 0 · retried 0" in result.stdout
     assert before == states(backend)
     assert 2 == len(registrations())
@@ -111,7 +111,7 @@ def test_run_without_input_uses_the_source_default(
     result = rpa("run", "fake_lab")
 
     assert 0 == result.exit_code
-    assert "Loaded: 1 new item(s), 0 already queued." in result.stdout
+    assert "Loaded: 1 new item(s), 0 already queued, 0 corrected." in result.stdout
     assert {"010190-1234|NPU02319": ItemState.DONE} == states(backend)
 
 

@@ -632,6 +632,84 @@ def test_retry_resets_attempts_but_not_claims(
 
 
 @pytest.mark.parametrize("state", [S.BUSINESS_EXCEPTION, S.FAILED])
+def test_correct_replaces_the_payload_and_retries(
+    backend: QueueBackend, clock: Any, state: ItemState
+) -> None:
+    """Correct gives an exception item a new payload, clears its error and makes it
+    new with attempts 0, audited and in the history with the loading run."""
+    item = in_state(backend, state)
+    clock.advance(timedelta(hours=8))
+    note = "corrected by input lab.xlsx: value '99' → '9.9'"
+
+    corrected = backend.correct(
+        item.id,
+        payload={"ref": "r1", "value": "9.9"},
+        actor="input:lab.xlsx",
+        note=note,
+        run_id="run-2",
+    )
+
+    assert (S.NEW, 0, 1, None, None, None, {"ref": "r1", "value": "9.9"}) == (
+        corrected.state,
+        corrected.attempts,
+        corrected.claims,
+        corrected.finished_at,
+        corrected.error_type,
+        corrected.error_message,
+        corrected.payload,
+    )
+    assert corrected == backend.get(item.id)
+    last = backend.history(item.id)[-1]
+    assert (state, S.NEW, "run-2", note) == (
+        last.from_state,
+        last.to_state,
+        last.run_id,
+        last.note,
+    )
+    entry = AuditEntry(1, clock.now(), "input:lab.xlsx", "correct", item.id, note)
+    assert [entry] == backend.audit_log()
+    assert {"ref": "r1", "value": "9.9"} == claim(backend).payload
+
+
+@pytest.mark.parametrize("state", [S.NEW, S.IN_PROGRESS, S.DONE, S.RESOLVED])
+def test_correct_needs_an_exception_item(
+    backend: QueueBackend, state: ItemState
+) -> None:
+    """Correct refuses an item that is not an exception and changes nothing."""
+    item = in_state(backend, state)
+    audited = backend.audit_log()
+
+    with pytest.raises(InvalidTransitionError) as raised:
+        backend.correct(item.id, payload={"ref": "x"}, actor="op", note="fix")
+    assert (item.id, state) == (raised.value.item_id, raised.value.state)
+    assert (item, audited) == (backend.get(item.id), backend.audit_log())
+
+
+@pytest.mark.parametrize(
+    ("payload", "note", "error"),
+    [
+        ({"ref": "x"}, "  ", "note is required to correct"),
+        ({"when": datetime(2026, 1, 1, tzinfo=UTC)}, "fix", "payload must be JSON"),
+    ],
+)
+def test_correct_needs_a_note_and_json_data(
+    backend: QueueBackend, payload: dict[str, Any], note: str, error: str
+) -> None:
+    """A blank note or a payload JSON cannot hold raises ValueError; nothing changes."""
+    item = in_state(backend, S.FAILED)
+
+    with pytest.raises(ValueError, match=error):
+        backend.correct(item.id, payload=payload, actor="op", note=note)
+    assert (item, []) == (backend.get(item.id), backend.audit_log())
+
+
+def test_correct_a_missing_item(backend: QueueBackend) -> None:
+    """Correcting an unknown item raises ItemNotFoundError."""
+    with pytest.raises(ItemNotFoundError):
+        backend.correct(404, payload={}, actor="op", note="fix")
+
+
+@pytest.mark.parametrize("state", [S.BUSINESS_EXCEPTION, S.FAILED])
 def test_resolve_closes_with_an_audited_note(
     backend: QueueBackend, clock: Any, state: ItemState
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -77,3 +78,41 @@ def test_second_run_registers_nothing_more(run_robot: Callable[..., Any]) -> Non
     second = run_robot("lab_results")
     assert 0 == second.result.loaded.added
     assert count == len(second.api("/lab-results?registered_by=robot"))
+
+
+def test_corrections_across_days(run_robot: Callable[..., Any]) -> None:
+    """The EPJ refuses yesterday's 99; today's corrected 9,9 is registered once.
+    Today's 143 for a result registered as 141 is a business exception of its own;
+    the unchanged row is already queued."""
+    corpus = Path(__file__).resolve().parents[1] / "data" / "real_world"
+    yesterday = run_robot(
+        "lab_results", input_path=corpus / "corrections_yesterday.csv"
+    )
+    [refused] = yesterday.backend.items(
+        "lab_results", states=[ItemState.BUSINESS_EXCEPTION]
+    )
+    cpr = refused.reference.split("|")[0]
+
+    today = run_robot("lab_results", input_path=corpus / "corrections_today.csv")
+
+    loaded = today.result.loaded
+    assert (1, 1, 1) == (loaded.added, loaded.existing, loaded.corrected)
+    registered = [
+        (r["code"], r["value"])
+        for r in today.api(f"/lab-results?cpr={cpr}")
+        if r["registered_by"] == "robot"
+    ]
+    assert [("NPU02319", 9.9)] == registered
+    corrected = today.backend.get(refused.id)
+    assert (ItemState.DONE, 9.9) == (corrected.state, corrected.payload["value"])
+    [entry] = today.backend.audit_log(action="correct")
+    assert "corrected by input corrections_today.csv" in entry.note
+    assert "value 99.0 → 9.9" in entry.note
+    [conflict] = today.backend.items(
+        "lab_results", states=[ItemState.BUSINESS_EXCEPTION]
+    )
+    assert "already registered as done (registration_id " in (
+        conflict.error_message or ""
+    )
+    assert "value 143.0 here, 141.0 there" in (conflict.error_message or "")
+    assert 3 == len(today.api("/lab-results?registered_by=robot"))

@@ -142,12 +142,12 @@ EXPECTED: dict[str, Refused | Loaded] = {
     "merged_cells.xlsx": Loaded(
         {2: lab(G1), 4: lab(G2)}, {3: ("column 'Enhed': a value is required",)}
     ),
-    "hidden_rows.xlsx": Loaded(TWO_GOOD, {4: (VALUE, "value 'abc'")}),
+    "hidden_rows.xlsx": Refused(("rows 2 and 4 are hidden", "hidden_rows='skip'")),
     # values
     "invalid_cpr.xlsx": Loaded(
         {2: lab(G1), 7: lab(G2)},
         {
-            3: (CPR, "date does not exist", "'310299-1234'"),
+            3: (CPR, "date does not exist", "value 3102**-**** (10 digits)"),
             4: (CPR, "ten digits", "'12345'"),
             5: (CPR, "ten digits", "'abcdef-ghij'"),
             6: (CPR, "ten digits", "'0101901234567'"),

@@ -419,14 +419,14 @@ def test_bad_dates_are_row_errors(tmp_path: Path) -> None:
         ("-0,25", -0.25),
         ("1.234.567", 1234567.0),
         ("7.5", 7.5),
-        ("1.250", 1.25),
         (" 8 ", 8.0),
     ],
 )
 def test_decimal_commas_for_float_fields(
     tmp_path: Path, text: str, expected: float
 ) -> None:
-    """Decimal commas and thousands dots are read; a lone dot is a decimal point."""
+    """Decimal commas and thousands dots are read; a dot that can only be a decimal
+    point is one (``1.250``, which can be either, is refused: test_excel_locale)."""
     path = write_xlsx(tmp_path / "lab.xlsx", [HEADERS, [CPR1, SAMPLED, text]])
 
     assert [row(2, value=expected)] == read(path)
@@ -527,8 +527,8 @@ def test_empty_rows_are_skipped(tmp_path: Path) -> None:
     assert [row(2), row(5, cpr=CPR2)] == read(path)
 
 
-def test_hidden_rows_are_read(tmp_path: Path) -> None:
-    """A hidden row is read like any other (streaming mode cannot see it)."""
+def test_hidden_rows_are_refused(tmp_path: Path) -> None:
+    """A hidden row refuses the sheet (see tests/steps/test_excel_structure.py)."""
     path = tmp_path / "lab.xlsx"
     workbook = openpyxl.Workbook()
     sheet = workbook.active
@@ -539,7 +539,8 @@ def test_hidden_rows_are_read(tmp_path: Path) -> None:
     sheet.row_dimensions[2].hidden = True
     workbook.save(path)
 
-    assert [row(2), row(3, cpr=CPR2)] == read(path)
+    with pytest.raises(InputError, match="row 2 is hidden"):
+        read(path)
 
 
 def test_formulas_are_read_by_their_cached_value(tmp_path: Path) -> None:
