@@ -44,6 +44,11 @@ from robotlib.steps._excel_error_cells import (
     ods_error_cells,
     xlsx_error_cells,
 )
+from robotlib.steps._excel_number_formats import (
+    ods_padded_cells,
+    padded,
+    xlsx_padded_cells,
+)
 from robotlib.steps._excel_options import HiddenRows
 from robotlib.steps._excel_row_flags import (
     flagged,
@@ -131,12 +136,25 @@ def open_sheet(
                 title = _sheet_title(_worksheet_names(workbook), sheet, path.name)
             data = _calamine_sheet(workbook, title, is_ods, path.name)
         hidden = _hidden_rows(archive, title, is_ods, path.name)
+        shown = _padded_cells(archive, title, is_ods, path.name)
     if data is None:
         with _openpyxl_sheet(path, title) as (_, rows):
+            rows = padded(rows, shown)
             yield title, flagged(rows, hidden, hidden_rows, file=path.name, sheet=title)
     else:
-        rows = _calamine_rows(data, path, title, is_ods)
+        rows = padded(_calamine_rows(data, path, title, is_ods), shown)
         yield title, flagged(rows, hidden, hidden_rows, file=path.name, sheet=title)
+
+
+def _padded_cells(
+    archive: zipfile.ZipFile, title: str, is_ods: bool, file: str
+) -> dict[tuple[int, int], int]:
+    try:
+        if is_ods:
+            return ods_padded_cells(archive, title)
+        return xlsx_padded_cells(archive, title)
+    except (*_DAMAGED, OSError) as exc:
+        raise InputError(_DAMAGED_MESSAGE, file=file, sheet=title) from exc
 
 
 def _hidden_rows(

@@ -422,3 +422,27 @@ def test_a_schedule_glob_skips_excel_lock_files(tmp_path: Path) -> None:
             "log_level": "info",
         }
     ]
+
+
+# Number cells shown with leading zeros ---------------------------------------------
+
+
+def test_a_number_cell_padded_by_its_format_reads_as_the_digits_shown(
+    tmp_path: Path,
+) -> None:
+    class Coded(BaseModel):
+        code: str
+        count: int
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["code", "count"])
+    sheet.append([909689473, 7])
+    sheet.append([12345, 8])
+    sheet["A2"].number_format = "0000000000"
+    sheet["B2"].number_format = "000"
+    path = tmp_path / "padded.xlsx"
+    book.save(path)
+    rows = [r.values for r in read_rows(path, model=Coded) if isinstance(r, Row)]
+    assert rows == [Coded(code="0909689473", count=7), Coded(code="12345", count=8)]

@@ -471,6 +471,22 @@ def test_workbook_day_month_order_proven_by_other_rows_refuses_the_ambiguous_one
 
 # -- 7 CPR numbers ------------------------------------------------------------------
 
+
+@pytest.mark.parametrize(
+    "name", ["lo_cpr_number_format_10.xlsx", "lo_cpr_number_format_10.ods"]
+)
+def test_cpr_number_cell_formatted_with_ten_digits_reads_as_shown(name: str) -> None:
+    # 909689473 in a number cell whose format 0000000000 shows 0909689473
+    path = DATA / name
+    assert_reads(
+        path,
+        [
+            (where(path, 2), lab(Z, "NPU02319", 8.4, "mmol/L", nov(20, 8, 0))),
+            (where(path, 3), lab(B, "NPU03429", 141.0, "mmol/L", nov(20, 8, 15))),
+        ],
+    )
+
+
 LOST_ZERO = Bad(
     "CPR-nummer",
     "a leading zero was probably lost when the CPR was stored as a number: "
