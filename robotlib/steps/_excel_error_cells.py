@@ -164,17 +164,47 @@ def _ods_rows(
     stream: IO[bytes], sheet: str
 ) -> Iterator[tuple[int, list[ElementTree.Element]]]:
     """Yield (rows repeated, cells) for each row of the named table."""
+    for element in ods_table_elements(stream, sheet):
+        if element.tag == f"{_TABLE}table-row":
+            repeat = int(element.get(f"{_TABLE}number-rows-repeated", "1"))
+            yield repeat, list(element)
+
+
+def ods_table_elements(stream: IO[bytes], sheet: str) -> Iterator[ElementTree.Element]:
+    """Yield each column and row element of the named table of ``content.xml``.
+
+    An element is whole when yielded, and cleared after: read what you need of it
+    before asking for the next.
+    """
     inside = False
+    wanted = (f"{_TABLE}table-row", f"{_TABLE}table-column")
     for event, element in ElementTree.iterparse(stream, events=("start", "end")):
         if element.tag == f"{_TABLE}table":
             if event == "start":
                 inside = element.get(f"{_TABLE}name") == sheet
             elif inside:
                 return
-        elif inside and event == "end" and element.tag == f"{_TABLE}table-row":
-            repeat = int(element.get(f"{_TABLE}number-rows-repeated", "1"))
-            yield repeat, list(element)
+        elif inside and event == "end" and element.tag in wanted:
+            yield element
             element.clear()
+
+
+def opening_tags(
+    stream: IO[bytes], tag: re.Pattern[bytes]
+) -> Iterator[re.Match[bytes]]:
+    """Each match of an opening tag's pattern in an XML part, read in chunks.
+
+    A chunk is cut before its last ``<``, so no tag is ever split between two.
+    """
+    carry = b""
+    while True:
+        chunk = stream.read(_CHUNK)
+        text = carry + chunk
+        cut = max(text.rfind(b"<"), 0) if chunk else len(text)
+        text, carry = text[:cut], text[cut:]
+        yield from tag.finditer(text)
+        if not chunk:
+            return
 
 
 def _ods_errors(

@@ -22,7 +22,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from xml.etree import ElementTree
 
-from robotlib.steps._excel_error_cells import xlsx_sheet_part
+from robotlib.steps._excel_error_cells import (
+    ods_table_elements,
+    opening_tags,
+    xlsx_sheet_part,
+)
 
 __all__ = ["ods_padded_cells", "padded", "xlsx_padded_cells"]
 
@@ -33,7 +37,6 @@ _CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*)>")
 _REF = re.compile(rb"\br=[\"']([A-Z]+)([0-9]+)[\"']")
 _STYLE = re.compile(rb"\bs=[\"']([0-9]+)[\"']")
 _TYPE = re.compile(rb"\bt=[\"']([a-z]+)[\"']")
-_CHUNK = 1 << 20
 
 
 def _local(tag: str) -> str:
@@ -82,24 +85,17 @@ def xlsx_padded_cells(
         return {}
     found: dict[tuple[int, int], int] = {}
     with archive.open(part) as stream:
-        carry = b""
-        while True:
-            chunk = stream.read(_CHUNK)
-            text = carry + chunk
-            cut = max(text.rfind(b"<"), 0) if chunk else len(text)
-            text, carry = text[:cut], text[cut:]
-            for match in _CELL.finditer(text):
-                attributes = match[1]
-                style, ref = _STYLE.search(attributes), _REF.search(attributes)
-                if style is None or ref is None:
-                    continue
-                width = styles.get(int(style[1]))
-                kind = _TYPE.search(attributes)
-                if width is None or (kind is not None and kind[1] != b"n"):
-                    continue
-                found[(int(ref[2]), _column(ref[1]))] = width
-            if not chunk:
-                return found
+        for match in opening_tags(stream, _CELL):
+            attributes = match[1]
+            style, ref = _STYLE.search(attributes), _REF.search(attributes)
+            if style is None or ref is None:
+                continue
+            width = styles.get(int(style[1]))
+            kind = _TYPE.search(attributes)
+            if width is None or (kind is not None and kind[1] != b"n"):
+                continue
+            found[(int(ref[2]), _column(ref[1]))] = width
+    return found
 
 
 def _column(letters: bytes) -> int:
@@ -177,27 +173,17 @@ def ods_padded_cells(
         return {}
     found: dict[tuple[int, int], int] = {}
     column_styles: list[str | None] = []
-    row, inside = 0, False
+    row = 0
     with archive.open("content.xml") as stream:
-        for event, element in ElementTree.iterparse(stream, events=("start", "end")):
-            tag = element.tag
-            if tag == f"{_TABLE}table":
-                if event == "start":
-                    inside = element.get(f"{_TABLE}name") == sheet
-                elif inside:
-                    break
-                continue
-            if not inside or event != "end":
-                continue
-            if tag == f"{_TABLE}table-column":
+        for element in ods_table_elements(stream, sheet):
+            if element.tag == f"{_TABLE}table-column":
                 repeat = int(element.get(f"{_TABLE}number-columns-repeated", "1"))
                 style = element.get(f"{_TABLE}default-cell-style-name")
                 column_styles.extend([style] * min(repeat, _REPEAT_LIMIT))
-            elif tag == f"{_TABLE}table-row":
+            else:
                 repeat = int(element.get(f"{_TABLE}number-rows-repeated", "1"))
                 _row_cells(element, row + 1, column_styles, styles, found)
                 row += repeat
-                element.clear()
     return found
 
 

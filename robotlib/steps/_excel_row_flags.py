@@ -18,12 +18,15 @@ import re
 import zipfile
 from collections.abc import Iterator, Sequence
 from typing import Any
-from xml.etree import ElementTree
 
 import structlog
 
 from robotlib.errors import InputError
-from robotlib.steps._excel_error_cells import xlsx_sheet_part
+from robotlib.steps._excel_error_cells import (
+    ods_table_elements,
+    opening_tags,
+    xlsx_sheet_part,
+)
 from robotlib.steps._excel_options import HiddenRows
 
 __all__ = ["flagged", "ods_hidden_rows", "xlsx_hidden_rows"]
@@ -54,19 +57,12 @@ def xlsx_hidden_rows(archive: zipfile.ZipFile, sheet: str) -> set[int]:
     hidden: set[int] = set()
     number = 0
     with archive.open(part) as stream:
-        carry = b""
-        while True:
-            chunk = stream.read(_CHUNK)
-            text = carry + chunk
-            cut = max(text.rfind(b"<"), 0) if chunk else len(text)
-            text, carry = text[:cut], text[cut:]
-            for match in _ROW.finditer(text):
-                found = _ROW_NUMBER.search(match[1])
-                number = int(found[1]) if found else number + 1
-                if _HIDDEN.search(match[1]):
-                    hidden.add(number)
-            if not chunk:
-                return hidden
+        for match in opening_tags(stream, _ROW):
+            found = _ROW_NUMBER.search(match[1])
+            number = int(found[1]) if found else number + 1
+            if _HIDDEN.search(match[1]):
+                hidden.add(number)
+    return hidden
 
 
 def ods_hidden_rows(archive: zipfile.ZipFile, sheet: str) -> set[int]:
@@ -75,21 +71,16 @@ def ods_hidden_rows(archive: zipfile.ZipFile, sheet: str) -> set[int]:
         if not _contains(stream, _ODS_MARKERS):
             return set()
     hidden: set[int] = set()
-    number, inside = 0, False
+    number = 0
     with archive.open("content.xml") as stream:
-        for event, element in ElementTree.iterparse(stream, events=("start", "end")):
-            if element.tag == f"{_TABLE}table":
-                if event == "start":
-                    inside = element.get(f"{_TABLE}name") == sheet
-                elif inside:
-                    break
-            elif inside and event == "end" and element.tag == f"{_TABLE}table-row":
-                repeat = int(element.get(f"{_TABLE}number-rows-repeated", "1"))
-                if element.get(f"{_TABLE}visibility") in {"collapse", "filter"}:
-                    # A run of hidden empty rows to the sheet's end is not data.
-                    hidden.update(range(number + 1, number + 1 + min(repeat, 1000)))
-                number += repeat
-                element.clear()
+        for element in ods_table_elements(stream, sheet):
+            if element.tag != f"{_TABLE}table-row":
+                continue
+            repeat = int(element.get(f"{_TABLE}number-rows-repeated", "1"))
+            if element.get(f"{_TABLE}visibility") in {"collapse", "filter"}:
+                # A run of hidden empty rows to the sheet's end is not data.
+                hidden.update(range(number + 1, number + 1 + min(repeat, 1000)))
+            number += repeat
     return hidden
 
 
