@@ -20,7 +20,15 @@ from collections.abc import Iterable, Iterator
 from typing import IO
 from xml.etree import ElementTree
 
-__all__ = ["ErrorCells", "ods_error_cells", "xlsx_error_cells", "xlsx_sheet_part"]
+__all__ = [
+    "ErrorCells",
+    "contains",
+    "ods_error_cells",
+    "ods_table_elements",
+    "opening_tags",
+    "xlsx_error_cells",
+    "xlsx_sheet_part",
+]
 
 ErrorCells = dict[int, dict[int, str]]
 
@@ -50,7 +58,7 @@ def xlsx_error_cells(archive: zipfile.ZipFile, sheet: str) -> ErrorCells | None:
     if part is None:
         return None
     with archive.open(part) as stream:
-        if not _contains(stream, _XLSX_MARKERS):
+        if not contains(stream, _XLSX_MARKERS):
             return {}
     errors: ErrorCells = {}
     with archive.open(part) as stream:
@@ -145,7 +153,7 @@ def ods_error_cells(archive: zipfile.ZipFile, sheet: str) -> ErrorCells:
     ``Err:502``) as the cell's paragraph.
     """
     with archive.open("content.xml") as stream:
-        if not _contains(stream, _ODS_MARKERS):
+        if not contains(stream, _ODS_MARKERS):
             return {}
     errors: ErrorCells = {}
     with archive.open("content.xml") as stream:
@@ -225,7 +233,7 @@ def _ods_errors(
 # Both --------------------------------------------------------------------------------
 
 
-def _contains(stream: IO[bytes], markers: tuple[bytes, ...]) -> bool:
+def contains(stream: IO[bytes], markers: tuple[bytes, ...]) -> bool:
     """Whether any marker occurs in the stream, read in chunks."""
     overlap = max(map(len, markers)) - 1
     tail = b""

@@ -23,6 +23,7 @@ import structlog
 
 from robotlib.errors import InputError
 from robotlib.steps._excel_error_cells import (
+    contains,
     ods_table_elements,
     opening_tags,
     xlsx_sheet_part,
@@ -33,7 +34,6 @@ __all__ = ["flagged", "ods_hidden_rows", "xlsx_hidden_rows"]
 
 Rows = Iterator[tuple[int, Sequence[Any]]]
 
-_CHUNK = 1 << 20
 _XLSX_MARKERS = (b'hidden="1"', b"hidden='1'", b'hidden="true"', b"hidden='true'")
 _ODS_MARKERS = (b'visibility="collapse"', b'visibility="filter"')
 _ROW = re.compile(rb"<(?:\w+:)?row\b([^>]*)>")
@@ -52,7 +52,7 @@ def xlsx_hidden_rows(archive: zipfile.ZipFile, sheet: str) -> set[int]:
     if part is None:
         return set()
     with archive.open(part) as stream:
-        if not _contains(stream, _XLSX_MARKERS):
+        if not contains(stream, _XLSX_MARKERS):
             return set()
     hidden: set[int] = set()
     number = 0
@@ -68,7 +68,7 @@ def xlsx_hidden_rows(archive: zipfile.ZipFile, sheet: str) -> set[int]:
 def ods_hidden_rows(archive: zipfile.ZipFile, sheet: str) -> set[int]:
     """The numbers (from 1) of the hidden or filtered rows of one ods table."""
     with archive.open("content.xml") as stream:
-        if not _contains(stream, _ODS_MARKERS):
+        if not contains(stream, _ODS_MARKERS):
             return set()
     hidden: set[int] = set()
     number = 0
@@ -145,14 +145,3 @@ def _rows(numbers: list[int]) -> str:
     if more:
         return f"rows {', '.join(named)} and {more} more are"
     return f"rows {', '.join(named[:-1])} and {named[-1]} are"
-
-
-def _contains(stream: Any, markers: tuple[bytes, ...]) -> bool:
-    overlap = max(map(len, markers)) - 1
-    tail = b""
-    while chunk := stream.read(_CHUNK):
-        text = tail + chunk
-        if any(marker in text for marker in markers):
-            return True
-        tail = text[-overlap:]
-    return False
