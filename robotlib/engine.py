@@ -46,9 +46,10 @@ from robotlib.errors import (
     RobotlibError,
 )
 from robotlib.logs import Redactor, run_log
-from robotlib.queue._transitions import EXCEPTION_STATES, REJECTED_ERROR_TYPE
 from robotlib.queue.base import QueueBackend
 from robotlib.queue.models import (
+    EXCEPTION_STATES,
+    REJECTED_ERROR_TYPE,
     EnqueueResult,
     ItemState,
     NewItem,
@@ -58,6 +59,7 @@ from robotlib.queue.models import (
 from robotlib.reading import Reading, reading
 from robotlib.robot import Robot, Row, RowError, SourceRow, stages_after
 from robotlib.settings import Settings
+from robotlib.validation import failed_check
 
 __all__ = [
     "EXIT_INVALID",
@@ -648,8 +650,6 @@ class Engine:
             try:
                 model = self.robot.item.model_validate(values)
             except Exception as exc:  # one row's error, never the load's
-                from robotlib.steps._excel_columns import failed_check
-
                 raw = values if isinstance(values, Mapping) else {}
                 message = (
                     _invalid_row(location, exc)

@@ -21,7 +21,7 @@ from robotlib.cli._app import (
 )
 from robotlib.logs import read_events
 from robotlib.project import Project
-from robotlib.queue.models import ItemState, WorkItem
+from robotlib.queue.models import EXCEPTION_STATES, ItemState, WorkItem
 
 __all__ = ["exceptions_app", "runs_app"]
 
@@ -34,8 +34,6 @@ class _Level(StrEnum):
     WARNING = "warning"
     ERROR = "error"
 
-
-_EXCEPTION_STATES = (ItemState.BUSINESS_EXCEPTION, ItemState.FAILED)
 
 ShowCpr = Annotated[
     bool,
@@ -261,7 +259,7 @@ def _list_exceptions(
     ctx: typer.Context, robot: str | None, *, clear: bool, as_json: bool
 ) -> None:
     with open_project(ctx) as project:
-        items = project.backend.items(robot, states=_EXCEPTION_STATES)
+        items = project.backend.items(robot, states=EXCEPTION_STATES)
         if as_json:
             print_json([_item(i, clear=clear) for i in items])
             return

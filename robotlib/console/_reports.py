@@ -64,7 +64,7 @@ from robotlib.console._run_files import find_run, item_artifact, run_artifacts, 
 from robotlib.errors import ConfigurationError
 from robotlib.logs import read_events
 from robotlib.project import Project
-from robotlib.queue.models import ItemState, Run, RunStatus, WorkItem
+from robotlib.queue.models import EXCEPTION_STATES, ItemState, Run, RunStatus, WorkItem
 from robotlib.scheduler import Scheduler
 
 __all__ = [
@@ -99,7 +99,6 @@ __all__ = [
 LOCAL_TZ = ZoneInfo("Europe/Copenhagen")
 
 #: The states of the exception queue: waiting for an operator.
-EXCEPTION_STATES = (ItemState.BUSINESS_EXCEPTION, ItemState.FAILED)
 
 #: ``<coordinator run id>w<N>``: a worker run of ``rpa run --workers N``.
 _WORKER_RUN = re.compile(r"(?P<parent>.+)w\d+")

@@ -19,7 +19,14 @@ from datetime import UTC, datetime
 from typing import Any, overload
 
 from robotlib.errors import InvalidTransitionError, LeaseLostError
-from robotlib.queue.models import HistoryEntry, ItemState, NewItem, WorkItem
+from robotlib.queue.models import (
+    EXCEPTION_STATES,
+    REJECTED_ERROR_TYPE,
+    HistoryEntry,
+    ItemState,
+    NewItem,
+    WorkItem,
+)
 
 __all__ = [
     "EXCEPTION_STATES",
@@ -41,12 +48,6 @@ __all__ = [
     "retried",
     "stage_finished",
 ]
-
-#: The states an operator may retry or resolve.
-EXCEPTION_STATES = frozenset({ItemState.BUSINESS_EXCEPTION, ItemState.FAILED})
-
-#: The error type of an item enqueued as rejected (``NewItem.rejected``).
-REJECTED_ERROR_TYPE = "InvalidInput"
 
 
 @dataclass(frozen=True, slots=True)

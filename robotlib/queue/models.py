@@ -12,7 +12,9 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "EXCEPTION_STATES",
     "FINISHED_STATES",
+    "REJECTED_ERROR_TYPE",
     "AuditEntry",
     "EnqueueResult",
     "HistoryEntry",
@@ -44,6 +46,12 @@ class ItemState(StrEnum):
 FINISHED_STATES = frozenset(
     {ItemState.DONE, ItemState.BUSINESS_EXCEPTION, ItemState.FAILED, ItemState.RESOLVED}
 )
+
+#: The states an operator may retry or resolve, and a later input row correct.
+EXCEPTION_STATES = frozenset({ItemState.BUSINESS_EXCEPTION, ItemState.FAILED})
+
+#: The error type of an item enqueued as rejected (``NewItem.rejected``).
+REJECTED_ERROR_TYPE = "InvalidInput"
 
 
 class RunStatus(StrEnum):
