@@ -5,7 +5,8 @@ number cell that lost its leading zero) is run by a robot without a browser thro
 `rpa run`. The rejection messages must show those values masked (``2202**-****``)
 in the run's events.jsonl, in every stored text of the queue database but the
 ``payload`` and ``reference`` columns (the robot needs the number), and in the
-output of `rpa run` and `rpa exceptions list`.
+output of `rpa run` and `rpa exceptions list`, and on the console's pages for a
+viewer and an operator.
 """
 
 from __future__ import annotations
@@ -16,9 +17,14 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from robotlib.cli import app
+from robotlib.console import create_app
+from robotlib.console._accounts import AccountStore, LoginLimiter
+from robotlib.project import Project
 from robotlib.settings import load_settings
 
 ROBOT = '''\
@@ -127,3 +133,44 @@ def test_mistyped_cpr_numbers_are_masked_everywhere(
     assert "090968-****?" in "".join(errors)
     for text in [run_output, exceptions_output, events, *stored]:
         assert [] == [clear for clear in CLEAR if clear in text]
+
+
+def test_the_console_shows_rejections_masked_to_every_role(project: Path) -> None:
+    """The dashboard, the exception queue, the run and each item's page, as a
+    viewer and as an operator: the rejections are there, never in clear."""
+    cli(project, "run", "cpr_rows")
+    opened = Project(load_settings(project))
+    accounts = AccountStore(
+        opened.settings.database,
+        hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
+    )
+    accounts.add("vera", "viewer", "correct horse battery")
+    accounts.add("otto", "operator", "correct horse battery")
+    try:
+        items = opened.backend.items("cpr_rows")
+        [run] = opened.backend.runs("cpr_rows")
+        pages = [
+            "/",
+            "/exceptions",
+            f"/runs/{run.id}",
+            *(f"/items/{item.id}" for item in items),
+        ]
+        app = create_app(opened, accounts=accounts, limiter=LoginLimiter())
+        for user in ("vera", "otto"):
+            with TestClient(app, base_url="http://127.0.0.1") as client:
+                form = client.get("/login").text
+                token = form.split('name="login_token" value="')[1].split('"')[0]
+                client.post(
+                    "/login",
+                    data={
+                        "username": user,
+                        "password": "correct horse battery",
+                        "login_token": token,
+                    },
+                )
+                shown = "".join(client.get(page).text for page in pages)
+                assert "2202**-**** (11 digits)" in shown, user
+                assert [] == [clear for clear in CLEAR if clear in shown], user
+    finally:
+        accounts.close()
+        opened.close()
