@@ -41,6 +41,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
+from babel.dates import get_date_format
 from babel.numbers import (
     NumberFormatError,
     format_decimal,
@@ -57,6 +58,7 @@ __all__ = [
     "check_locale",
     "check_time_zone",
     "converter_for",
+    "day_first",
     "is_date_type",
     "normalise",
     "parse_number",
@@ -178,7 +180,9 @@ def converter_for(
             if converter in (_to_int, _to_float, _to_decimal):
                 return functools.partial(converter, locale=locale)
             if converter in (_to_datetime, _to_date):
-                return functools.partial(converter, zone=ZoneInfo(time_zone))
+                return functools.partial(
+                    converter, zone=ZoneInfo(time_zone), day_first=day_first(locale)
+                )
             return converter
     return _to_any
 
@@ -440,31 +444,49 @@ _DATE_FORMATS = (
 )
 
 
-def _parse_datetime(text: str) -> datetime:
-    """Parse a Danish or ISO date, with an optional time, as a datetime."""
+def day_first(locale: str) -> bool:
+    """Whether the locale writes a numeric date day first (``da``: yes, ``en_US``:
+    no), by its short date format in the CLDR data Babel carries."""
+    pattern = str(get_date_format("short", locale=locale).pattern)
+    return pattern.find("d") < pattern.find("M")
+
+
+def _parse_datetime(text: str, first_is_day: bool = True) -> datetime:
+    """Parse a numeric or ISO date, with an optional time, as a datetime."""
     match = _DANISH_DATE.fullmatch(text)
     try:
         if match is not None:
-            day, _, month, year, hour, minute, second = match.groups()
+            first, _, second, year, hour, minute, second_ = match.groups()
+            day, month = (first, second) if first_is_day else (second, first)
             return datetime(
                 int(year),
                 int(month),
                 int(day),
                 int(hour or 0),
                 int(minute or 0),
-                int(second or 0),
+                int(second_ or 0),
             )
         if _ISO_DATE.fullmatch(text):
             return datetime.fromisoformat(text)
     except ValueError:
-        if match is not None and int(match[1]) <= 12 < int(match[3]) <= 31:
-            raise CellError(
-                f"not a valid date day first (month {int(match[3])}): it is "
-                f"probably written month first; write it as "
-                f"{match[4]}-{int(match[1]):02}-{int(match[3]):02} (yyyy-mm-dd)"
-            ) from None
+        if match is not None:
+            _other_order(match, first_is_day)
         raise CellError("not a valid date") from None
     raise CellError(f"not a date in a known format ({_DATE_FORMATS})")
+
+
+def _other_order(match: re.Match[str], first_is_day: bool) -> None:
+    """Raise the message for a date valid only in the other day/month order."""
+    first, second = int(match[1]), int(match[3])
+    month = second if first_is_day else first
+    other = first if first_is_day else second
+    if month > 12 >= other:
+        order = "month first" if first_is_day else "day first"
+        raise CellError(
+            f"not a valid date {'day' if first_is_day else 'month'} first (month "
+            f"{month}): it is probably written {order}; write it as "
+            f"{match[4]}-{other:02}-{month:02} (yyyy-mm-dd)"
+        ) from None
 
 
 def _local(value: datetime, zone: ZoneInfo) -> datetime:
@@ -475,11 +497,13 @@ def _local(value: datetime, zone: ZoneInfo) -> datetime:
     return value.astimezone(zone).replace(tzinfo=None)
 
 
-def _to_datetime(value: Any, zone: ZoneInfo) -> Any:
+def _to_datetime(value: Any, zone: ZoneInfo, day_first: bool = True) -> Any:
     kind = type(value)
     if kind is str:
         text = _text(value)
-        return None if text is None else _local(_parse_datetime(text), zone)
+        if text is None:
+            return None
+        return _local(_parse_datetime(text, day_first), zone)
     if kind is datetime:
         return _local(value, zone)
     if kind is date:
@@ -489,13 +513,13 @@ def _to_datetime(value: Any, zone: ZoneInfo) -> Any:
     return value
 
 
-def _to_date(value: Any, zone: ZoneInfo) -> Any:
+def _to_date(value: Any, zone: ZoneInfo, day_first: bool = True) -> Any:
     kind = type(value)
     if kind is str:
         text = _text(value)
         if text is None:
             return None
-        value, kind = _parse_datetime(text), datetime
+        value, kind = _parse_datetime(text, day_first), datetime
     if kind is datetime and value.tzinfo is not None:
         return _local(value, zone).date()
     if kind is datetime and value.time() == time():

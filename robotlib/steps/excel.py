@@ -35,11 +35,12 @@ How a sheet is read:
   decimal point) or is written in the other notation (``1,234.5`` in a Danish
   column) is its row's error, naming both readings. Number *cells* are read as
   the number they hold, whatever the locale.
-- **Day/month order.** Text dates are read day first (``11.05.2026`` is 11 May).
-  In a column where another row can only be read month first (``11/19/2026``),
-  a date that reads both ways (``11/05/2026``) is its row's error, naming both
-  readings and the proving row. Models with date fields hold the sheet's rows in
-  memory while it is read, to see the whole column first.
+- **Day/month order.** Numeric text dates are read in the column locale's order
+  (``da``: day first, ``11.05.2026`` is 11 May; ``en_US``: month first). In a
+  column where another row can only be read in the other order (``11/19/2026``
+  in a Danish column), a date that reads both ways (``11/05/2026``) is its row's
+  error, naming both readings and the proving row. Models with date fields hold
+  the sheet's rows in memory while it is read, to see the whole column first.
 - **Times with an offset** (``2026-11-20T08:00:00+01:00``, ``...Z``, ``+0100``) are
   converted to the project's ``time_zone`` (``Europe/Copenhagen``) and given as its
   wall-clock time to a ``datetime`` field without one; a pydantic
@@ -103,10 +104,10 @@ from robotlib.steps._excel_columns import (
     is_blank,
     shown,
 )
-from robotlib.steps._excel_dates import MonthFirst, month_first_evidence, order_checked
+from robotlib.steps._excel_dates import OtherOrder, order_checked, other_order_evidence
 from robotlib.steps._excel_files import Table, open_table
 from robotlib.steps._excel_options import HiddenRows, ReadOptions
-from robotlib.steps._excel_values import CellError, is_date_type
+from robotlib.steps._excel_values import CellError, day_first, is_date_type
 
 __all__ = ["excel_source", "read_rows"]
 
@@ -268,20 +269,26 @@ def _read(
     )
     validate, place = fields.model.model_validate, table.place
     rows: Iterable[tuple[int, Sequence[Any]]] = chain(rest, table.rows)
-    dated = [
-        c.index
+    locales = {
+        c.index: options.column_locales.get(c.field, options.locale)
         for c in columns
         if is_date_type(fields.model.model_fields[c.field].annotation)
-    ]
-    evidence: dict[int, MonthFirst] = {}
-    if dated:  # a date's order can be proven by any row of its column
+    }
+    evidence: dict[int, OtherOrder] = {}
+    if locales:  # a date's order can be proven by any row of its column
         rows = list(rows)
-        evidence = month_first_evidence(rows, dated)
+        orders = {index: day_first(locale) for index, locale in locales.items()}
+        evidence = other_order_evidence(rows, orders)
     plan = [
         (
             c.index,
             c.key,
-            order_checked(c.convert, evidence[c.index])
+            order_checked(
+                c.convert,
+                evidence[c.index],
+                day_first=day_first(locales[c.index]),
+                locale=locales[c.index],
+            )
             if c.index in evidence
             else c.convert,
         )
