@@ -25,7 +25,7 @@ import threading
 import time
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -493,7 +493,9 @@ class Engine:
         for item, location in self._located_items(rows):
             if item.rejected is None:
                 other = seen.get(item.reference)
-                if other is not None and _differences(other[0], item.payload):
+                if other is not None and _differences(
+                    other[0], item.payload, self.robot.not_compared
+                ):
                     items.append((self._conflict(item, location, *other), location))
                     continue
                 seen.setdefault(item.reference, (item.payload, location))
@@ -525,7 +527,9 @@ class Engine:
             if queued is None or item.rejected is not None:
                 items.append(item)
                 continue
-            changed = _differences(queued.payload, item.payload)
+            changed = _differences(
+                queued.payload, item.payload, self.robot.not_compared
+            )
             was_rejected = queued.error_type == REJECTED_ERROR_TYPE
             if queued.state in EXCEPTION_STATES and (changed or was_rejected):
                 if item.reference not in corrected:
@@ -555,7 +559,7 @@ class Engine:
         run_id: str,
     ) -> None:
         """Give an exception item the values of a later row, to be processed again."""
-        changed = _differences(queued.payload, item.payload)
+        changed = _differences(queued.payload, item.payload, self.robot.not_compared)
         if queued.error_type == REJECTED_ERROR_TYPE:
             what = (
                 f"rejected at load ({queued.error_message}); "
@@ -591,7 +595,9 @@ class Engine:
         """
         differences = "; ".join(
             f"{name} {_shown(mine)} here, {_shown(theirs)} there"
-            for name, mine, theirs in _differences(done.payload, item.payload)
+            for name, mine, theirs in _differences(
+                done.payload, item.payload, self.robot.not_compared
+            )
         )
         outputs = self.robot.outputs
         if outputs and done.output.get(outputs[0]) is not None:
@@ -615,7 +621,9 @@ class Engine:
     ) -> NewItem:
         differences = "; ".join(
             f"{name} {_shown(mine)} here, {_shown(theirs)} there"
-            for name, mine, theirs in _differences(other, item.payload)
+            for name, mine, theirs in _differences(
+                other, item.payload, self.robot.not_compared
+            )
         )
         message = (
             f"{location}: the same reference as {where} but other values "
@@ -1071,17 +1079,20 @@ def _invalid_row(location: str, exc: ValidationError) -> str:
 
 
 def _differences(
-    first: Mapping[str, Any], second: Mapping[str, Any]
+    first: Mapping[str, Any],
+    second: Mapping[str, Any],
+    ignored: Collection[str] = (),
 ) -> list[tuple[str, Any, Any]]:
     """(field, second's value, first's value) of the fields both have and differ in.
 
     Fields only one has are left out: a robot that gained a field since an item
-    was queued does not make every queued item look different.
+    was queued does not make every queued item look different. So are the
+    ``ignored`` ones (the robot's ``not_compared``: where a row was read from).
     """
     return [
         (name, second[name], first[name])
         for name in first
-        if name in second and first[name] != second[name]
+        if name in second and name not in ignored and first[name] != second[name]
     ]
 
 

@@ -192,6 +192,9 @@ class Robot(BaseModel):
         time_limit: stop claiming items after this long.
         lease: how long a claimed item stays leased without a renewal.
         outputs: the output fields reports show.
+        not_compared: item fields that say where a row was read from (a folder),
+            not what it says: a later row that differs from a queued item only
+            in them is the same row (no correction, no conflict).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
@@ -212,6 +215,7 @@ class Robot(BaseModel):
     time_limit: timedelta | None = None
     lease: timedelta = timedelta(minutes=5)
     outputs: tuple[str, ...] = ()
+    not_compared: tuple[str, ...] = ()
 
     @field_validator("name")
     @classmethod
@@ -259,6 +263,13 @@ class Robot(BaseModel):
                     f"reference fields {unknown or '[]'} are not fields of "
                     f"{self.item.__name__} ({', '.join(fields)})"
                 )
+        fields = self.item.model_fields
+        unknown = [name for name in self.not_compared if name not in fields]
+        if unknown:
+            raise ValueError(
+                f"not_compared fields {unknown} are not fields of "
+                f"{self.item.__name__} ({', '.join(fields)})"
+            )
         for role, function, arity in self._callables():
             _check_arity(role, function, arity)
         if self.lease < timedelta(seconds=1):

@@ -208,4 +208,5 @@ robot = Robot(
     retry=RetryPolicy(attempts=3, backoff_s=(2, 10)),
     stop_after_system_errors=5,
     outputs=("document_id",),
+    not_compared=("folder",),
 )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import BaseModel
 
 from robotlib import BusinessRuleError, Context, Robot
@@ -195,3 +196,57 @@ def test_a_row_rejected_at_load_is_corrected_by_a_valid_one(
         "corrected by input new.json (row 1): rejected at load"
     )
     assert '"value": "9,9x"' in entry.note
+
+
+class Located(BaseModel):
+    """A row that knows the folder it was read from."""
+
+    n: int
+    folder: str = ""
+
+
+def test_a_row_differing_only_in_a_not_compared_field_is_already_queued(
+    make_engine: Callable[..., Engine], backend: QueueBackend, tmp_path: Path
+) -> None:
+    """document_filing's case: the same index read from another folder is the
+    same row, not a conflict with the done item."""
+
+    def source(input_path: Path | None) -> list[dict[str, Any]]:
+        assert input_path is not None
+        return [{"n": 1, "folder": str(input_path.parent)}]
+
+    def register(ctx: Context, row: Located) -> dict[str, int]:
+        return {"registration_id": 1}
+
+    robot = Robot(
+        name=ROBOT,
+        item=Located,
+        source=source,
+        reference=["n"],
+        process=register,
+        outputs=("registration_id",),
+        not_compared=("folder",),
+    )
+    engine = make_engine(robot)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    engine.run(input_path=write(tmp_path / "a" / "index.json", []))
+    result = engine.run(input_path=write(tmp_path / "b" / "index.json", []))
+    assert result.loaded is not None
+    assert (0, 1, 0) == (
+        result.loaded.added,
+        result.loaded.existing,
+        result.loaded.corrected,
+    )
+    assert [ItemState.DONE] == [item.state for item in backend.items(ROBOT)]
+
+
+def test_not_compared_names_fields_of_the_item() -> None:
+    with pytest.raises(ValueError, match=r"not_compared fields \['nosuch'\]"):
+        Robot(
+            name="x",
+            item=Located,
+            reference=["n"],
+            process=lambda ctx, row: None,
+            not_compared=("nosuch",),
+        )
