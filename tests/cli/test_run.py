@@ -323,3 +323,42 @@ def test_installed_rpa_command_runs_robots_with_its_exit_codes(
     for run in runs:  # the log path stays on one line, even piped at 80 columns
         log = project / "logs" / robot / run.id / "events.jsonl"
         assert f"  log: {log}\n" in completed.stdout
+
+
+PROBE = '''\
+"""Records how its source was told to read: the run's reading defaults."""
+
+from pydantic import BaseModel
+
+from robotlib import Robot
+from robotlib.reading import current
+
+
+class Seen(BaseModel):
+    n: int
+    stable_for_s: float
+    locale: str
+
+
+def source(input_path):
+    defaults = current()
+    return [{"n": 1, "stable_for_s": defaults.stable_for_s, "locale": defaults.locale}]
+
+
+robot = Robot(name="probe", item=Seen, source=source, reference=["n"],
+              process=lambda ctx, item: None)
+'''
+
+
+def test_stable_for_and_the_project_locale_reach_the_source(
+    rpa: Callable[..., Result], project: Path, backend: QueueBackend
+) -> None:
+    """`rpa run --stable-for` (what the scheduler passes) and rpa.toml's locale
+    are the defaults the robot's source reads its file with."""
+    (project / "robots" / "probe.py").write_text(PROBE, encoding="utf-8")
+    settings = project / "rpa.toml"
+    settings.write_text(settings.read_text() + 'locale = "en_US"\n', "utf-8")
+    result = rpa("run", "probe", "--stable-for", "7")
+    assert 0 == result.exit_code, result.output
+    [item] = backend.items("probe")
+    assert {"n": 1, "stable_for_s": 7.0, "locale": "en_US"} == item.payload
