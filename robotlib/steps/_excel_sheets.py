@@ -35,7 +35,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from xml.etree.ElementTree import ParseError
 
 from robotlib.errors import InputError
@@ -69,6 +69,8 @@ HeaderTest = Callable[[Sequence[Any]], tuple[bool, int]]
 HEADER_ROWS = 20
 #: Opens a sheet and returns (sheet title, rows).
 Opened = tuple[str, Rows]
+
+_T = TypeVar("_T")
 
 _ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
 
@@ -146,24 +148,29 @@ def open_sheet(
         yield title, flagged(rows, hidden, hidden_rows, file=path.name, sheet=title)
 
 
-def _padded_cells(
-    archive: zipfile.ZipFile, title: str, is_ods: bool, file: str
-) -> dict[tuple[int, int], int]:
-    try:
-        if is_ods:
-            return ods_padded_cells(archive, title)
-        return xlsx_padded_cells(archive, title)
-    except (*_DAMAGED, OSError) as exc:
-        raise InputError(_DAMAGED_MESSAGE, file=file, sheet=title) from exc
-
-
 def _hidden_rows(
     archive: zipfile.ZipFile, title: str, is_ods: bool, file: str
 ) -> set[int]:
+    read = ods_hidden_rows if is_ods else xlsx_hidden_rows
+    return _from_xml(read, archive, title, file)
+
+
+def _padded_cells(
+    archive: zipfile.ZipFile, title: str, is_ods: bool, file: str
+) -> dict[tuple[int, int], int]:
+    read = ods_padded_cells if is_ods else xlsx_padded_cells
+    return _from_xml(read, archive, title, file)
+
+
+def _from_xml(
+    read: Callable[[zipfile.ZipFile, str], _T],
+    archive: zipfile.ZipFile,
+    title: str,
+    file: str,
+) -> _T:
+    """What ``read`` finds in the sheet's XML; damaged XML is an InputError."""
     try:
-        if is_ods:
-            return ods_hidden_rows(archive, title)
-        return xlsx_hidden_rows(archive, title)
+        return read(archive, title)
     except (*_DAMAGED, OSError) as exc:
         raise InputError(_DAMAGED_MESSAGE, file=file, sheet=title) from exc
 
