@@ -120,6 +120,8 @@ class DryRunReport:
     existing: list[str]
     invalid: list[tuple[str, str]]
     due_in_queue: int
+    #: exception items a row's other values would correct and queue again
+    corrected: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -322,11 +324,14 @@ class Engine:
     def dry_run(self, *, input_path: Path | None = None) -> DryRunReport:
         """Read and validate the input; report what a run would enqueue."""
         with reading(self._reading()):
-            items = self._items(self._rows(input_path))
+            located = self._checked_items(self._rows(input_path))
+        source = input_path.name if input_path is not None else "the dry run"
+        items, corrections = self._against_queue(located, source)
         known = {item.reference for item in self.backend.items(self.robot.name)}
         fresh = [item for item in items if item.reference not in known]
         return DryRunReport(
-            rows=len(items),
+            rows=len(located),
+            corrected=[item.reference for item, _, _ in corrections],
             new=[item.reference for item in fresh if item.rejected is None],
             existing=[item.reference for item in items if item.reference in known],
             invalid=[

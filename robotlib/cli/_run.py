@@ -109,13 +109,14 @@ def run(
             console.print(
                 f"{report.rows} rows read: {len(report.new)} would be enqueued, "
                 f"{len(report.existing)} are in the queue already, "
+                f"{len(report.corrected)} would be corrected, "
                 f"{len(report.invalid)} are invalid."
             )
             for _reference, reason in report.invalid:
                 console.print(
                     f"  invalid: {shown(reason)}", highlight=False, markup=False
                 )
-            due = report.due_in_queue + len(report.new)
+            due = report.due_in_queue + len(report.new) + len(report.corrected)
             console.print(f"{due} items would be processed. Nothing was changed.")
             return
         if workers > 1:

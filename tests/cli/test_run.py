@@ -160,7 +160,8 @@ def test_dry_run_shows_counts_and_invalid_rows_and_changes_nothing(
 
     assert 0 == result.exit_code
     assert [
-        "6 rows read: 5 would be enqueued, 0 are in the queue already, 1 are invalid.",
+        "6 rows read: 5 would be enqueued, 0 are in the queue already, "
+        "0 would be corrected, 1 are invalid.",
         "  invalid: row 4: column 'value': Input should be a valid number, unable to "
         "parse string as a number (value 'high')",
         "5 items would be processed. Nothing was changed.",
@@ -181,8 +182,8 @@ def test_dry_run_after_a_run_counts_rows_already_queued(
 
     assert 0 == result.exit_code
     assert (
-        "6 rows read: 0 would be enqueued, 6 are in the queue already, 0 are invalid."
-        == result.stdout.splitlines()[0]
+        "6 rows read: 0 would be enqueued, 6 are in the queue already, "
+        "0 would be corrected, 0 are invalid." == result.stdout.splitlines()[0]
     )
     assert "4 items would be processed. Nothing was changed." in result.stdout
     assert before == (backend.runs(), backend.items())

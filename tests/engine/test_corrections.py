@@ -250,3 +250,22 @@ def test_not_compared_names_fields_of_the_item() -> None:
             process=lambda ctx, row: None,
             not_compared=("nosuch",),
         )
+
+
+def test_a_dry_run_tells_the_correction_and_the_done_conflict_and_changes_nothing(
+    make_engine: Callable[..., Engine], backend: QueueBackend, tmp_path: Path
+) -> None:
+    epj = Epj()
+    engine = make_engine(make_robot(epj))
+    yesterday = [{"n": 1, "value": 99}, {"n": 2, "value": 141}]
+    engine.run(input_path=write(tmp_path / "yesterday.json", yesterday))
+    before = [(i.state, i.payload) for i in backend.items(ROBOT)]
+
+    today = [{"n": 1, "value": 9.9}, {"n": 2, "value": 143}]
+    report = engine.dry_run(input_path=write(tmp_path / "today.json", today))
+
+    assert (["1"], [], 2) == (report.corrected, report.existing, report.rows)
+    [(reference, reason)] = report.invalid
+    assert reference.startswith("2 #")
+    assert "already registered as done (registration_id 1002)" in reason
+    assert before == [(i.state, i.payload) for i in backend.items(ROBOT)]
