@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import openpyxl
@@ -300,90 +298,14 @@ def test_an_excel_lock_file_is_refused(tmp_path: Path) -> None:
 
 # Written by LibreOffice --------------------------------------------------------------
 
-FODS = """<?xml version="1.0" encoding="UTF-8"?>
-<office:document xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"
- xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"
- xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"
- xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0"
- xmlns:fo="urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0"
- xmlns:config="urn:oasis:names:tc:opendocument:xmlns:config:1.0"
- office:version="1.2" office:mimetype="application/vnd.oasis.opendocument.spreadsheet">
- <office:automatic-styles>
-  <style:style style:name="hide" style:family="table">
-   <style:table-properties table:display="false"/>
-  </style:style>
- </office:automatic-styles>
- <office:body><office:spreadsheet>
-  <table:table table:name="Gammel" table:style-name="hide">
-   {old}
-  </table:table>
-  <table:table table:name="Ark1">
-   {rows}
-  </table:table>
- </office:spreadsheet></office:body>
-</office:document>
-"""
-
-
-def _row(
-    values: Sequence[object], visibility: str | None = None, repeat: int = 1
-) -> str:
-    attributes = f' table:visibility="{visibility}"' if visibility else ""
-    if repeat > 1:
-        attributes += f' table:number-rows-repeated="{repeat}"'
-    cells = "".join(
-        f'<table:table-cell office:value-type="float" office:value="{v}"><text:p>{v}'
-        "</text:p></table:table-cell>"
-        if isinstance(v, float)
-        else f'<table:table-cell office:value-type="string"><text:p>{v}</text:p>'
-        "</table:table-cell>"
-        for v in values
-    )
-    return f"<table:table-row{attributes}>{cells}</table:table-row>"
-
-
-@pytest.fixture(scope="module")
-def libreoffice_books(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    if shutil.which("soffice") is None:
-        pytest.skip("LibreOffice (soffice) is not installed")
-    folder = tmp_path_factory.mktemp("libreoffice")
-    rows = "".join(
-        [
-            _row(HEADER),
-            _row(["A", 1.5]),
-            _row(["B", 2.5], "collapse"),
-            _row(["C", 3.5]),
-            _row(["D", 4.5], "filter"),
-            _row(["E", 5.5], "filter", repeat=2),
-            _row(["F", 6.5]),
-        ]
-    )
-    source = folder / "lab.fods"
-    source.write_text(FODS.format(old=_row(HEADER) + _row(["OLD", 9.0]), rows=rows))
-    for kind in ("xlsx", "ods"):
-        subprocess.run(
-            [
-                "soffice",
-                f"-env:UserInstallation=file://{folder}/profile",
-                "--headless",
-                "--convert-to",
-                kind,
-                "--outdir",
-                str(folder),
-                str(source),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=180,
-        )
-    yield folder
+#: Workbooks LibreOffice Calc wrote from a flat-ODS file, committed;
+#: tests/data/libreoffice/make_books.py writes them again (it needs soffice).
+LIBREOFFICE = Path(__file__).resolve().parents[1] / "data" / "libreoffice"
 
 
 @pytest.mark.parametrize("suffix", [".xlsx", ".ods"])
-def test_libreoffice_hidden_sheets_and_rows(
-    libreoffice_books: Path, suffix: str
-) -> None:
-    path = libreoffice_books / f"lab{suffix}"
+def test_libreoffice_hidden_sheets_and_rows(suffix: str) -> None:
+    path = LIBREOFFICE / f"lab{suffix}"
     # LibreOffice keeps the flat file's hidden table hidden in ods only: its xlsx
     # says state="visible", so the sheet is named there.
     named = {} if suffix == ".ods" else {"sheet": "Ark1"}
