@@ -23,11 +23,9 @@ from typing import Any
 
 from babel import Locale
 
-from robotlib.steps._excel_values import CellError, Converter
+from robotlib.steps._excel_values import NUMERIC_DATE, CellError, Converter
 
 __all__ = ["OtherOrder", "order_checked", "other_order_evidence"]
-
-_NUMERIC_DATE = re.compile(r"\s*(\d{1,2})([-./])(\d{1,2})\2(\d{4})(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -53,13 +51,14 @@ def other_order_evidence(
             value = cells[index]
             if type(value) is not str:
                 continue
-            match = _NUMERIC_DATE.match(value)
+            text = value.strip()
+            match = NUMERIC_DATE.fullmatch(text)
             if match is None:
                 continue
             first, second = int(match.group(1)), int(match.group(3))
             month, other = (second, first) if first_is_day else (first, second)
             if other <= 12 < month <= 31:
-                found[index] = OtherOrder(number, match.group(0).strip())
+                found[index] = OtherOrder(number, text[: match.end(4)])
     return found
 
 
@@ -71,7 +70,7 @@ def order_checked(
 
     def checked(value: Any) -> Any:
         if type(value) is str:
-            match = _NUMERIC_DATE.match(value)
+            match = NUMERIC_DATE.fullmatch(value.strip())
             if match is not None:
                 _check(match, evidence, day_first, locale)
         return convert(value)

@@ -52,6 +52,7 @@ from babel.numbers import (
 
 __all__ = [
     "ERROR_CODES",
+    "NUMERIC_DATE",
     "CellError",
     "Converter",
     "cell_text",
@@ -434,7 +435,7 @@ def _to_bool(value: Any) -> Any:
 
 # Dates -----------------------------------------------------------------------------
 
-_DANISH_DATE = re.compile(
+NUMERIC_DATE = re.compile(
     r"(\d{1,2})([-./])(\d{1,2})\2(\d{4})"
     r"(?:(?:\s+(?:kl\.?\s*)?|T)(\d{1,2})[:.](\d{2})(?:[:.](\d{2}))?)?"
 )
@@ -453,18 +454,18 @@ def day_first(locale: str) -> bool:
 
 def _parse_datetime(text: str, first_is_day: bool = True) -> datetime:
     """Parse a numeric or ISO date, with an optional time, as a datetime."""
-    match = _DANISH_DATE.fullmatch(text)
+    match = NUMERIC_DATE.fullmatch(text)
     try:
         if match is not None:
-            first, _, second, year, hour, minute, second_ = match.groups()
-            day, month = (first, second) if first_is_day else (second, first)
+            first, _, middle, year, hour, minute, seconds = match.groups()
+            day, month = (first, middle) if first_is_day else (middle, first)
             return datetime(
                 int(year),
                 int(month),
                 int(day),
                 int(hour or 0),
                 int(minute or 0),
-                int(second_ or 0),
+                int(seconds or 0),
             )
         if _ISO_DATE.fullmatch(text):
             return datetime.fromisoformat(text)

@@ -274,10 +274,10 @@ def _read(
         for c in columns
         if is_date_type(fields.model.model_fields[c.field].annotation)
     }
+    orders = {index: day_first(locale) for index, locale in locales.items()}
     evidence: dict[int, OtherOrder] = {}
     if locales:  # a date's order can be proven by any row of its column
         rows = list(rows)
-        orders = {index: day_first(locale) for index, locale in locales.items()}
         evidence = other_order_evidence(rows, orders)
     plan = [
         (
@@ -286,7 +286,7 @@ def _read(
             order_checked(
                 c.convert,
                 evidence[c.index],
-                day_first=day_first(locales[c.index]),
+                day_first=orders[c.index],
                 locale=locales[c.index],
             )
             if c.index in evidence
