@@ -22,6 +22,7 @@ __all__ = [
     "is_well_formed",
     "mask_cpr",
     "mask_cpr_like",
+    "mask_mistyped",
 ]
 
 #: Matches a CPR number with or without the dash, not inside a longer number.
@@ -253,4 +254,15 @@ def mask_cpr_like(value: Any) -> str | None:
     if letters == 0 and len(digits) == 10 and is_well_formed(digits):
         return mask_cpr(digits)
     held = f"{len(digits)} digits" + (" and a letter" if letters else "")
-    return f"{digits[:4]}**-**** ({held})"
+    return f"{mask_mistyped(digits)} ({held})"
+
+
+def mask_mistyped(text: str) -> str:
+    """A CPR number typed wrong, masked: its first four digits, ``2202**-****``.
+
+    Example:
+        >>> mask_mistyped("2202O94002")
+        '2202**-****'
+    """
+    digits = "".join(char for char in text if char.isdigit())
+    return f"{digits[:4]}**-****"

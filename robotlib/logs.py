@@ -62,7 +62,7 @@ import structlog
 from structlog.stdlib import ProcessorFormatter
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from robotlib.cpr import CPR_PATTERN, is_well_formed, mask_cpr
+from robotlib.cpr import CPR_PATTERN, is_well_formed, mask_cpr, mask_mistyped
 from robotlib.errors import ConfigurationError
 from robotlib.settings import CprInLogs, Settings
 
@@ -282,7 +282,7 @@ class Redactor:
         if sum(char.isdigit() for char in number) not in (9, 10, 11):
             return number  # a word of digits and one letter that is no CPR number
         if self._cpr_mode == "mask":
-            return f"{number[:4]}**-****"
+            return mask_mistyped(number)
         digest = hmac.new(self._key, number.upper().encode(), hashlib.sha256)
         return f"cpr:{digest.hexdigest()[:10]}"
 
