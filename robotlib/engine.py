@@ -290,7 +290,7 @@ class Engine:
                     run_id,
                     status=status,
                     counts=counts,
-                    note=self.redactor.redact(note),
+                    note=self.redactor.masked(note),
                 )
                 self._write_report(run_id, run_dir)
                 log.info("run_finished", status=str(status), counts=counts, note=note)
@@ -575,7 +575,7 @@ class Engine:
                 f"{name} {_shown(theirs)} → {_shown(mine)}"
                 for name, mine, theirs in changed
             )
-        note = self.redactor.redact(f"corrected by input {source} ({location}): {what}")
+        note = self.redactor.masked(f"corrected by input {source} ({location}): {what}")
         self.backend.correct(
             queued.id,
             payload=item.payload,
@@ -618,7 +618,7 @@ class Engine:
         return NewItem(
             reference=f"{item.reference} #{_digest(content)}",
             payload=item.payload,
-            rejected=self.redactor.redact(message),
+            rejected=self.redactor.masked(message),
         )
 
     def _conflict(
@@ -638,7 +638,7 @@ class Engine:
         return NewItem(
             reference=f"{item.reference} #{_digest(content)}",
             payload=item.payload,
-            rejected=self.redactor.redact(message),
+            rejected=self.redactor.masked(message),
         )
 
     def _located_items(
@@ -651,7 +651,7 @@ class Engine:
                         reference=row.reference
                         or f"{row.location} #{_digest(row.message)}",
                         payload={"location": row.location},
-                        rejected=self.redactor.redact(f"{row.location}: {row.message}"),
+                        rejected=self.redactor.masked(f"{row.location}: {row.message}"),
                     ),
                     row.location,
                 )
@@ -674,7 +674,7 @@ class Engine:
                     NewItem(
                         reference=self._raw_reference(raw, location),
                         payload=to_jsonable_python(dict(raw), fallback=str),
-                        rejected=self.redactor.redact(message),
+                        rejected=self.redactor.masked(message),
                     ),
                     location,
                 )
@@ -853,7 +853,7 @@ class Engine:
                     item.id,
                     owner=owner,
                     error_type=exc.code or type(exc).__name__,
-                    message=self.redactor.redact(str(exc)),
+                    message=self.redactor.masked(str(exc)),
                 )
                 log.warning("item_business_exception", reason=str(exc), code=exc.code)
                 return BUSINESS
@@ -918,7 +918,7 @@ class Engine:
         artifacts += self._save_traces(ctx, prefix)
         delay = self.robot.retry.delay_after(item.attempts)
         retry_at = self.backend.clock() + delay if delay is not None else None
-        message = self.redactor.redact(f"{exc}" or type(exc).__name__)
+        message = self.redactor.masked(f"{exc}" or type(exc).__name__)
         self.backend.fail(
             item.id,
             owner=owner,

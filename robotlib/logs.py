@@ -180,10 +180,29 @@ class Redactor:
             >>> Redactor(cpr_mode="mask", key=b"").redact("order 9912319999")
             'order 9912319999'
         """
+        return self._redacted(text, self._cpr_mode)
+
+    def masked(self, text: str) -> str:
+        """Return ``text`` for the queue database and the people who read it.
+
+        Secrets become ``***`` and CPR numbers are masked (``240512-****``)
+        whatever ``cpr_in_logs`` says: a reason an operator reads in the morning
+        names the patient's birth date, not a hash, and no database field holds
+        a full number.
+
+        Example:
+            >>> Redactor(cpr_mode="clear", key=b"").masked("no patient 2405124123")
+            'no patient 240512-****'
+        """
+        return self._redacted(text, "mask")
+
+    def _redacted(self, text: str, mode: CprInLogs) -> str:
         text = self.hide_secrets(text)
-        if self._cpr_mode != "clear":
-            text = _MISTYPED_CPR.sub(self._replace_mistyped_cpr, text)
-            text = CPR_PATTERN.sub(self._replace_cpr, text)
+        if mode != "clear":
+            text = _MISTYPED_CPR.sub(
+                lambda m: self._replace_mistyped_cpr(m, mode), text
+            )
+            text = CPR_PATTERN.sub(lambda m: self._replace_cpr(m, mode), text)
         return text
 
     def hide_secrets(self, text: str) -> str:
@@ -264,24 +283,24 @@ class Redactor:
             return _MASK
         return self.redact_value(item)
 
-    def _replace_cpr(self, match: re.Match[str]) -> str:
+    def _replace_cpr(self, match: re.Match[str], mode: CprInLogs) -> str:
         number = match.group(0)
         # DDMMYY-SSSS is treated as a CPR number even with an impossible date (a
         # mistyped number is still a patient's); ten bare digits only when the date
         # is real, so order numbers and the like stay readable.
         if "-" not in number and not is_well_formed(number):
             return number
-        if self._cpr_mode == "mask":
+        if mode == "mask":
             return mask_cpr(number)
         digits = number.replace("-", "")
         digest = hmac.new(self._key, digits.encode("ascii"), hashlib.sha256)
         return f"cpr:{digest.hexdigest()[:10]}"
 
-    def _replace_mistyped_cpr(self, match: re.Match[str]) -> str:
+    def _replace_mistyped_cpr(self, match: re.Match[str], mode: CprInLogs) -> str:
         number = match.group(0)
         if sum(char.isdigit() for char in number) not in (9, 10, 11):
             return number  # a word of digits and one letter that is no CPR number
-        if self._cpr_mode == "mask":
+        if mode == "mask":
             return mask_mistyped(number)
         digest = hmac.new(self._key, number.upper().encode(), hashlib.sha256)
         return f"cpr:{digest.hexdigest()[:10]}"

@@ -52,8 +52,10 @@ from robotlib.errors import ConfigurationError
 
 __all__ = [
     "SETTINGS_FILE",
+    "ConsoleSettings",
     "CprInLogs",
     "NotifySettings",
+    "OidcSettings",
     "Settings",
     "load_settings",
 ]
@@ -140,6 +142,77 @@ class NotifySettings(BaseModel):
         return self
 
 
+class OidcSettings(BaseModel):
+    """Single sign-on to the console by OpenID Connect: ``[console.oidc]``.
+
+    The client secret is never here: it is the ``password`` of the credentials
+    system ``credentials_system`` (``[oidc]`` in ``credentials.toml``, or
+    ``RPA_CRED_OIDC_PASSWORD``). A user gets the highest role that any value of
+    their ``role_claim`` maps to in ``roles``; a user whose values map to none is
+    refused.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    issuer: str = Field(
+        description="The provider's issuer URL; its discovery document is "
+        "<issuer>/.well-known/openid-configuration."
+    )
+    client_id: str = Field(description="The console's client ID at the provider.")
+    credentials_system: str = Field(
+        default="oidc",
+        description="The credentials system whose password is the client secret.",
+    )
+    scopes: list[str] = Field(
+        default=["openid", "profile"], description="The scopes asked for."
+    )
+    role_claim: str = Field(
+        default="groups",
+        description="The ID token claim (a string or a list) that gives the role.",
+    )
+    roles: dict[str, Literal["viewer", "operator", "admin"]] = Field(
+        default={},
+        description="Claim value -> console role; the highest found wins.",
+    )
+    name_claim: str = Field(
+        default="preferred_username",
+        description="The claim used as the console user name (fallback: sub).",
+    )
+    label: str = Field(
+        default="single sign-on",
+        description='The login page\'s button reads "Sign in with <label>".',
+    )
+    redirect_url: str | None = Field(
+        default=None,
+        description="The callback URL registered at the provider; default: "
+        "<the console's URL>/login/oidc/callback as the browser reaches it.",
+    )
+    timeout_s: float = Field(
+        default=10.0, gt=0, description="Timeout of each request to the provider."
+    )
+
+    @field_validator("scopes")
+    @classmethod
+    def _check_scopes(cls, value: list[str]) -> list[str]:
+        if "openid" not in value:
+            raise PydanticCustomError(
+                "oidc_scopes", "scopes must include openid (OpenID Connect needs it)"
+            )
+        return value
+
+
+class ConsoleSettings(BaseModel):
+    """The operator console: the ``[console]`` table."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    oidc: OidcSettings | None = Field(
+        default=None,
+        description="Single sign-on by OpenID Connect: the [console.oidc] table; "
+        "none: local users only.",
+    )
+
+
 class Settings(BaseSettings):
     """Settings of a robot project.
 
@@ -213,6 +286,11 @@ class Settings(BaseSettings):
         default_factory=NotifySettings,
         description="Who hears of a scheduled run that needs attention: the "
         "[notify] table, or RPA_NOTIFY__<SETTING> variables.",
+    )
+    console: ConsoleSettings = Field(
+        default_factory=ConsoleSettings,
+        description="The operator console: the [console] table (single sign-on "
+        "in [console.oidc]).",
     )
 
     @field_validator("locale")

@@ -85,6 +85,8 @@ _DUMMY_HASH = (
 
 _u = console_users
 _s = console_sessions
+#: How an external user's password hash starts (``!oidc``): no argon2 hash does.
+_EXTERNAL = "!"
 
 
 class Role(StrEnum):
@@ -151,6 +153,10 @@ class Session:
     created_at: datetime
     expires_at: datetime
     last_seen_at: datetime
+    #: A notice waiting for the next page (see :meth:`AccountStore.set_notice`).
+    notice: str | None = None
+    #: The user's chosen console language, or None: the browser's.
+    language: str | None = None
 
 
 def check_name(name: str) -> None:
@@ -347,7 +353,7 @@ class AccountStore:
         """
         with self._read() as conn:
             row = conn.execute(select(_u).where(_u.c.name == name)).first()
-        if row is None:
+        if row is None or row.password_hash.startswith(_EXTERNAL):
             self._verify(self._dummy_hash, password)
             return None
         if not self._verify(row.password_hash, password):
@@ -423,6 +429,54 @@ class AccountStore:
             )
         return token, session
 
+    def start_external_session(
+        self,
+        name: str,
+        role: Role | str,
+        *,
+        via: str = "oidc",
+        lifetime: timedelta = SESSION_LIFETIME,
+    ) -> tuple[str, Session]:
+        """Start a session for a user whom an identity provider has just signed in.
+
+        The user's row is created, or its role set to ``role``: the provider's
+        groups decide the role anew at each login. The row's password hash is
+        ``!<via>``, which no password verifies, so such a user cannot log in with
+        a password.
+
+        Raises:
+            ValueError: the name breaks the rules, or a password user has that
+                name (a provider must not take over a local account).
+        """
+        check_name(name)
+        role = Role.parse(role)
+        marker = _EXTERNAL + via
+        now = self.clock()
+        with self._write() as conn:
+            stored = conn.scalar(select(_u.c.password_hash).where(_u.c.name == name))
+            if stored is None:
+                conn.execute(
+                    insert(_u).values(
+                        name=name,
+                        role=role.value,
+                        password_hash=marker,
+                        created_at=now,
+                        password_changed_at=now,
+                    )
+                )
+            elif stored.startswith(_EXTERNAL):
+                conn.execute(
+                    update(_u)
+                    .where(_u.c.name == name)
+                    .values(role=role.value, password_hash=marker)
+                )
+            else:
+                raise ValueError(
+                    f"{name!r} is a console user with a password: they log in with "
+                    "it, not through the identity provider"
+                )
+        return self.start_session(name, lifetime=lifetime)
+
     def session(self, token: str) -> Session | None:
         """The live session of a browser's token, or None (unknown or ended).
 
@@ -435,7 +489,7 @@ class AccountStore:
         now = self.clock()
         with self._read() as conn:
             row = conn.execute(
-                select(_s, _u.c.role)
+                select(_s, _u.c.role, _u.c.language)
                 .join(_u, _u.c.name == _s.c.user_name)
                 .where(_s.c.token_hash == digest)
             ).first()
@@ -459,7 +513,40 @@ class AccountStore:
             created_at=row.created_at,
             expires_at=row.expires_at,
             last_seen_at=last_seen,
+            notice=row.notice,
+            language=row.language,
         )
+
+    def set_notice(self, token: str, text: str) -> None:
+        """Keep ``text`` for the session's next page (post/redirect/get).
+
+        Notices travel in the database, never in a URL, so no link can make the
+        console show a text it did not write. A newer notice replaces an older one.
+        """
+        with self._write() as conn:
+            conn.execute(
+                update(_s).where(_s.c.token_hash == _digest(token)).values(notice=text)
+            )
+
+    def clear_notice(self, token: str) -> None:
+        """Forget the session's notice once a page has shown it."""
+        with self._write() as conn:
+            conn.execute(
+                update(_s).where(_s.c.token_hash == _digest(token)).values(notice=None)
+            )
+
+    def set_language(self, name: str, language: str | None) -> None:
+        """Choose the console's language for user ``name`` (None: the browser's).
+
+        Raises:
+            KeyError: there is no such user.
+        """
+        with self._write() as conn:
+            done = conn.execute(
+                update(_u).where(_u.c.name == name).values(language=language)
+            )
+            if not done.rowcount:
+                raise _unknown(name)
 
     def end_session(self, token: str) -> None:
         """End the session of a token (log out); an unknown token is ignored."""

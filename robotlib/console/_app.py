@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -26,6 +26,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from robotlib.console import _reports as reports
 from robotlib.console._accounts import AccountStore, LoginLimiter, Role, Session
 from robotlib.console._masking import shown_text
+from robotlib.console._oidc import add_oidc_routes
+from robotlib.console._paging import csv_export, paged
 from robotlib.console._security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -99,6 +101,7 @@ def create_app(
     app.add_exception_handler(CsrfError, _csrf_refused)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _error_page)  # type: ignore[arg-type]
     _routes(app)
+    add_oidc_routes(app)
     return app
 
 
@@ -106,7 +109,33 @@ def create_app(
 
 
 def _local(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    return "" if moment is None else moment.astimezone(LOCAL_TZ).strftime(fmt)
+    """A time in the hospital's zone, with the zone named (``2026-12-04 07:30 CET``)."""
+    if moment is None:
+        return ""
+    return moment.astimezone(LOCAL_TZ).strftime(f"{fmt} %Z")
+
+
+#: States, outcomes and run statuses as people read them.
+_HUMAN = {
+    "new": "new",
+    "in_progress": "in progress",
+    "done": "done",
+    "business_exception": "business exception",
+    "failed": "failed",
+    "resolved": "resolved",
+    "retried": "retried",
+    "running": "running",
+    "completed": "completed",
+    "completed_with_failures": "completed with failures",
+    "stopped": "stopped",
+    "crashed": "crashed",
+}
+
+
+def _human(value: object) -> str:
+    """A state, outcome or status by its name for people (``business exception``)."""
+    text = "" if value is None else str(value)
+    return _HUMAN.get(text, text.replace("_", " "))
 
 
 def _duration(seconds: float | None) -> str:
@@ -130,6 +159,7 @@ def _masked(text: object) -> str:
 TEMPLATES.env.filters["local"] = _local
 TEMPLATES.env.filters["duration"] = _duration
 TEMPLATES.env.filters["masked"] = _masked
+TEMPLATES.env.filters["human"] = _human
 
 
 def _render(
@@ -140,11 +170,17 @@ def _render(
     status_code: int = 200,
 ) -> HTMLResponse:
     session: Session | None = getattr(request.state, "session", None)
+    notice = ""
+    if session is not None and session.notice:
+        notice = session.notice
+        console_of(request).accounts.clear_notice(
+            request.cookies.get(SESSION_COOKIE, "")
+        )
     context = {
         "session": session,
         "may_act": session is not None and session.role.allows(Role.OPERATOR),
         "is_admin": session is not None and session.role.allows(Role.ADMIN),
-        "message": request.query_params.get("message", ""),
+        "message": notice,
         **page,
     }
     return TEMPLATES.TemplateResponse(
@@ -152,12 +188,16 @@ def _render(
     )
 
 
-def _back(path: str, message: str) -> RedirectResponse:
-    """Post/redirect/get: back to ``path`` with a message to show."""
-    joiner = "&" if "?" in path else "?"
-    return RedirectResponse(
-        f"{path}{joiner}{urlencode({'message': message})}", status_code=303
-    )
+def _back(request: Request, path: str, message: str) -> RedirectResponse:
+    """Post/redirect/get: back to ``path``, whose page shows ``message`` once.
+
+    The message waits in the session, server-side: a URL never carries text for
+    the console to show, so no link can put words in its mouth.
+    """
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if token:
+        console_of(request).accounts.set_notice(token, message)
+    return RedirectResponse(safe_next(path), status_code=303)
 
 
 # Errors -------------------------------------------------------------------------------
@@ -304,34 +344,57 @@ def _routes(app: FastAPI) -> None:
         outcome: str | None = None,
         search: str | None = None,
         steps: bool = False,
+        page: Annotated[int, Query(ge=1)] = 1,
+        events: Annotated[int, Query(ge=1)] = 1,
     ) -> Response:
-        console = console_of(request)
-        try:
-            page = reports.run_page(
-                console.project,
-                run_id,
-                outcome=outcome or None,
-                search=search or None,
-            )
-        except KeyError as exc:
-            raise _not_found(f"No run {run_id}.") from exc
-        except ValueError as exc:
-            raise StarletteHTTPException(400, f"Unknown outcome {outcome!r}.") from exc
+        found = _run(request, run_id, outcome, search)
         timeline = [
-            event for event in page.timeline if steps or event.event != "step_finished"
+            event for event in found.timeline if steps or event.event != "step_finished"
         ]
+        filters = [("outcome", outcome or ""), ("search", search or "")]
         return _render(
             request,
             "run.html",
             {
                 "title": f"Run {run_id}",
-                "page": page,
-                "timeline": timeline,
+                "page": found,
+                "items": paged(
+                    found.items,
+                    page,
+                    query=[
+                        *filters,
+                        ("steps", "true" if steps else ""),
+                        ("events", str(events)),
+                    ],
+                ),
+                "timeline": paged(
+                    timeline,
+                    events,
+                    size=TIMELINE_PAGE,
+                    query=[
+                        *filters,
+                        ("steps", "true" if steps else ""),
+                        ("page", str(page)),
+                    ],
+                ),
                 "steps": steps,
                 "outcome": outcome or "",
                 "search": search or "",
+                "csv": "?" + urlencode([(k, v) for k, v in filters if v]),
             },
         )
+
+    @app.get("/runs/{run_id}/items.csv")
+    def run_items_csv(
+        request: Request,
+        session: Viewer,
+        run_id: str,
+        outcome: str | None = None,
+        search: str | None = None,
+    ) -> Response:
+        found = _run(request, run_id, outcome, search)
+        body = csv_export(_ITEM_COLUMNS, (_item_cells(item) for item in found.items))
+        return _csv_response(body, f"run-{found.run.id}-items")
 
     @app.get("/runs/{run_id}/files/{relative:path}")
     def run_file(
@@ -342,6 +405,18 @@ def _routes(app: FastAPI) -> None:
             path = reports.run_file(console.project, run_id, relative)
         except (KeyError, ValueError, FileNotFoundError) as exc:
             raise _not_found("No such file in this run.") from exc
+        if reports.is_trace(path):  # every page the robot saw, patient data in clear
+            if not session.role.allows(Role.OPERATOR):
+                raise ForbiddenError(
+                    f"{session.user} is a {session.role}: a trace shows patient data "
+                    "in clear, so only operators and admins may download it"
+                )
+            console.project.backend.record_audit(
+                actor=session.user,
+                action="download_trace",
+                item_id=reports.trace_item(path),
+                note=f"run {run_id}: {relative}",
+            )
         inline = path.suffix.lower() in (".png", ".jpg", ".jpeg")
         return FileResponse(
             path,
@@ -351,23 +426,37 @@ def _routes(app: FastAPI) -> None:
 
     @app.get("/exceptions", response_class=HTMLResponse)
     def exceptions_page(
-        request: Request, session: Viewer, robot: str | None = None
+        request: Request,
+        session: Viewer,
+        filters: Annotated[ExceptionFilters, Depends()],
+        page: Annotated[int, Query(ge=1)] = 1,
     ) -> Response:
         console = console_of(request)
-        rows = reports.exception_queue(
-            console.project, robot=robot or None, now=console.clock()
-        )
-        robots = sorted({row.robot for row in rows})
+        everything = reports.exception_queue(console.project, now=console.clock())
+        rows = paged(filters.rows(console), page, query=filters.query())
         return _render(
             request,
             "exceptions.html",
             {
                 "title": "Exception queue",
                 "rows": rows,
-                "robot": robot or "",
-                "robots": robots,
+                "filters": filters,
+                "robots": sorted({row.robot for row in everything}),
+                "error_types": sorted({r.error_type for r in everything} - {""}),
+                "back": "/exceptions" + rows.link(rows.number),
             },
         )
+
+    @app.get("/exceptions.csv")
+    def exceptions_csv(
+        request: Request,
+        session: Viewer,
+        filters: Annotated[ExceptionFilters, Depends()],
+    ) -> Response:
+        console = console_of(request)
+        rows = filters.rows(console)
+        body = csv_export(_EXCEPTION_COLUMNS, (_exception_cells(r) for r in rows))
+        return _csv_response(body, "exceptions")
 
     @app.post("/exceptions/retry")
     def retry_items(
@@ -376,18 +465,19 @@ def _routes(app: FastAPI) -> None:
         csrf_token: Annotated[str, Form()] = "",
         item: Annotated[list[int] | None, Form()] = None,
         note: Annotated[str, Form()] = "",
+        back: Annotated[str, Form()] = "/exceptions",
     ) -> Response:
         check_csrf(session, csrf_token)
         if not item:
-            return _back("/exceptions", "Select the items to retry first.")
+            return _back(request, back, "Select the items to retry first.")
         backend = console_of(request).project.backend
         try:
             done = backend.retry(
                 item, actor=session.user, note=note.strip() or "retried in the console"
             )
         except QueueError as exc:  # not an exception item, or gone: nothing changed
-            return _back("/exceptions", f"Nothing retried: {exc}")
-        return _back("/exceptions", f"{len(done)} item(s) sent back to the queue.")
+            return _back(request, back, f"Nothing retried: {exc}")
+        return _back(request, back, f"{len(done)} item(s) sent back to the queue.")
 
     @app.post("/exceptions/resolve")
     def resolve_items(
@@ -396,30 +486,49 @@ def _routes(app: FastAPI) -> None:
         csrf_token: Annotated[str, Form()] = "",
         item: Annotated[list[int] | None, Form()] = None,
         note: Annotated[str, Form()] = "",
+        back: Annotated[str, Form()] = "/exceptions",
     ) -> Response:
         check_csrf(session, csrf_token)
         if not item:
-            return _back("/exceptions", "Select the items to resolve first.")
+            return _back(request, back, "Select the items to resolve first.")
         if not note.strip():
             return _back(
-                "/exceptions",
+                request,
+                back,
                 "Nothing resolved: write a note saying how each item was handled.",
             )
         backend = console_of(request).project.backend
         try:
             done = backend.resolve(item, actor=session.user, note=note.strip())
         except QueueError as exc:  # not an exception item, or gone: nothing changed
-            return _back("/exceptions", f"Nothing resolved: {exc}")
-        return _back("/exceptions", f"{len(done)} item(s) resolved.")
+            return _back(request, back, f"Nothing resolved: {exc}")
+        return _back(request, back, f"{len(done)} item(s) resolved.")
 
     @app.get("/items/{item_id}", response_class=HTMLResponse)
     def item_page(request: Request, session: Viewer, item_id: int) -> Response:
-        console = console_of(request)
+        return _item(request, item_id, show_cpr=False)
+
+    @app.post("/items/{item_id}/reveal", response_class=HTMLResponse)
+    def reveal_cpr(
+        request: Request,
+        session: Operator,
+        item_id: int,
+        csrf_token: Annotated[str, Form()] = "",
+    ) -> Response:
+        """Show one item with its CPR number in clear; the reveal is audited."""
+        check_csrf(session, csrf_token)
+        backend = console_of(request).project.backend
         try:
-            page = reports.item_page(console.project, item_id)
+            backend.get(item_id)
         except (KeyError, ItemNotFoundError) as exc:
             raise _not_found(f"No item {item_id}.") from exc
-        return _render(request, "item.html", {"title": f"Item {item_id}", "page": page})
+        backend.record_audit(
+            actor=session.user,
+            action="reveal_cpr",
+            item_id=item_id,
+            note=f"CPR number shown in the console to {session.user}",
+        )
+        return _item(request, item_id, show_cpr=True)
 
     @app.get("/schedules", response_class=HTMLResponse)
     def schedules_page(request: Request, session: Viewer) -> Response:
@@ -442,17 +551,19 @@ def _routes(app: FastAPI) -> None:
     ) -> Response:
         check_csrf(session, csrf_token)
         if not note.strip():
-            return _back("/schedules", f"{job} not paused: write why in the note.")
+            return _back(
+                request, "/schedules", f"{job} not paused: write why in the note."
+            )
         try:
             with _scheduler(console_of(request).project) as service:
                 _pause, changed = service.pause(
                     job, actor=session.user, note=note.strip()
                 )
         except (ConfigurationError, ValueError) as exc:
-            return _back("/schedules", f"{job} not paused: {_reason(exc)}")
+            return _back(request, "/schedules", f"{job} not paused: {_reason(exc)}")
         if not changed:
-            return _back("/schedules", f"{job} was paused already.")
-        return _back("/schedules", f"{job} paused.")
+            return _back(request, "/schedules", f"{job} was paused already.")
+        return _back(request, "/schedules", f"{job} paused.")
 
     @app.post("/schedules/{job}/resume")
     def resume_job(
@@ -466,10 +577,10 @@ def _routes(app: FastAPI) -> None:
             with _scheduler(console_of(request).project) as service:
                 ended = service.resume(job, actor=session.user)
         except (ConfigurationError, ValueError) as exc:
-            return _back("/schedules", f"{job} not resumed: {_reason(exc)}")
+            return _back(request, "/schedules", f"{job} not resumed: {_reason(exc)}")
         if ended is None:
-            return _back("/schedules", f"{job} was not paused.")
-        return _back("/schedules", f"{job} resumed.")
+            return _back(request, "/schedules", f"{job} was not paused.")
+        return _back(request, "/schedules", f"{job} resumed.")
 
     @app.get("/audit", response_class=HTMLResponse)
     def audit_page(
@@ -493,6 +604,135 @@ def _routes(app: FastAPI) -> None:
                 "action": action or "",
             },
         )
+
+
+class ExceptionFilters:
+    """The exception queue's filters, read from the query string."""
+
+    def __init__(
+        self,
+        robot: str = "",
+        state: str = "",
+        error: str = "",
+        since: str = "",
+        until: str = "",
+        search: str = "",
+    ) -> None:
+        self.robot, self.error, self.search = robot, error, search.strip()[:100]
+        if state and state not in ("failed", "business_exception"):
+            raise StarletteHTTPException(400, f"Unknown state {state[:40]!r}.")
+        self.state = state
+        self.since, self.until = _day(since, "since"), _day(until, "until")
+
+    def query(self) -> list[tuple[str, str]]:
+        """The filters as query parameters (for page links and the CSV link)."""
+        return [
+            ("robot", self.robot),
+            ("state", self.state),
+            ("error", self.error),
+            ("since", self.since.isoformat() if self.since else ""),
+            ("until", self.until.isoformat() if self.until else ""),
+            ("search", self.search),
+        ]
+
+    def rows(self, console: Console) -> list[reports.ExceptionRow]:
+        """The exception rows these filters select, oldest first."""
+        return reports.exception_queue(
+            console.project,
+            robot=self.robot or None,
+            state=self.state or None,
+            error_type=self.error or None,
+            since=self.since,
+            until=self.until,
+            search=self.search or None,
+            now=console.clock(),
+        )
+
+
+def _day(text: str, name: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise StarletteHTTPException(
+            400, f"{name} must be a date such as 2026-12-04, not {text[:40]!r}."
+        ) from exc
+
+
+#: Timeline events per page of a run.
+TIMELINE_PAGE = 200
+
+
+def _run(
+    request: Request, run_id: str, outcome: str | None, search: str | None
+) -> reports.RunPage:
+    try:
+        return reports.run_page(
+            console_of(request).project,
+            run_id,
+            outcome=outcome or None,
+            search=search or None,
+        )
+    except KeyError as exc:
+        raise _not_found(f"No run {run_id}.") from exc
+    except ValueError as exc:
+        raise StarletteHTTPException(
+            400, f"Unknown outcome {str(outcome)[:40]!r}."
+        ) from exc
+
+
+_EXCEPTION_COLUMNS = (
+    *("item", "robot", "reference", "state", "error code", "reason", "attempts"),
+    *(f"ended ({LOCAL_TZ})", "run"),
+)
+_ITEM_COLUMNS = (
+    *("item", "reference", "state", "attempts", "error code", "error"),
+    *(f"ended ({LOCAL_TZ})", "output"),
+)
+
+
+def _exception_cells(row: reports.ExceptionRow) -> list[object]:
+    """A row of the exception queue's CSV export, masked as the page shows it."""
+    return [
+        *(row.item_id, row.robot, row.reference, _human(row.state), row.error_type),
+        *(row.reason, row.attempts, _local(row.finished_at), row.run_id or ""),
+    ]
+
+
+def _item_cells(item: reports.ItemRow) -> list[object]:
+    """A row of a run's items CSV export, masked as the page shows it."""
+    output = " ".join(f"{key}={value}" for key, value in item.output.items())
+    return [
+        *(item.id, item.reference, _human(item.state), item.attempts),
+        *(item.error_type, item.error, _local(item.finished_at), output),
+    ]
+
+
+def _csv_response(body: bytes, name: str) -> Response:
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+def _item(request: Request, item_id: int, *, show_cpr: bool) -> Response:
+    console = console_of(request)
+    try:
+        page = reports.item_page(console.project, item_id, show_cpr=show_cpr)
+    except (KeyError, ItemNotFoundError) as exc:
+        raise _not_found(f"No item {item_id}.") from exc
+    return _render(
+        request,
+        "item.html",
+        {
+            "title": f"Item {item_id}",
+            "page": page,
+            "revealed": show_cpr,
+            "back": f"/items/{item_id}",
+        },
+    )
 
 
 def _login_again(

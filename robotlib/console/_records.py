@@ -102,10 +102,27 @@ class RobotLastRun:
 
 @dataclass(frozen=True, slots=True)
 class AttentionRun:
-    """A run that needs a look, and why, in one line."""
+    """A run that needs a look, and why, in one line.
+
+    ``open_failed`` and ``open_business`` count the run's items that wait for a
+    person *now* (their current state), so the entry clears once they are retried
+    or resolved; ``handled`` says who handled the others, e.g. ``("anna resolved
+    1", "cli:root retried 2")``.
+    """
 
     run: RunSummary
     reason: str
+    open_failed: int = 0
+    open_business: int = 0
+    handled: tuple[str, ...] = ()
+
+    @property
+    def alarm(self) -> bool:
+        """Failed items still open, or a run that did not end well: show in red."""
+        return self.open_failed > 0 or self.run.status in (
+            RunStatus.CRASHED,
+            RunStatus.STOPPED,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +179,10 @@ class Dashboard:
         since: the start of "last night": 12:00 local time the day before ``now``.
         robots: per robot, last night's latest run (else its latest run).
         attention: runs since ``since`` (and the robots' runs shown) that stopped,
-            crashed or have failed items or business exceptions, newest first.
+            crashed or have failed items or business exceptions still open (by the
+            items' current states), newest first.
+        handled: such runs whose items have all been retried or resolved since,
+            with who handled them.
         exception_queue: per robot, the items waiting for a person now.
         exceptions_total: all of them together.
         nights: the last nights, oldest first, the current one last.
@@ -174,11 +194,17 @@ class Dashboard:
     since: datetime
     robots: tuple[RobotLastRun, ...]
     attention: tuple[AttentionRun, ...]
+    handled: tuple[AttentionRun, ...]
     exception_queue: tuple[ExceptionCounts, ...]
     exceptions_total: int
     nights: tuple[NightCounts, ...]
     next_runs: tuple[NextRun, ...]
     schedule_problems: tuple[str, ...]
+
+    @property
+    def alarm(self) -> bool:
+        """Something needs a person: the page's banner turns red."""
+        return any(entry.alarm for entry in self.attention)
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,11 +88,13 @@ __all__ = [
     "TimelineEvent",
     "dashboard",
     "exception_queue",
+    "is_trace",
     "item_page",
     "night_of",
     "run_file",
     "run_page",
     "svg_chart",
+    "trace_item",
 ]
 
 #: The time zone the pages show, and the one nights are counted in.
@@ -106,6 +108,7 @@ _TIMELINE_OWN_KEYS = frozenset(
     {"timestamp", "level", "event", "robot", "run_id", "logger", "item", "item_id"}
     | {"step", "exception"}
 )
+_TRACE_OF_ITEM = re.compile(r"item-(\d+)-")
 _TEXT_LIMIT = 300
 _REASON_LIMIT = 200
 
@@ -170,18 +173,24 @@ def dashboard(project: Project, *, now: datetime, nights: int = 30) -> Dashboard
     ]
     to_check = {run.id: run for run in top if run.started_at >= since}
     to_check.update({entry.run.id: latest[entry.robot] for entry in shown})
-    attention = [
-        AttentionRun(summaries[run.id], reason)
-        for run in sorted(to_check.values(), key=_newest_first)
-        if (reason := _attention_reason(summaries[run.id])) is not None
-    ]
-    queue = _exception_counts(project.backend.items(states=EXCEPTION_STATES))
+    waiting = project.backend.items(states=EXCEPTION_STATES)
+    attention: list[AttentionRun] = []
+    handled: list[AttentionRun] = []
+    for run in sorted(to_check.values(), key=_newest_first):
+        entry = _attention(project, summaries[run.id], workers.get(run.id, ()), waiting)
+        if entry is None:
+            continue
+        still_open = entry.open_failed or entry.open_business
+        ended_badly = run.status in (RunStatus.CRASHED, RunStatus.STOPPED)
+        (attention if still_open or ended_badly else handled).append(entry)
+    queue = _exception_counts(waiting)
     next_runs, problems = _next_runs(project)
     return Dashboard(
         now=now,
         since=since,
         robots=tuple(shown),
         attention=tuple(attention),
+        handled=tuple(handled),
         exception_queue=tuple(queue),
         exceptions_total=sum(entry.total for entry in queue),
         nights=tuple(_nights(top, summaries, now, nights)),
@@ -272,6 +281,11 @@ def exception_queue(
     project: Project,
     *,
     robot: str | None = None,
+    state: ItemState | str | None = None,
+    error_type: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    search: str | None = None,
     now: datetime,
     show_cpr: bool = False,
 ) -> list[ExceptionRow]:
@@ -280,11 +294,17 @@ def exception_queue(
     Args:
         project: the project.
         robot: only this robot's items.
+        state: only items in this state (``failed`` or ``business_exception``).
+        error_type: only items with this error code (``ValidationError``, say).
+        since: only items that ended on this local date or later.
+        until: only items that ended on this local date or earlier.
+        search: only items whose reference holds this text, as the run page
+            searches (a full CPR number finds its masked row).
         now: the current time (timezone-aware), for each item's age.
         show_cpr: show CPR numbers in clear.
 
     Raises:
-        ValueError: ``now`` is naive.
+        ValueError: ``now`` is naive, or ``state`` is not an exception state.
 
     Example:
         >>> rows = exception_queue(project, now=datetime.now(UTC))  # doctest: +SKIP
@@ -292,7 +312,19 @@ def exception_queue(
         ('240512-****|NPU02319', 'No patient with CPR 240512-**** in the lab system')
     """
     now = _aware(now, "now")
-    items = project.backend.items(robot, states=EXCEPTION_STATES)
+    states = EXCEPTION_STATES
+    if state is not None:
+        if ItemState(state) not in EXCEPTION_STATES:
+            raise ValueError(f"{state!r} is not a state of the exception queue")
+        states = frozenset({ItemState(state)})
+    items = [
+        item
+        for item in project.backend.items(robot, states=states)
+        if (not error_type or item.error_type == error_type)
+        and (since is None or _local_day(_ended_at(item)) >= since)
+        and (until is None or _local_day(_ended_at(item)) <= until)
+        and (not search or reference_matches(item.reference, search, clear=show_cpr))
+    ]
     items.sort(key=lambda item: (_ended_at(item), item.id))
     return [
         ExceptionRow(
@@ -362,6 +394,17 @@ def item_page(project: Project, item_id: int, *, show_cpr: bool = False) -> Item
     )
     artifacts = [item_artifact(project, item, path) for path in item.artifacts]
     return ItemPage(detail, tuple(history), tuple(audit), tuple(artifacts))
+
+
+def is_trace(path: Path) -> bool:
+    """Tell whether a file of a run is a Playwright trace (patient data in clear)."""
+    return path.name.lower().endswith(".zip")
+
+
+def trace_item(path: Path) -> int | None:
+    """The item a trace was kept for, read from its name (``item-7-…-trace.zip``)."""
+    match = _TRACE_OF_ITEM.match(path.name)
+    return int(match[1]) if match else None
 
 
 # Private API: runs ----------------------------------------------------------------
@@ -435,8 +478,69 @@ def _summary(run: Run, workers: Sequence[Run], *, clear: bool = False) -> RunSum
     )
 
 
-def _attention_reason(run: RunSummary) -> str | None:
-    """Why a run needs a look, in one line; None when it does not."""
+def _attention(
+    project: Project,
+    run: RunSummary,
+    workers: Sequence[Run],
+    waiting: Sequence[WorkItem],
+) -> AttentionRun | None:
+    """The run's entry in "Needs attention", from its items' current states.
+
+    A run's counts say what happened in it and never change; what still needs a
+    person is the items that are in the exception queue *now* with this run (or
+    its workers) as their last run. The others were retried or resolved since:
+    the entry says by whom. None: the run needs no look and never did.
+    """
+    ids = {run.id, *(worker.id for worker in workers)}
+    mine = [item for item in waiting if item.run_id in ids]
+    open_failed = sum(item.state is ItemState.FAILED for item in mine)
+    open_business = len(mine) - open_failed
+    reason = _attention_reason(run, open_failed, open_business)
+    if reason is None:
+        return None
+    recorded = run.counts.failed + run.counts.business_exception
+    who = _handled_by(project, run, ids) if recorded > len(mine) else ()
+    return AttentionRun(run, reason, open_failed, open_business, who)
+
+
+#: At most this many handled items are looked up for "handled by" per run.
+_HANDLED_LOOKUP = 50
+
+
+def _handled_by(project: Project, run: RunSummary, ids: set[str]) -> tuple[str, ...]:
+    """Who retried or resolved the run's exception items, e.g. ``anna resolved 2``.
+
+    Looks at the items still recorded with this run (a retried item keeps it until
+    a later run takes it) and their audit entries since the run started.
+    """
+    backend = project.backend
+    items = [
+        item
+        for run_id in sorted(ids)
+        for item in backend.items(run.robot, run_id=run_id)
+        if item.state in (ItemState.RESOLVED, ItemState.NEW) and item.error_type
+    ]
+    tally: dict[tuple[str, str], int] = defaultdict(int)
+    for item in items[:_HANDLED_LOOKUP]:
+        for entry in backend.audit_log(item_id=item.id, limit=5):
+            if entry.action in _HANDLING and entry.at >= run.started_at:
+                tally[(entry.actor, _HANDLING[entry.action])] += 1
+                break
+    return tuple(f"{actor} {verb} {count}" for (actor, verb), count in tally.items())
+
+
+#: Audit actions that take an item out of the exception queue, as the page says them.
+_HANDLING = {"retry": "retried", "resolve": "resolved"}
+
+
+def _attention_reason(
+    run: RunSummary, open_failed: int | None = None, open_business: int | None = None
+) -> str | None:
+    """Why a run needs (or needed) a look, in one line; None when it does not.
+
+    ``open_failed`` and ``open_business`` are its items waiting now; without them
+    the run's recorded counts are used.
+    """
     reasons = []
     note = " ".join(run.note.split())
     if run.status is RunStatus.CRASHED:
@@ -446,14 +550,27 @@ def _attention_reason(run: RunSummary) -> str | None:
             reasons.append("interrupted")
         else:
             reasons.append(f"stopped: {note}" if note else "stopped")
-    if run.counts.failed:
-        reasons.append(plural(run.counts.failed, "failed item"))
-    if run.counts.business_exception:
-        reasons.append(plural(run.counts.business_exception, "business exception"))
+    failed = run.counts.failed
+    business = run.counts.business_exception
+    if failed:
+        still = failed if open_failed is None else open_failed
+        reasons.append(_still(plural(failed, "failed item"), still, failed))
+    if business:
+        still = business if open_business is None else open_business
+        reasons.append(_still(plural(business, "business exception"), still, business))
     if not reasons:
         return None
     reason = "; ".join(reasons)
     return reason if len(reason) <= _REASON_LIMIT else reason[: _REASON_LIMIT - 1] + "…"
+
+
+def _still(what: str, still: int, recorded: int) -> str:
+    """``2 failed items`` with how many of them still wait, if not all."""
+    if still == recorded:
+        return what
+    if still == 0:
+        return f"{what}, all handled"
+    return f"{what}, {still} still open"
 
 
 def _exception_counts(items: Iterable[WorkItem]) -> list[ExceptionCounts]:
@@ -539,6 +656,10 @@ def _item_row(item: WorkItem, *, clear: bool) -> ItemRow:
 
 def _ended_at(item: WorkItem) -> datetime:
     return item.finished_at or item.created_at
+
+
+def _local_day(moment: datetime) -> date:
+    return moment.astimezone(LOCAL_TZ).date()
 
 
 def _timeline(

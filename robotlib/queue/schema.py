@@ -246,6 +246,8 @@ console_users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("password_changed_at", UTCDateTime, nullable=False),
+    #: The console's language for this user (``da``, ``en``); None: the browser's.
+    Column("language", String(16), nullable=True),
 )
 
 console_sessions = Table(
@@ -263,6 +265,8 @@ console_sessions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+    #: A notice for the next page (post/redirect/get), shown once, never from a URL.
+    Column("notice", Text, nullable=True),
 )
 
 schedule_pauses = Table(
@@ -308,11 +312,27 @@ def _add_console_tables(conn: Connection) -> None:
     )
 
 
+def _add_console_notices(conn: Connection) -> None:
+    """Version 4: a session's notice for its next page, and each user's language.
+
+    Version 3 creates the console tables as they are now, so a database that
+    came through it in the same upgrade has the columns already.
+    """
+    found = inspect(conn)
+    for table, column, kind in (
+        ("console_sessions", "notice", "TEXT"),
+        ("console_users", "language", "VARCHAR(16)"),
+    ):
+        if column not in {c["name"] for c in found.get_columns(table)}:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
 #: Every migration, oldest first; ``MIGRATIONS[i]`` upgrades version i to i + 1.
 MIGRATIONS: list[Migration] = [
     _create_baseline,
     _add_scheduler_tables,
     _add_console_tables,
+    _add_console_notices,
 ]
 
 #: The schema version this code writes.

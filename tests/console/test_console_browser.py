@@ -442,3 +442,148 @@ def test_a_viewer_sees_no_retry_resolve_or_pause(console: Console) -> None:
 
     expect(page.get_by_role("row").filter(has_text=JOB)).to_contain_text("active")
     expect(page.get_by_role("button", name="Pause")).to_have_count(0)
+
+
+# The morning review ---------------------------------------------------------------
+
+
+def test_a_failed_item_turns_the_dashboard_red_until_it_is_handled(
+    console: Console,
+) -> None:
+    """The failed item makes "Needs attention" red; retried from its item page it
+    clears, and the card says who handled it once the rest are resolved."""
+    failed = console.item(OFFLINE)
+    business = [console.item(NO_PATIENT), console.item(UNKNOWN_CODE)]
+    page = log_in(console, "otto")
+    card = page.locator("#attention")
+    expect(card).to_have_class("card alarm")
+    expect(card.locator("li.alarm")).to_contain_text("1 failed item")
+
+    page.goto(f"/items/{failed.id}")
+    actions = page.get_by_role("region", name="Handle this item")
+    expect(actions).to_contain_text("precheck looks for it before saving again")
+    actions.get_by_role("button", name="Retry").click()
+    expect(page.get_by_role("status")).to_have_text("1 item(s) sent back to the queue.")
+    expect(page.locator("#state")).to_have_text("new")
+
+    page.get_by_role("link", name="Dashboard").click()
+    expect(card).to_have_class("card")
+    expect(card).to_contain_text("1 failed item, all handled")
+    for item in business:
+        resolve(page, item, "Registered by hand in the lab system")
+    page.get_by_role("link", name="Dashboard").click()
+
+    expect(card).to_contain_text("Nothing waits")
+    handled = page.locator("#handled")
+    expect(handled).to_contain_text("otto retried 1")
+    expect(handled).to_contain_text("otto resolved 2")
+
+
+def test_resolving_on_the_item_page_needs_a_note(console: Console) -> None:
+    """A business exception's page says to fix the data first; resolve with a
+    note closes it, and the note is in its audit entries."""
+    item = console.item(UNKNOWN_CODE)
+    page = log_in(console, "otto")
+    page.goto(f"/items/{item.id}")
+    actions = page.get_by_role("region", name="Handle this item")
+    expect(actions).to_contain_text("Fix the data in the source first")
+
+    actions.get_by_role("button", name="Resolve").click()
+    expect(page.get_by_role("status")).to_contain_text("write a note")
+    page.get_by_label("Note (required to resolve)").fill("Code corrected in the LIS")
+    page.get_by_role("button", name="Resolve").click()
+
+    expect(page.get_by_role("status")).to_have_text("1 item(s) resolved.")
+    expect(page.locator("#state")).to_have_text("resolved")
+    expect(page.locator("#item-audit")).to_contain_text("Code corrected in the LIS")
+    assert ItemState.RESOLVED == console.item(UNKNOWN_CODE).state
+
+
+def test_an_operator_reveals_the_cpr_number_and_it_is_audited(
+    console: Console,
+) -> None:
+    """One click shows the number in clear; the admin finds the reveal."""
+    item = console.item(NO_PATIENT)
+    page = log_in(console, "otto")
+    page.goto(f"/items/{item.id}")
+    expect(page.locator("#reference")).to_contain_text("240512-****")
+
+    page.get_by_role("button", name="Show CPR number").click()
+
+    expect(page.locator("#reference")).to_contain_text(NO_PATIENT[0])
+    expect(page.locator("#reference")).to_contain_text("written to the audit trail")
+    admin = log_in(console, "ada")
+    admin.get_by_role("link", name="Audit trail").click()
+    expect(admin.locator("#audit")).to_contain_text("reveal_cpr")
+
+
+def test_a_viewer_can_not_reveal_a_cpr_number(console: Console) -> None:
+    """No button, and a forged POST with the viewer's own token is refused."""
+    item = console.item(NO_PATIENT)
+    page = log_in(console, "vera")
+    page.goto(f"/items/{item.id}")
+    expect(page.get_by_role("button", name="Show CPR number")).to_have_count(0)
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+
+    answer = page.request.post(
+        f"/items/{item.id}/reveal", form={"csrf_token": token or ""}
+    )
+
+    assert 403 == answer.status
+    assert NO_PATIENT[0] not in answer.text()
+    assert [] == console.project.backend.audit_log(action="reveal_cpr")
+
+
+def test_a_message_in_a_link_shows_nothing(console: Console) -> None:
+    """A crafted link's ?message= puts no notice on the page."""
+    page = log_in(console, "otto")
+
+    page.goto("/exceptions?message=Your+session+expired%3A+log+in+at+evil.example")
+
+    expect(page.get_by_role("heading", name="Exception queue")).to_be_visible()
+    expect(page.get_by_role("status")).to_have_count(0)
+    expect(page.get_by_text("evil.example")).to_have_count(0)
+
+
+def test_the_queue_pages_and_filters_at_size(console: Console) -> None:
+    """With 250 more exceptions the queue shows 100 per page with a pager; the
+    filters narrow it, a CPR number finds its row, and paging keeps the filters."""
+    from robotlib.queue.models import NewItem
+
+    console.project.backend.enqueue(
+        "lab",
+        [
+            NewItem(f"{n % 28 + 1:02d}0190{n:04d}|NPU0{n}", {}, rejected=f"row {n}")
+            for n in range(250)
+        ],
+    )
+    page = log_in(console, "otto")
+    page.get_by_role("link", name="Exception queue").click()
+    rows = page.locator("#exceptions tbody tr")
+    expect(rows).to_have_count(100)
+    pager = page.get_by_role("navigation", name="Pages").first
+    expect(pager).to_contain_text("1\N{EN DASH}100 of 253 (page 1 of 3)")
+
+    pager.get_by_role("link", name="last »").click()
+    expect(rows).to_have_count(53)
+
+    page.get_by_label("State").select_option("failed")
+    page.get_by_role("button", name="Show").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("failed")
+
+    page.get_by_label("State").select_option("")
+    page.get_by_label("Reference").fill("0101907000")  # no such patient
+    page.get_by_role("button", name="Show").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("No item matches these filters.")
+
+    page.get_by_label("Reference").fill(NO_PATIENT[0])
+    page.get_by_role("button", name="Show").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("240512-****|NPU02319")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export CSV").click()
+    text = Path(download.value.path()).read_bytes().decode("utf-8-sig")
+    assert 2 == len(text.splitlines())
+    assert "240512-****|NPU02319" in text and NO_PATIENT[0] not in text

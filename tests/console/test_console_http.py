@@ -470,3 +470,307 @@ def test_the_timeline_hides_steps_unless_asked(console: Console) -> None:
     assert "item_business_exception" in short and "step_finished" not in short
     assert "step_finished" in full and "goto" in full
     assert "240512-4123" not in full
+
+
+# The morning review: notices, needs attention, the item page, reveals, traces -------
+
+
+def test_a_message_in_the_url_is_never_shown(console: Console) -> None:
+    """?message= puts no text on a page: notices come from the session only."""
+    assert 303 == log_in(console.client, "otto")
+    bait = "Call 5555 and <a href='//evil.example'>log in here</a>"
+
+    for path in ("/", "/exceptions", f"/runs/{RUN_ID}", "/schedules"):
+        page = console.client.get(path, params={"message": bait})
+        assert "evil.example" not in page.text, path
+        assert 'role="status"' not in page.text, path
+
+
+def test_a_notice_is_shown_once_after_the_action(console: Console) -> None:
+    """Post/redirect/get: the notice waits in the session for one page."""
+    assert 303 == log_in(console.client, "otto")
+    token = csrf(console.client)
+    excepted = console.item("240512-4123")
+
+    answer = console.client.post(
+        "/exceptions/retry",
+        data={"csrf_token": token, "item": [str(excepted.id)]},
+        follow_redirects=False,
+    )
+    first = console.client.get(answer.headers["location"])
+    again = console.client.get(answer.headers["location"])
+
+    assert "/exceptions" == answer.headers["location"]
+    assert "1 item(s) sent back to the queue." in first.text
+    assert "sent back" not in again.text
+
+
+def attention(client: TestClient) -> str:
+    """The dashboard's "Needs attention" card, as HTML."""
+    page = client.get("/").text
+    start = page.index('id="attention"')
+    return page[start : page.index("</section>", start)]
+
+
+def test_needs_attention_clears_when_the_items_are_handled(console: Console) -> None:
+    """The card counts the items waiting now, turns red for failed ones, and says
+    who handled them once they are retried or resolved."""
+    assert 303 == log_in(console.client, "otto")
+    before = attention(console.client)
+    token = csrf(console.client)
+    excepted, failed = console.item("240512-4123"), console.item("3")
+
+    console.client.post(
+        "/exceptions/retry", data={"csrf_token": token, "item": [str(failed.id)]}
+    )
+    half = attention(console.client)
+    console.client.post(
+        "/exceptions/resolve",
+        data={"csrf_token": token, "item": [str(excepted.id)], "note": "typed in"},
+    )
+    after = attention(console.client)
+
+    assert "alarm" in before
+    assert "1 failed item; 1 business exception" in before
+    assert "alarm" not in half
+    assert "1 failed item, all handled; 1 business exception" in half
+    assert "otto retried 1" in half
+    assert "Nothing waits" in after
+    assert "otto retried 1" in after and "otto resolved 1" in after
+
+
+def test_the_item_page_gives_advice_and_actions_by_state(console: Console) -> None:
+    """A failed item: retry, the precheck looks first; a business exception: fix
+    the data first. Retry from the item page comes back to it."""
+    assert 303 == log_in(console.client, "otto")
+    excepted, failed = console.item("240512-4123"), console.item("3")
+
+    failed_page = console.client.get(f"/items/{failed.id}").text
+    excepted_page = console.client.get(f"/items/{excepted.id}").text
+    token = csrf(console.client, f"/items/{failed.id}")
+    answer = console.client.post(
+        "/exceptions/retry",
+        data={
+            "csrf_token": token,
+            "item": [str(failed.id)],
+            "back": f"/items/{failed.id}",
+        },
+        follow_redirects=False,
+    )
+    shown = console.client.get(answer.headers["location"]).text
+
+    assert "precheck looks for it before saving again" in failed_page
+    assert "Fix the data in the source first" in excepted_page
+    assert 'formaction="/exceptions/retry"' in failed_page
+    assert f"/items/{failed.id}" == answer.headers["location"]
+    assert "1 item(s) sent back to the queue." in shown
+    assert "Handle this item" not in shown  # new again: nothing to handle
+    assert "business exception" in excepted_page  # the state by its name
+
+
+def test_back_never_leads_off_the_site(console: Console) -> None:
+    """The form's back field is a path on this site, whatever it says."""
+    assert 303 == log_in(console.client, "otto")
+    token = csrf(console.client)
+
+    answer = console.client.post(
+        "/exceptions/retry",
+        data={"csrf_token": token, "back": "//evil.example/"},
+        follow_redirects=False,
+    )
+
+    assert "/" == answer.headers["location"]
+
+
+def test_an_operator_reveals_one_cpr_number_audited(console: Console) -> None:
+    """The reveal shows the CPR number in clear once and writes who saw it; the
+    item page itself stays masked."""
+    assert 303 == log_in(console.client, "otto")
+    excepted = console.item("240512-4123")
+    token = csrf(console.client, f"/items/{excepted.id}")
+
+    plain = console.client.get(f"/items/{excepted.id}").text
+    revealed = console.client.post(
+        f"/items/{excepted.id}/reveal", data={"csrf_token": token}
+    )
+
+    assert "240512-4123" not in plain and "240512-****" in plain
+    assert 200 == revealed.status_code
+    assert "240512-4123" in revealed.text
+    [entry] = console.project.backend.audit_log(action="reveal_cpr")
+    assert ("otto", excepted.id) == (entry.actor, entry.item_id)
+    assert "240512-4123" not in entry.note
+
+
+def test_a_viewer_can_not_reveal_a_cpr_number(console: Console) -> None:
+    """No button for a viewer, and the POST is refused, unaudited."""
+    assert 303 == log_in(console.client, "vera")
+    excepted = console.item("240512-4123")
+    page = console.client.get(f"/items/{excepted.id}").text
+    token = csrf(console.client, f"/items/{excepted.id}")
+
+    answer = console.client.post(
+        f"/items/{excepted.id}/reveal", data={"csrf_token": token}
+    )
+
+    assert "Show CPR number" not in page
+    assert 403 == answer.status_code
+    assert "240512-4123" not in answer.text
+    assert [] == console.project.backend.audit_log(action="reveal_cpr")
+
+
+def write_trace(console: Console, item: WorkItem) -> str:
+    """A trace file in the run folder as the engine names them; its relative path."""
+    folder = console.project.settings.logs / "lab" / RUN_ID
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"item-{item.id}-attempt-1-epj-trace.zip"
+    (folder / name).write_bytes(b"PK\x05\x06" + bytes(18))
+    return name
+
+
+def test_traces_are_for_operators_and_each_download_is_audited(
+    console: Console,
+) -> None:
+    """A viewer is refused a trace; an operator gets it, and the audit says so."""
+    failed = console.item("3")
+    name = write_trace(console, failed)
+
+    assert 303 == log_in(console.client, "vera")
+    refused = console.client.get(f"/runs/{RUN_ID}/files/{name}")
+    viewer_page = console.client.get(f"/runs/{RUN_ID}").text
+    console.client.cookies.clear()
+    assert 303 == log_in(console.client, "otto")
+    served = console.client.get(f"/runs/{RUN_ID}/files/{name}")
+
+    assert 403 == refused.status_code
+    assert name not in viewer_page
+    assert 200 == served.status_code
+    [entry] = console.project.backend.audit_log(action="download_trace")
+    assert ("otto", failed.id) == (entry.actor, entry.item_id)
+    assert name in entry.note
+
+
+def test_times_are_shown_with_their_zone(console: Console) -> None:
+    """Every time on the pages names its zone (CET or CEST in Copenhagen)."""
+    assert 303 == log_in(console.client, "otto")
+
+    page = console.client.get(f"/runs/{RUN_ID}").text
+
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d CES?T", page)
+
+
+# At size: 3,000 exceptions ----------------------------------------------------------
+
+BIG_RUN = "20261124T020000Z-big000"
+BIG = 3000
+
+
+def cpr_of(number: int) -> str:
+    """A distinct CPR-like number per item (day 01-28, month 01-12)."""
+    return f"{number % 28 + 1:02d}{number % 12 + 1:02d}90{number:04d}"
+
+
+@pytest.fixture
+def big(console: Console) -> Console:
+    """3,000 business exceptions in one run, with an event log of 9,000 lines."""
+    backend = console.project.backend
+    backend.start_run(BIG_RUN, "lab", host="vm", pid=2)
+    backend.enqueue(
+        "lab",
+        [
+            NewItem(
+                cpr_of(n),
+                {"cpr": cpr_of(n)},
+                rejected=f"row {n + 2}: no patient with CPR {cpr_of(n)} in the EPJ",
+            )
+            for n in range(BIG)
+        ],
+        run_id=BIG_RUN,
+    )
+    backend.finish_run(
+        BIG_RUN, status=RunStatus.COMPLETED, counts={"business_exception": BIG}
+    )
+    folder = console.project.settings.logs / "lab" / BIG_RUN
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [
+        '{"timestamp": "2026-11-24T02:00:00+00:00", "level": "warning", '
+        f'"event": "item_business_exception", "item": "{cpr_of(n)}", "n": {k}}}'
+        for n in range(BIG)
+        for k in range(3)
+    ]
+    (folder / "events.jsonl").write_text("\n".join(lines) + "\n", "utf-8")
+    return console
+
+
+FULL_CPR = re.compile(r"(?<!\d)\d{6}-?\d{4}(?!\d)")
+
+
+def test_every_page_stays_small_with_3000_exceptions(big: Console) -> None:
+    """The queue, its last page, a filtered view, the run page and the dashboard
+    are each under 250 KB, and none shows a full CPR number."""
+    assert 303 == log_in(big.client, "otto")
+
+    pages = {
+        path: big.client.get(path)
+        for path in (
+            "/",
+            "/exceptions",
+            "/exceptions?page=31",
+            "/exceptions?state=business_exception&robot=lab",
+            f"/runs/{BIG_RUN}",
+            f"/runs/{BIG_RUN}?page=30&events=45&steps=true",
+        )
+    }
+
+    for path, page in pages.items():
+        assert 200 == page.status_code, path
+        assert len(page.content) < 250_000, (path, len(page.content))
+        assert not FULL_CPR.search(page.text), path
+    assert "3002 of 3002" in pages["/exceptions?page=31"].text  # 3000 + the 2
+    assert "page 31 of 31" in pages["/exceptions?page=31"].text
+    assert (
+        "page 45 of 45" in pages[f"/runs/{BIG_RUN}?page=30&events=45&steps=true"].text
+    )
+
+
+def test_the_queue_filters_by_state_error_date_and_reference(big: Console) -> None:
+    """Each filter narrows the list; a full CPR number finds its masked row."""
+    assert 303 == log_in(big.client, "otto")
+    wanted = cpr_of(1234)
+
+    def count(**params: str) -> int:
+        page = big.client.get("/exceptions", params=params).text
+        return len(re.findall(r'name="item" value="\d+"', page))
+
+    assert 100 == count()
+    assert 1 == count(state="failed")
+    assert 1 == count(error="TimeoutError")
+    assert 1 == count(search=wanted)
+    assert 0 == count(search=wanted[:7])  # a part of a hidden serial finds nothing
+    assert 0 == count(since="2999-01-01")
+    assert 100 == count(until="2999-01-01")
+    assert (
+        400 == big.client.get("/exceptions", params={"since": "yesterday"}).status_code
+    )
+    assert 400 == big.client.get("/exceptions", params={"state": "done"}).status_code
+
+
+def test_the_csv_export_holds_every_filtered_row_masked(big: Console) -> None:
+    """The export has the filtered rows, all of them, for Excel, CPR masked."""
+    assert 303 == log_in(big.client, "vera")
+
+    every = big.client.get("/exceptions.csv")
+    failed = big.client.get("/exceptions.csv", params={"state": "failed"})
+    run = big.client.get(f"/runs/{BIG_RUN}/items.csv")
+
+    text = every.content.decode("utf-8-sig")
+    assert every.headers["content-type"].startswith("text/csv")
+    assert "attachment" in every.headers["content-disposition"]
+    assert every.content.startswith(b"\xef\xbb\xbf")
+    assert 1 + BIG + 2 == len(text.splitlines())
+    assert text.splitlines()[0].startswith("item;robot;reference;state")
+    assert 2 == len(failed.content.decode("utf-8-sig").splitlines())
+    assert 1 + BIG == len(run.content.decode("utf-8-sig").splitlines())
+    for body in (every, failed, run):
+        assert not FULL_CPR.search(body.content.decode("utf-8-sig"))
+    assert "-****" in text

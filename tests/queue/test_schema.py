@@ -191,3 +191,31 @@ def test_newer_database_is_refused(
         f"version {schema.SCHEMA_VERSION} of this robotlib" in message,
     )
     assert [(newer,)] == stored_version(sqlite_path)
+
+
+def test_version_3_database_gets_notices_and_languages(
+    make_sqlite_backend: MakeBackend, sqlite_path: Path
+) -> None:
+    """A database of robotlib before console notices keeps its users and sessions."""
+    references = with_data(make_sqlite_backend)
+    run_sql(
+        sqlite_path,
+        "ALTER TABLE console_sessions DROP COLUMN notice",
+        "ALTER TABLE console_users DROP COLUMN language",
+        "INSERT INTO console_users VALUES ('anna', 'operator', 'x', "
+        "'2026-12-01 00:00:00', '2026-12-01 00:00:00')",
+        "UPDATE schema_version SET version = 3",
+    )
+
+    backend = make_sqlite_backend()
+
+    def columns(table: str) -> set[object]:
+        return {row[1] for row in run_sql(sqlite_path, f"PRAGMA table_info({table})")}
+
+    assert "notice" in columns("console_sessions")
+    assert "language" in columns("console_users")
+    assert [("anna", None)] == run_sql(
+        sqlite_path, "SELECT name, language FROM console_users"
+    )
+    assert [(schema.SCHEMA_VERSION,)] == stored_version(sqlite_path)
+    assert references == [item.reference for item in backend.items(ROBOT)]

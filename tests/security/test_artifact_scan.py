@@ -29,6 +29,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,11 +39,15 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 import structlog
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
 from playwright.sync_api import Browser
 from typer.testing import CliRunner
 
 from robotlib import RetryPolicy
 from robotlib.cli import app
+from robotlib.console import create_app
+from robotlib.console._accounts import AccountStore
 from robotlib.engine import Engine, RunResult
 from robotlib.loader import load_robot
 from robotlib.logs import configure_logging
@@ -268,15 +273,16 @@ def test_no_full_cpr_outside_the_documented_places(
     assert any(CHOSEN in payload for payload in payloads)  # the robot needs it
 
 
-def test_stored_error_messages_hash_the_cpr(scanned: ScannedRun) -> None:
-    """The unknown patient's stored message names the patient by a hash token."""
+def test_stored_error_messages_mask_the_cpr(scanned: ScannedRun) -> None:
+    """The unknown patient's stored message names the patient masked, as the
+    operator reads it (birth date and ``-****``), never by a hash."""
     messages = [
         row["error_message"]
         for row in scanned.database["work_items"]
         if "No patient with CPR number" in row["error_message"]
     ]
     assert 1 == len(messages)
-    assert "No patient with CPR number cpr:" in messages[0]
+    assert re.search(r"No patient with CPR number \d{6}-\*{4} ", messages[0])
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
@@ -308,3 +314,60 @@ def test_json_listings_mask_the_cpr(scanned: ScannedRun) -> None:
     items = json.loads(scanned.cli["queue --json"])["items"]
     assert items
     assert all(CHOSEN not in json.dumps(item) for item in items)
+
+
+def test_console_pages_and_exports_show_no_full_cpr(
+    scanned: ScannedRun, full_cprs: Callable[[str], list[str]]
+) -> None:
+    """Every console page and CSV export of the run, read by an operator, shows
+    no full CPR number; only the audited reveal does, for its one item."""
+    project = scanned.project
+    accounts = AccountStore(
+        project.settings.database,
+        hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
+    )
+    accounts.add("otto", "operator", "correct horse battery")
+    run_id = scanned.result.run_id
+    items = project.backend.items("lab_results")
+    with TestClient(create_app(project, accounts=accounts)) as client:
+        form = client.get("/login").text
+        token = re.search(r'name="login_token" value="([^"]+)"', form)
+        assert token is not None
+        client.post(
+            "/login",
+            data={
+                "username": "otto",
+                "password": "correct horse battery",
+                "login_token": token[1],
+            },
+        )
+        paths = [
+            "/",
+            "/exceptions",
+            "/exceptions.csv",
+            "/schedules",
+            f"/runs/{run_id}",
+            f"/runs/{run_id}?steps=true",
+            f"/runs/{run_id}/items.csv",
+            *(f"/items/{item.id}" for item in items),
+        ]
+        pages = {path: client.get(path) for path in paths}
+        chosen = next(item for item in items if item.reference.startswith(CHOSEN))
+        page = pages[f"/items/{chosen.id}"].text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert csrf is not None
+        revealed = client.post(
+            f"/items/{chosen.id}/reveal", data={"csrf_token": csrf[1]}
+        )
+    accounts.close()
+
+    assert all(200 == answer.status_code for answer in pages.values())
+    found = [
+        (path, cpr)
+        for path, answer in pages.items()
+        for cpr in full_cprs(answer.content.decode("utf-8-sig"))
+    ]
+    assert [] == found
+    assert CHOSEN.replace("-", "") in revealed.text.replace("-", "")
+    [reveal] = project.backend.audit_log(action="reveal_cpr")
+    assert ("otto", chosen.id) == (reveal.actor, reveal.item_id)
