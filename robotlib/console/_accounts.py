@@ -73,7 +73,7 @@ IDLE_TIMEOUT = timedelta(minutes=30)
 #: A session's ``last_seen_at`` is written at most this often.
 _TOUCH_EVERY = timedelta(minutes=1)
 
-_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+_NAME = re.compile(r"[A-Za-z0-9._@-]{1,100}")
 
 # Verified against when a login names no user, so that the answer takes as long as
 # for a user that exists. The hash of a random password nobody kept, made with
@@ -160,7 +160,10 @@ class Session:
 
 
 def check_name(name: str) -> None:
-    """Refuse a user name that is not 1-100 letters, digits, ``.``, ``_``, ``-``.
+    """Refuse a user name that is not 1-100 letters, digits, ``.``, ``_``, ``-``, ``@``.
+
+    ``@`` lets an identity provider's user principal name (``anna@region.dk``) be
+    a console user name.
 
     Raises:
         ValueError: naming the rule.
@@ -171,7 +174,7 @@ def check_name(name: str) -> None:
     if not _NAME.fullmatch(name):
         raise ValueError(
             f"invalid user name {name!r}: use 1-100 characters, each an ASCII letter, "
-            "a digit, '.', '_' or '-'"
+            "a digit, '.', '_', '-' or '@'"
         )
 
 

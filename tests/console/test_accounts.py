@@ -175,6 +175,7 @@ def test_hash_with_old_parameters_is_redone_at_login(
         ("anna berg", PASSWORD, "invalid user name"),
         ("søren", PASSWORD, "ASCII letter"),
         ("a" * 101, PASSWORD, "1-100 characters"),
+        ("anna:cli", PASSWORD, "invalid user name"),
         ("anna/..", PASSWORD, "invalid user name"),
     ],
 )
@@ -193,8 +194,9 @@ def test_add_accepts_names_at_the_limits(store: AccountStore) -> None:
     long_name = "A.b_c-9" + "x" * 93
     store.add("a", "viewer", PASSWORD)
     store.add(long_name, "admin", PASSWORD)
+    store.add("anna@region.dk", "operator", PASSWORD)  # a provider's principal name
 
-    assert ["a", long_name] == [u.name for u in store.list()]
+    assert ["a", long_name, "anna@region.dk"] == [u.name for u in store.list()]
 
 
 def test_add_refuses_a_duplicate_and_an_unknown_role(store: AccountStore) -> None:
