@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo sandbox inputs screenshot test lint audit soak bench clean
+.PHONY: help setup demo sandbox inputs screenshot messages test lint audit soak bench clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,13 @@ inputs: setup  ## Write the example robots' input files again (robots/inputs).
 
 screenshot: setup  ## Run the example robots, save the console dashboard to docs/images.
 	$(BIN)/python scripts/console_screenshot.py
+
+messages: setup  ## Extract the console's texts again and update its catalogues (Danish: locale/da).
+	$(BIN)/pybabel -q extract -F babel.cfg --no-location --sort-output \
+		--project robotlib --copyright-holder "robotlib contributors" \
+		-o robotlib/console/locale/messages.pot .
+	$(BIN)/pybabel -q update --no-fuzzy-matching --ignore-obsolete \
+		-i robotlib/console/locale/messages.pot -d robotlib/console/locale
 
 lint: setup  ## ruff (lint and format check) and mypy --strict.
 	$(BIN)/ruff check robotlib sandbox robots scripts tests benchmarks

@@ -62,6 +62,7 @@ from robotlib.settings import Settings
 from robotlib.validation import failed_check
 
 __all__ = [
+    "EXIT_FAILED_ITEMS",
     "EXIT_INVALID",
     "EXIT_OK",
     "EXIT_STOPPED",
@@ -77,9 +78,17 @@ __all__ = [
 EXIT_OK = 0
 EXIT_STOPPED = 1
 EXIT_INVALID = 2
+#: The run ran to its end with more failed items than ``failed_item_threshold``.
+EXIT_FAILED_ITEMS = 3
 
 #: Outcomes of one claimed item, as counted in a run.
 DONE, BUSINESS, RETRY, FAILED = "done", "business_exception", "retried", "failed"
+
+#: The exit code of each way a run can end.
+_EXIT_CODES = {
+    RunStatus.COMPLETED: EXIT_OK,
+    RunStatus.COMPLETED_WITH_FAILURES: EXIT_FAILED_ITEMS,
+}
 LEASE_LOST = "lease_lost"
 
 log = structlog.get_logger("robotlib.engine")
@@ -274,7 +283,8 @@ class Engine:
                 finally:
                     for problem in ctx.end_run():
                         log.warning("run_end_callback_failed", error=str(problem))
-                exit_code = EXIT_OK if status is RunStatus.COMPLETED else EXIT_STOPPED
+                status = self._with_failures(status, loop.counts[FAILED])
+                exit_code = _EXIT_CODES.get(status, EXIT_STOPPED)
             except ConfigurationError as exc:
                 status, note, exit_code = RunStatus.STOPPED, str(exc), EXIT_INVALID
                 log.error("run_invalid", error=str(exc))
@@ -304,6 +314,13 @@ class Engine:
             self.redactor.redact(note),
             exit_code,
         )
+
+    def _with_failures(self, status: RunStatus, failed: int) -> RunStatus:
+        """A completed run with too many failed items says so: it needs a person."""
+        threshold = self.settings.notify.failed_item_threshold
+        if status is RunStatus.COMPLETED and failed > threshold:
+            return RunStatus.COMPLETED_WITH_FAILURES
+        return status
 
     def _write_report(self, run_id: str, run_dir: Path) -> None:
         """Write report.xlsx in the run folder; a failure is logged, not fatal."""

@@ -1,14 +1,16 @@
 """Notifications: tell people that a scheduled run needs attention.
 
-A run needs attention when it stops on system exceptions, ends with more business
-exceptions than ``Settings.notify.business_exception_threshold``, misses its deadline
-or fails its preflight. The scheduler writes a :class:`Notification` and hands it to
+A run needs attention when it stops on system exceptions, ends with more failed
+items than ``Settings.notify.failed_item_threshold`` or more business exceptions
+than ``Settings.notify.business_exception_threshold``, misses its deadline or fails
+its preflight. The scheduler writes a :class:`Notification` and hands it to
 every notifier the ``[notify]`` table of ``rpa.toml`` configures:
 
 - :class:`CommandNotifier` runs a command (no shell). The notification arrives on its
   stdin as JSON (:meth:`Notification.as_dict`) and in the variables
   ``RPA_NOTIFY_KIND``, ``RPA_NOTIFY_SUBJECT``, ``RPA_NOTIFY_JOB``,
-  ``RPA_NOTIFY_ROBOT`` and ``RPA_NOTIFY_RUN_ID``, beside the parent's environment.
+  ``RPA_NOTIFY_ROBOT``, ``RPA_NOTIFY_RUN_ID``, ``RPA_NOTIFY_COUNT`` and
+  ``RPA_NOTIFY_LINK``, beside the parent's environment.
 - :class:`SmtpNotifier` sends a plain-text e-mail. Its password comes from the
   credentials, system ``smtp``.
 
@@ -66,14 +68,18 @@ class Notification:
     """Something people must hear of.
 
     Attributes:
-        kind: ``run_stopped``, ``business_exceptions``, ``time_limit``,
-            ``preflight_failed``, ``deadline_missed``, ``missed_firing`` or ``test``.
+        kind: ``run_stopped``, ``failed_items``, ``business_exceptions``,
+            ``time_limit``, ``preflight_failed``, ``deadline_missed``,
+            ``missed_firing`` or ``test``.
         subject: one line, e.g. ``robotlib: lab_results run 20261203T010000Z-3f9a1c
             stopped``.
         body: plain text for people; no patient data.
         job: the schedule's job name, if any.
         robot: the robot's name, if any.
         run_id: the run's id, if there was a run.
+        count: how many items the kind is about (``failed_items``,
+            ``business_exceptions``), else None.
+        link: the run's page in the console (``Settings.console_url``), or "".
 
     Example:
         >>> Notification(kind="test", subject="robotlib: test", body="Hi").as_dict()
@@ -86,6 +92,8 @@ class Notification:
     job: str = ""
     robot: str = ""
     run_id: str | None = None
+    count: int | None = None
+    link: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """Return the notification as a JSON-able dict."""
@@ -326,6 +334,10 @@ def _variables(notification: Notification) -> dict[str, str]:
         "RPA_NOTIFY_JOB": notification.job,
         "RPA_NOTIFY_ROBOT": notification.robot,
         "RPA_NOTIFY_RUN_ID": notification.run_id or "",
+        "RPA_NOTIFY_COUNT": ""
+        if notification.count is None
+        else str(notification.count),
+        "RPA_NOTIFY_LINK": notification.link,
     }
 
 

@@ -34,6 +34,8 @@ class PurgeResult:
     items: int
     #: Output logs of scheduled preflights (``.rpa/firings/*.log``) removed.
     firing_logs: int = 0
+    #: Playwright traces (``*.zip``) removed from run folders that were kept.
+    traces: int = 0
 
 
 @dataclass
@@ -125,17 +127,27 @@ class Project:
                 f"no run {run_id!r}" if not matches else f"{run_id!r} is ambiguous"
             ) from None
 
-    def purge(self, *, before: datetime) -> PurgeResult:
+    def purge(
+        self, *, before: datetime, traces_before: datetime | None = None
+    ) -> PurgeResult:
         """Delete what is older than ``before``: run folders (logs, screenshots,
         traces, reports), finished items and runs, and the output logs of
         scheduled preflights. The audit trail and waiting items are kept.
+
+        Traces (``*.zip``, patient data in clear) last written before
+        ``traces_before`` go from the run folders that are kept as well.
         """
         folders = 0
+        traces = 0
         for folder in self.settings.logs.glob("*/*"):
             started = run_started_at(folder.name)
-            if folder.is_dir() and started is not None and started < before:
+            if not folder.is_dir() or started is None:
+                continue
+            if started < before:
                 shutil.rmtree(folder)
                 folders += 1
+            elif traces_before is not None:
+                traces += _purge_traces(folder, traces_before)
         firing_logs = 0
         for path in (self.settings.state_dir / "firings").glob("*.log"):
             modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
@@ -143,4 +155,18 @@ class Project:
                 path.unlink()
                 firing_logs += 1
         items = self.backend.purge(finished_before=before)
-        return PurgeResult(run_folders=folders, items=items, firing_logs=firing_logs)
+        return PurgeResult(
+            run_folders=folders, items=items, firing_logs=firing_logs, traces=traces
+        )
+
+
+def _purge_traces(folder: Path, before: datetime) -> int:
+    """Delete the traces (``*.zip``) in a run folder last written before ``before``."""
+    gone = 0
+    for path in folder.rglob("*.zip"):
+        if path.is_symlink() or not path.is_file():
+            continue  # a link is not the run's own trace
+        if datetime.fromtimestamp(path.stat().st_mtime, UTC) < before:
+            path.unlink()
+            gone += 1
+    return gone

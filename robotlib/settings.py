@@ -69,7 +69,8 @@ class NotifySettings(BaseModel):
     """Who hears of a scheduled run that needs attention: the ``[notify]`` table.
 
     A run needs attention when it stops on system exceptions, ends with more
-    business exceptions than ``business_exception_threshold``, misses its deadline
+    failed items than ``failed_item_threshold`` or more business exceptions than
+    ``business_exception_threshold``, misses its deadline
     or fails its preflight. Each configured notifier hears of it: ``command`` and
     e-mail (``smtp_host``). The SMTP password comes from the credentials, system
     ``smtp``.
@@ -114,6 +115,12 @@ class NotifySettings(BaseModel):
         default=0,
         ge=0,
         description="A run with more business exceptions than this needs attention.",
+    )
+    failed_item_threshold: int = Field(
+        default=0,
+        ge=0,
+        description="A run with more failed items than this needs attention: it "
+        "ends completed_with_failures and `rpa run` exits 3.",
     )
 
     @model_validator(mode="after")
@@ -243,6 +250,13 @@ class Settings(BaseSettings):
         "age; schedule it, e.g. daily from cron): run folders, runs and finished "
         "items.",
     )
+    trace_retention_days: int = Field(
+        default=14,
+        ge=1,
+        description="Playwright traces (*.zip in run folders: screenshots, page "
+        "snapshots and typed values, CPR numbers and names in clear) older than "
+        "this are deleted by `rpa purge`, even from run folders it keeps.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="The least severe level written to the log."
     )
@@ -281,6 +295,11 @@ class Settings(BaseSettings):
         description="A scheduled run reads its input file only once its size and "
         "modification time have not changed for this many seconds (a file still "
         "being copied is not read half).",
+    )
+    console_url: str | None = Field(
+        default=None,
+        description="The console's address as people open it, e.g. "
+        "https://rpa.example.org; used for links in notifications.",
     )
     notify: NotifySettings = Field(
         default_factory=NotifySettings,

@@ -42,7 +42,13 @@ from pathlib import Path
 
 import structlog
 
-from robotlib.engine import EXIT_INVALID, EXIT_OK, EXIT_STOPPED, new_run_id
+from robotlib.engine import (
+    EXIT_FAILED_ITEMS,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_STOPPED,
+    new_run_id,
+)
 from robotlib.logs import run_log
 from robotlib.processes import ask_to_stop, kill_group, rpa_command, spawn
 from robotlib.project import Project
@@ -57,8 +63,11 @@ log = structlog.get_logger("robotlib.workers")
 POLL_S = 0.5
 #: How many dead workers a run replaces before it carries on without them.
 MAX_RESTARTS = 10
-#: Exit codes of a worker that ended its run itself (completed, stopped, invalid).
-_ENDED_ITSELF = (EXIT_OK, EXIT_STOPPED, EXIT_INVALID)
+#: Exit codes of a worker that ended its run itself (completed, stopped, invalid,
+#: completed with failed items).
+_ENDED_ITSELF = (EXIT_OK, EXIT_STOPPED, EXIT_INVALID, EXIT_FAILED_ITEMS)
+#: A worker's run that ran to its end (its own failed items are the whole run's).
+_RAN_TO_END = (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_FAILURES)
 #: Item states that end an item: what a dead worker's run is credited with.
 _END_STATES = (ItemState.DONE, ItemState.BUSINESS_EXCEPTION, ItemState.FAILED)
 
@@ -164,16 +173,31 @@ def run_workers(
             counts.update(run.counts)
         last = {run.id: run for run in worker_runs}
         stopped = [last[id_] for id_ in crew.last_ids]
-        stopped = [r for r in stopped if r.status is not RunStatus.COMPLETED]
+        stopped = [r for r in stopped if r.status not in _RAN_TO_END]
         invalid = any(code == EXIT_INVALID for code in crew.exit_codes)
-        status = RunStatus.STOPPED if stopped else RunStatus.COMPLETED
+        threshold = project.settings.notify.failed_item_threshold
+        status = (
+            RunStatus.STOPPED
+            if stopped
+            else RunStatus.COMPLETED_WITH_FAILURES
+            if counts[ItemState.FAILED.value] > threshold
+            else RunStatus.COMPLETED
+        )
         notes = [f"{r.id}: {r.status} {r.note}".strip() for r in stopped]
         if crew.deaths:
             notes.append(crew.death_note())
         note = "; ".join(notes)
         backend.finish_run(run_id, status=status, counts=dict(counts), note=note)
         log.info("run_finished", status=str(status), counts=dict(counts), note=note)
-    exit_code = EXIT_OK if not stopped else EXIT_INVALID if invalid else EXIT_STOPPED
+    exit_code = (
+        EXIT_INVALID
+        if stopped and invalid
+        else EXIT_STOPPED
+        if stopped
+        else EXIT_FAILED_ITEMS
+        if status is RunStatus.COMPLETED_WITH_FAILURES
+        else EXIT_OK
+    )
     return ParallelResult(
         run_id,
         robot,

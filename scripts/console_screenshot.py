@@ -3,7 +3,10 @@
 Starts the sandbox EPJ on 127.0.0.1 and runs the example robots on it with `rpa run`,
 as `make demo` does, but into a database and a log folder in a temporary folder
 (RPA_DATABASE_URL, RPA_LOG_DIR), so the project's own queue and logs stay untouched.
-Then it adds a console user, serves the console on a free loopback port, logs in
+The lab system refuses every save of one patient's lab result (the sandbox's
+planned failures), so the picture shows a night with a failure: that item fails
+after every retry and the dashboard turns red. Then it adds a console user who
+reads the console in Danish, serves the console on a free loopback port, logs in
 with headless Chromium (found and launched as robots do it) and saves the whole
 dashboard, 1280 px wide, to docs/images/console-dashboard.png. Everything it starts
 (sandbox, console, browser) is stopped before it exits.
@@ -14,6 +17,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -23,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx2 as httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -37,6 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ROBOTS = ("lab_results", "daily_report")
 OUTPUT = ROOT / "docs" / "images" / "console-dashboard.png"
 USER = "anna"
+#: The patient whose lab result the lab system refuses to save, every time.
+FAILING_PATIENT = "170551-4514"
 WIDTH, HEIGHT = 1280, 800
 
 
@@ -56,6 +63,7 @@ def main() -> int:
         try:
             password = secrets.token_urlsafe(16)
             accounts.add(USER, "operator", password)
+            accounts.set_language(USER, "da")
             app = create_app(project, accounts=accounts)
             with _served(app) as url:
                 _save_dashboard(project, url, password)
@@ -73,6 +81,7 @@ def _run_robots(folder: Path, database_url: str, log_dir: Path) -> str | None:
     config = SandboxConfig(db_path=folder / "sandbox.db")
     with SandboxServer(config) as server:
         print(f"Sandbox EPJ listening on {server.url}")
+        _refuse_saves_of(server.url, config.db_path, FAILING_PATIENT)
         env = {
             **os.environ,
             "RPA_DATABASE_URL": database_url,
@@ -86,10 +95,20 @@ def _run_robots(folder: Path, database_url: str, log_dir: Path) -> str | None:
             done = subprocess.run(
                 [rpa, "--project", str(ROOT), "run", robot], env=env, check=False
             )
-            if done.returncode not in (0, 1):  # 1: stopped, still worth showing
+            if done.returncode not in (0, 1, 3):  # stopped, failed items: worth showing
                 return robot
             print()
     return None
+
+
+def _refuse_saves_of(url: str, database: Path, cpr: str) -> None:
+    """Make the sandbox answer HTTP 500 to every save of the patient's lab result."""
+    with sqlite3.connect(database) as db:
+        row = db.execute("SELECT id FROM patients WHERE cpr = ?", (cpr,)).fetchone()
+    if row is None:
+        raise RuntimeError("the sandbox has no such patient: its seed data changed")
+    planned = {f"POST /patients/{row[0]}/lab-results": 100}
+    httpx.put(f"{url}/api/faults", json={"fail_next": planned}).raise_for_status()
 
 
 @contextmanager
@@ -126,15 +145,17 @@ def _save_dashboard(project: Project, url: str, password: str) -> None:
         browser = launch_chromium(playwright, settings=project.settings, headless=True)
         try:
             context = browser.new_context(
-                base_url=url, viewport={"width": WIDTH, "height": HEIGHT}
+                base_url=url,
+                viewport={"width": WIDTH, "height": HEIGHT},
+                locale="da-DK",
             )
             page = context.new_page()
             page.set_default_timeout(15_000)
             page.goto("/")
-            page.get_by_label("User name").fill(USER)
-            page.get_by_label("Password").fill(password)
-            page.get_by_role("button", name="Log in").click()
-            page.get_by_role("heading", name="Dashboard").wait_for()
+            page.locator("#username").fill(USER)  # the page is in Danish
+            page.locator("#password").fill(password)
+            page.locator("form button[type=submit]").click()
+            page.locator("#attention").wait_for()
             OUTPUT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(OUTPUT), full_page=True)
             context.close()

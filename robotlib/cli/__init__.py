@@ -6,6 +6,7 @@ system exceptions, 2 invalid robot, configuration or input.
 
 from robotlib.cli import (
     _admin,
+    _audit,
     _console,
     _notify,
     _review,
@@ -19,6 +20,7 @@ __all__ = ["app", "main"]
 
 _COMMAND_MODULES = (
     _admin,
+    _audit,
     _console,
     _notify,
     _review,

@@ -10,13 +10,18 @@ from typing import Annotated
 
 import typer
 
-from robotlib.cli._app import app, console, fail, open_project, stop_on_signals
+from robotlib.cli._app import (
+    app,
+    console,
+    fail,
+    open_project,
+    parse_age,
+    stop_on_signals,
+)
 from robotlib.errors import ConfigurationError
 from robotlib.settings import load_settings
 
 __all__ = ["browser", "purge", "sandbox"]
-
-_UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "w": timedelta(weeks=1)}
 
 
 @app.command()
@@ -32,36 +37,37 @@ def purge(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask first.")] = False,
 ) -> None:
     """Delete run folders (logs, screenshots, traces) and finished items and runs
-    older than the retention period.
+    older than the retention period, and Playwright traces (*.zip in run folders)
+    older than trace_retention_days of rpa.toml (14 days) in the folders kept.
 
-    Items still waiting (new, in progress) are kept whatever their age.
+    Traces hold patients' CPR numbers and names in clear, so they go sooner than
+    the logs. Items still waiting (new, in progress) are kept whatever their age.
     """
     with open_project(ctx) as project:
         age = (
-            _parse_age(older_than)
+            parse_age(older_than)
             if older_than
             else timedelta(days=project.settings.log_retention_days)
         )
-        before = datetime.now(UTC) - age
+        now = datetime.now(UTC)
+        before = now - age
+        trace_days = project.settings.trace_retention_days
+        traces_before = now - timedelta(days=trace_days)
         if not yes and not typer.confirm(
             f"Delete runs, their files and finished items from before "
-            f"{before:%Y-%m-%d %H:%M} UTC?"
+            f"{before:%Y-%m-%d %H:%M} UTC, and traces from before "
+            f"{traces_before:%Y-%m-%d %H:%M} UTC?"
         ):
             raise typer.Exit(1)
-        result = project.purge(before=before)
+        result = project.purge(before=before, traces_before=traces_before)
         whole_days = age % timedelta(days=1) == timedelta(0)
-        older = f"{age.days} day(s)" if whole_days else f"{age // _UNITS['h']} hour(s)"
+        hours = age // timedelta(hours=1)
+        older = f"{age.days} day(s)" if whole_days else f"{hours} hour(s)"
         console.print(
             f"Purged {result.run_folders} run folder(s) and {result.items} item(s) "
-            f"older than {older}."
+            f"older than {older}, and {result.traces} trace(s) older than "
+            f"{trace_days} day(s)."
         )
-
-
-def _parse_age(text: str) -> timedelta:
-    number, unit = text[:-1], text[-1:].lower()
-    if not number.isdigit() or unit not in _UNITS or int(number) < 1:
-        fail(f"--older-than takes a number and d, w or h, e.g. 90d (got {text!r})")
-    return int(number) * _UNITS[unit]
 
 
 @app.command()

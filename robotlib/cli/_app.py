@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import signal
@@ -9,7 +10,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from types import FrameType
@@ -26,7 +27,7 @@ from robotlib.logs import Redactor, configure_logging
 from robotlib.project import Project
 from robotlib.settings import load_settings
 
-__all__ = ["app", "console", "errors", "fail", "open_project"]
+__all__ = ["app", "cli_actor", "console", "errors", "fail", "open_project", "parse_age"]
 
 EXIT_INVALID = 2
 LOCAL_TZ = ZoneInfo("Europe/Copenhagen")
@@ -63,6 +64,31 @@ def _main(
     by system exceptions, 2 invalid robot, configuration or input.
     """
     ctx.obj = project
+
+
+def cli_actor() -> str:
+    """Who acts from the command line, as the audit trail records it: ``cli:<user>``.
+
+    The OS login name, never a name typed on the command line: a shell user cannot
+    act as a console user. ``cli:unknown`` when the environment names no user.
+    """
+    try:
+        who = getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment or passwd
+        who = "unknown"
+    return f"cli:{who}"
+
+
+_AGE_UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "w": timedelta(weeks=1)}
+
+
+def parse_age(text: str, option: str = "--older-than") -> timedelta:
+    """An age such as ``90d``, ``12w`` or ``36h``; anything else exits 2 naming
+    ``option``."""
+    number, unit = text[:-1], text[-1:].lower()
+    if not number.isdigit() or unit not in _AGE_UNITS or int(number) < 1:
+        fail(f"{option} takes a number and d, w or h, e.g. 90d (got {text!r})")
+    return int(number) * _AGE_UNITS[unit]
 
 
 def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:

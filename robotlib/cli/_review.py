@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -11,6 +10,7 @@ from typer.core import TyperGroup
 
 from robotlib.cli._app import (
     app,
+    cli_actor,
     console,
     fail,
     local,
@@ -276,15 +276,13 @@ def retry_items(
     ctx: typer.Context,
     item_ids: Annotated[list[int], typer.Argument(help="Item ids.")],
     note: Annotated[str, typer.Option(help="Why; kept in the audit trail.")] = "",
-    actor: Annotated[
-        str | None, typer.Option(help="Who acts (default: your user name).")
-    ] = None,
 ) -> None:
-    """Send items back to the queue (after the data is fixed); audited."""
+    """Send items back to the queue (after the data is fixed); audited.
+
+    The audit trail names you as cli:<your login name>.
+    """
     with open_project(ctx) as project:
-        done = project.backend.retry(
-            item_ids, actor=actor or getpass.getuser(), note=note
-        )
+        done = project.backend.retry(item_ids, actor=cli_actor(), note=note)
         console.print(f"{len(done)} item(s) sent back to the queue.")
 
 
@@ -295,17 +293,15 @@ def resolve_items(
     note: Annotated[
         str, typer.Option(help="What was done about it (required); audited.")
     ],
-    actor: Annotated[
-        str | None, typer.Option(help="Who acts (default: your user name).")
-    ] = None,
 ) -> None:
-    """Close items as resolved, with a note saying what was done; audited."""
+    """Close items as resolved, with a note saying what was done; audited.
+
+    The audit trail names you as cli:<your login name>.
+    """
     if not note.strip():
         fail("resolving needs a note that says what was done (--note TEXT)")
     with open_project(ctx) as project:
-        done = project.backend.resolve(
-            item_ids, actor=actor or getpass.getuser(), note=note
-        )
+        done = project.backend.resolve(item_ids, actor=cli_actor(), note=note)
         console.print(f"{len(done)} item(s) resolved.")
 
 

@@ -28,7 +28,7 @@ from robotlib.cli._app import (
 )
 from robotlib.engine import EXIT_OK, PreflightResult, RunResult
 from robotlib.project import Project
-from robotlib.queue.models import EnqueueResult
+from robotlib.queue.models import EnqueueResult, RunStatus
 from robotlib.schedule import check_schedules, load_schedules
 from robotlib.workers import ParallelResult, run_workers
 from robotlib.workers import Progress as WorkersProgress
@@ -98,7 +98,8 @@ def run(
     queue). Ctrl+C stops after the current item (every worker's); a second Ctrl+C
     stops at once (the item goes back to the queue). Exit codes: 0 the run completed
     (business exceptions included), 1 it stopped (system exceptions, time limit,
-    interrupted), 2 invalid robot, configuration or input.
+    interrupted), 2 invalid robot, configuration or input, 3 it completed with
+    more failed items than notify.failed_item_threshold.
     """
     if workers > 1 and limit is not None:
         fail("--workers cannot be combined with --limit.")
@@ -439,6 +440,14 @@ def _summarise(result: RunResult | ParallelResult, logs: Path) -> None:
         )
     if counts.get("business_exception") or counts.get("failed"):
         console.print(f"  review: rpa exceptions {result.robot}", highlight=False)
+    if result.status is RunStatus.COMPLETED_WITH_FAILURES:
+        # the last line, for whoever reads a scheduler's or cron's mail
+        console.print(
+            f"Run {result.run_id} completed with failures: {counts.get('failed', 0)} "
+            f"failed item(s); see `rpa exceptions {result.robot}`.",
+            highlight=False,
+            markup=False,
+        )
 
 
 def _summarise_preflight(result: PreflightResult) -> None:

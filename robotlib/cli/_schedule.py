@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -11,6 +10,7 @@ import typer
 
 from robotlib.cli._app import (
     app,
+    cli_actor,
     console,
     fail,
     local,
@@ -20,7 +20,7 @@ from robotlib.cli._app import (
     shown,
     stop_on_signals,
 )
-from robotlib.engine import new_run_id
+from robotlib.engine import EXIT_FAILED_ITEMS, new_run_id
 from robotlib.logs import run_log
 from robotlib.scheduler import (
     FiringStatus,
@@ -191,7 +191,8 @@ def run_now(
     The robot runs in a child process under the job's maximum run time, the firing
     is recorded and, when it needs attention, sent to the notifiers. A paused job
     runs too (firing it by hand is an explicit action) and stays paused. Exits 0
-    when the run completed, 1 otherwise.
+    when the run completed, 3 when it completed with more failed items than
+    notify.failed_item_threshold, 1 otherwise.
     """
     with open_project(ctx, console_level="INFO") as project:
         service = Scheduler(project)
@@ -215,6 +216,8 @@ def run_now(
         )
     if any(f.status != FiringStatus.COMPLETED for f in firings):
         raise typer.Exit(1)
+    if any(f.exit_code == EXIT_FAILED_ITEMS for f in firings):
+        raise typer.Exit(EXIT_FAILED_ITEMS)
 
 
 @schedules_app.command("pause")
@@ -237,7 +240,7 @@ def pause_job(
     `rpa schedules run-now` still runs the job, and the schedule file is not
     changed. Pausing a paused job keeps the first pause.
     """
-    actor = _actor()
+    actor = cli_actor()
     with open_project(ctx) as project:
         service = Scheduler(project, notifiers=[])
         try:
@@ -267,7 +270,7 @@ def resume_job(
     made up for (use `rpa schedules run-now JOB` for that). A job disabled in its
     schedule file (enabled = false) stays disabled.
     """
-    actor = _actor()
+    actor = cli_actor()
     with open_project(ctx) as project:
         service = Scheduler(project, notifiers=[])
         try:
@@ -279,10 +282,6 @@ def resume_job(
     else:
         text = f"Resumed job {job} ({_paused_text(pause)}): its next firing runs."
     console.print(text, highlight=False, markup=False)
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 def _pause(pause: Pause | None) -> dict[str, Any] | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +11,7 @@ import typer
 
 from robotlib.cli._app import (
     app,
+    cli_actor,
     console,
     fail,
     local,
@@ -62,7 +62,7 @@ def add(
     name: Annotated[
         str,
         typer.Argument(
-            help="The login name: 1-100 ASCII letters, digits, '.', '_' or '-'.",
+            help="The login name: 1-100 ASCII letters, digits, '.', '_', '-' or '@'.",
             show_default=False,
         ),
     ],
@@ -221,15 +221,7 @@ def _new_password(name: str, *, from_stdin: bool) -> str:
 
 
 def _audit(project: Project, action: str, note: str) -> None:
-    project.backend.record_audit(actor=_actor(), action=action, note=note)
-
-
-def _actor() -> str:
-    try:
-        who = getpass.getuser()
-    except (OSError, KeyError):  # no login name in the environment or passwd
-        who = "unknown"
-    return f"cli:{who}"
+    project.backend.record_audit(actor=cli_actor(), action=action, note=note)
 
 
 def _say(text: str) -> None:

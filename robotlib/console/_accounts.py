@@ -138,6 +138,8 @@ class User:
     role: Role
     created_at: datetime
     password_changed_at: datetime
+    #: The console language the user chose (``da``, ``en``); None: the browser's.
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -701,6 +703,7 @@ def _user(row: Any) -> User:
         role=Role(row.role),
         created_at=row.created_at,
         password_changed_at=row.password_changed_at,
+        language=row.language,
     )
 
 

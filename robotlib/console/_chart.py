@@ -11,20 +11,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from robotlib.console._i18n import ENGLISH, N_, Catalogue
 from robotlib.console._records import NightCounts
 
-__all__ = ["plural", "svg_chart"]
+__all__ = ["svg_chart"]
 
 #: The stacked series, bottom first: the count's attribute, its colour, its label.
 _SERIES = (
-    ("done", "#2e7d32", "done"),
-    ("business_exception", "#b35c00", "business exceptions"),
-    ("failed", "#c62828", "failed"),
+    ("done", "#2e7d32", N_("done")),
+    ("business_exception", "#b35c00", N_("business exceptions")),
+    ("failed", "#c62828", N_("failed")),
 )
 
 
 def svg_chart(
-    nights: Sequence[NightCounts], *, width: int = 640, height: int = 220
+    nights: Sequence[NightCounts],
+    *,
+    width: int = 640,
+    height: int = 220,
+    catalogue: Catalogue = ENGLISH,
 ) -> str:
     """Draw items per night as a stacked bar chart: inline SVG, no JavaScript.
 
@@ -32,7 +37,7 @@ def svg_chart(
     ``<rect>`` per non-zero outcome (done at the bottom, then business
     exceptions, then failed) and its day of month as a text label. The chart has
     ``role="img"`` and an ``aria-label`` summing the nights up, a legend, and the
-    scale's top value.
+    scale's top value. Its words are in ``catalogue``'s language.
 
     Example:
         >>> svg = svg_chart(dashboard(project, now=now).nights)  # doctest: +SKIP
@@ -44,7 +49,7 @@ def svg_chart(
     largest = max((night.total for night in nights), default=0)
     scale = plot_h / largest if largest else 0.0
     slot = plot_w / len(nights) if nights else plot_w
-    summary = _chart_summary(nights)
+    summary = _chart_summary(nights, catalogue)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" '
         f'aria-label="{escape(summary)}" viewBox="0 0 {width} {height}" '
@@ -53,7 +58,8 @@ def svg_chart(
         f"<title>{escape(summary)}</title>",
     ]
     x_legend = left
-    for _key, colour, label in _SERIES:
+    for _key, colour, name in _SERIES:
+        label = catalogue.gettext(name)
         parts.append(
             f'<rect x="{x_legend}" y="6" width="10" height="10" fill="{colour}"/>'
             f'<text x="{x_legend + 14}" y="15" font-size="11">{escape(label)}</text>'
@@ -72,7 +78,7 @@ def svg_chart(
         bar_x, bar_w = x + slot * 0.15, slot * 0.7
         parts.append(
             f'<g class="night" data-night="{night.night.isoformat()}">'
-            f"<title>{escape(_night_text(night))}</title>"
+            f"<title>{escape(_night_text(night, catalogue))}</title>"
             f'<rect class="hit" x="{x:.1f}" y="{top}" width="{slot:.1f}" '
             f'height="{plot_h}" fill="transparent"/>'
         )
@@ -94,44 +100,51 @@ def svg_chart(
     if not nights:
         parts.append(
             f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h / 2:.1f}" '
-            f'text-anchor="middle" font-size="12">No nights to show</text>'
+            f'text-anchor="middle" font-size="12">'
+            f"{escape(catalogue.gettext('No nights to show'))}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def plural(count: int, noun: str) -> str:
-    """Return ``count`` and ``noun``, with an ``s`` unless ``count`` is 1.
-
-    Example:
-        >>> plural(2, "failed item")
-        '2 failed items'
-    """
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 # Private API ----------------------------------------------------------------------
 
 
-def _night_text(night: NightCounts) -> str:
-    business = plural(night.business_exception, "business exception")
-    return (
-        f"Night {night.label} {night.night.year}: {night.done} done, {business}, "
-        f"{night.failed} failed"
+def _night_text(night: NightCounts, catalogue: Catalogue) -> str:
+    text = catalogue.ngettext(
+        "Night %(night)s %(year)d: %(done)d done, %(num)d business exception, "
+        "%(failed)d failed",
+        "Night %(night)s %(year)d: %(done)d done, %(num)d business exceptions, "
+        "%(failed)d failed",
+        night.business_exception,
     )
+    return text % {
+        "night": night.label,
+        "year": night.night.year,
+        "done": night.done,
+        "num": night.business_exception,
+        "failed": night.failed,
+    }
 
 
-def _chart_summary(nights: Sequence[NightCounts]) -> str:
+def _chart_summary(nights: Sequence[NightCounts], catalogue: Catalogue) -> str:
     if not nights:
-        return "Items per night: no nights to show"
-    done = sum(night.done for night in nights)
-    business = sum(night.business_exception for night in nights)
-    failed = sum(night.failed for night in nights)
+        return catalogue.gettext("Items per night: no nights to show")
     last = nights[-1]
-    return (
-        f"Items per night, {len(nights)} nights from {nights[0].label} to "
-        f"{last.label}: {done} done, {plural(business, 'business exception')}, "
-        f"{failed} failed in all; the latest night {last.done} done, "
-        f"{plural(last.business_exception, 'business exception')}, "
-        f"{last.failed} failed"
+    text = catalogue.gettext(
+        "Items per night, %(nights)d nights from %(first)s to %(last)s. In all: "
+        "done %(done)d, business exceptions %(business)d, failed %(failed)d. The "
+        "latest night: done %(last_done)d, business exceptions %(last_business)d, "
+        "failed %(last_failed)d"
     )
+    return text % {
+        "nights": len(nights),
+        "first": nights[0].label,
+        "last": last.label,
+        "done": sum(night.done for night in nights),
+        "business": sum(night.business_exception for night in nights),
+        "failed": sum(night.failed for night in nights),
+        "last_done": last.done,
+        "last_business": last.business_exception,
+        "last_failed": last.failed,
+    }

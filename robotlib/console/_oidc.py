@@ -40,11 +40,13 @@ from markupsafe import escape
 
 from robotlib.console._accounts import Role
 from robotlib.console._masking import shown_text
+from robotlib.console._pages import TEMPLATES, render
 from robotlib.console._security import (
     SESSION_COOKIE,
     client_address,
     console_of,
     safe_next,
+    set_cookie,
 )
 from robotlib.errors import CredentialsError
 from robotlib.settings import OidcSettings
@@ -285,8 +287,6 @@ def add_oidc_routes(app: FastAPI) -> None:
     The login page shows "Sign in with <label>" through the ``oidc_label``
     template global, which reads this app's settings.
     """
-    from robotlib.console._app import TEMPLATES
-
     TEMPLATES.env.globals["oidc_label"] = _label
     settings: OidcSettings | None = app.state.console.project.settings.console.oidc
     app.state.oidc = None if settings is None else OidcLogin(settings)
@@ -304,7 +304,9 @@ def add_oidc_routes(app: FastAPI) -> None:
         except ProviderError as exc:
             return _page(request, "Sign-in unavailable", _unreachable(login, exc), 502)
         response = RedirectResponse(url, status_code=303)
-        _set_cookie(request, response, OIDC_COOKIE, token, path=_COOKIE_PATH)
+        set_cookie(
+            request, response, OIDC_COOKIE, token, path=_COOKIE_PATH, samesite="lax"
+        )
         return response
 
     @app.get("/login/oidc/callback", name="oidc_callback")
@@ -390,7 +392,7 @@ def add_oidc_routes(app: FastAPI) -> None:
             actor=name, action="login", note=f"via oidc from {address}"
         )
         response = _continue(pending.next)
-        _set_cookie(request, response, SESSION_COOKIE, token, path="/")
+        set_cookie(request, response, SESSION_COOKIE, token, path="/")
         response.delete_cookie(OIDC_COOKIE, path=_COOKIE_PATH)
         return response
 
@@ -435,25 +437,9 @@ def _continue(target: str) -> HTMLResponse:
 
 
 def _page(request: Request, title: str, text: str, status_code: int) -> HTMLResponse:
-    from robotlib.console._app import _render
-
-    return _render(
+    return render(
         request,
         "error.html",
         {"title": title, "text": text},
         status_code=status_code,
-    )
-
-
-def _set_cookie(
-    request: Request, response: Response, name: str, value: str, *, path: str
-) -> None:
-    """As the password login sets its cookies; the pending login's is Lax."""
-    response.set_cookie(
-        name,
-        value,
-        path=path,
-        httponly=True,
-        samesite="strict" if name == SESSION_COOKIE else "lax",
-        secure=console_of(request).secure_cookies,
     )

@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from robotlib.console._chart import plural, svg_chart
+from robotlib.console._chart import svg_chart
+from robotlib.console._i18n import ENGLISH, Catalogue
 from robotlib.console._masking import reference_matches, shown_data, shown_text
 from robotlib.console._records import (
     Artifact,
@@ -127,7 +128,13 @@ def night_of(moment: datetime) -> date:
     return (local - timedelta(hours=12)).date()
 
 
-def dashboard(project: Project, *, now: datetime, nights: int = 30) -> Dashboard:
+def dashboard(
+    project: Project,
+    *,
+    now: datetime,
+    nights: int = 30,
+    catalogue: Catalogue = ENGLISH,
+) -> Dashboard:
     """Read the morning overview.
 
     "Last night" is every run started since 12:00 local time the day before
@@ -148,6 +155,7 @@ def dashboard(project: Project, *, now: datetime, nights: int = 30) -> Dashboard
         project: the project.
         now: the current time (timezone-aware).
         nights: how many nights to count, the current one included.
+        catalogue: the language of the reasons and who handled them.
 
     Raises:
         ValueError: ``now`` is naive.
@@ -177,7 +185,9 @@ def dashboard(project: Project, *, now: datetime, nights: int = 30) -> Dashboard
     attention: list[AttentionRun] = []
     handled: list[AttentionRun] = []
     for run in sorted(to_check.values(), key=_newest_first):
-        entry = _attention(project, summaries[run.id], workers.get(run.id, ()), waiting)
+        entry = _attention(
+            project, summaries[run.id], workers.get(run.id, ()), waiting, catalogue
+        )
         if entry is None:
             continue
         still_open = entry.open_failed or entry.open_business
@@ -483,6 +493,7 @@ def _attention(
     run: RunSummary,
     workers: Sequence[Run],
     waiting: Sequence[WorkItem],
+    catalogue: Catalogue,
 ) -> AttentionRun | None:
     """The run's entry in "Needs attention", from its items' current states.
 
@@ -495,11 +506,11 @@ def _attention(
     mine = [item for item in waiting if item.run_id in ids]
     open_failed = sum(item.state is ItemState.FAILED for item in mine)
     open_business = len(mine) - open_failed
-    reason = _attention_reason(run, open_failed, open_business)
+    reason = _attention_reason(run, open_failed, open_business, catalogue)
     if reason is None:
         return None
     recorded = run.counts.failed + run.counts.business_exception
-    who = _handled_by(project, run, ids) if recorded > len(mine) else ()
+    who = _handled_by(project, run, ids, catalogue) if recorded > len(mine) else ()
     return AttentionRun(run, reason, open_failed, open_business, who)
 
 
@@ -507,7 +518,9 @@ def _attention(
 _HANDLED_LOOKUP = 50
 
 
-def _handled_by(project: Project, run: RunSummary, ids: set[str]) -> tuple[str, ...]:
+def _handled_by(
+    project: Project, run: RunSummary, ids: set[str], catalogue: Catalogue
+) -> tuple[str, ...]:
     """Who retried or resolved the run's exception items, e.g. ``anna resolved 2``.
 
     Looks at the items still recorded with this run (a retried item keeps it until
@@ -526,51 +539,84 @@ def _handled_by(project: Project, run: RunSummary, ids: set[str]) -> tuple[str, 
             if entry.action in _HANDLING and entry.at >= run.started_at:
                 tally[(entry.actor, _HANDLING[entry.action])] += 1
                 break
-    return tuple(f"{actor} {verb} {count}" for (actor, verb), count in tally.items())
+    return tuple(
+        _handled_text(actor, verb, count, catalogue)
+        for (actor, verb), count in tally.items()
+    )
 
 
-#: Audit actions that take an item out of the exception queue, as the page says them.
+def _handled_text(actor: str, verb: str, count: int, catalogue: Catalogue) -> str:
+    """``anna retried 2`` in the page's language."""
+    if verb == "retried":
+        text = catalogue.ngettext(
+            "%(actor)s retried %(num)d", "%(actor)s retried %(num)d", count
+        )
+    else:
+        text = catalogue.ngettext(
+            "%(actor)s resolved %(num)d", "%(actor)s resolved %(num)d", count
+        )
+    return text % {"actor": actor, "num": count}
+
+
+#: Audit actions that take an item out of the exception queue.
 _HANDLING = {"retry": "retried", "resolve": "resolved"}
 
 
 def _attention_reason(
-    run: RunSummary, open_failed: int | None = None, open_business: int | None = None
+    run: RunSummary,
+    open_failed: int | None = None,
+    open_business: int | None = None,
+    catalogue: Catalogue = ENGLISH,
 ) -> str | None:
     """Why a run needs (or needed) a look, in one line; None when it does not.
 
     ``open_failed`` and ``open_business`` are its items waiting now; without them
     the run's recorded counts are used.
     """
+    gettext, ngettext = catalogue.gettext, catalogue.ngettext
     reasons = []
     note = " ".join(run.note.split())
     if run.status is RunStatus.CRASHED:
-        reasons.append(f"crashed: {note}" if note else "crashed")
+        reasons.append(
+            gettext("crashed: %(note)s") % {"note": note}
+            if note
+            else gettext("crashed")
+        )
     elif run.status is RunStatus.STOPPED:
         if note == "interrupted":
-            reasons.append("interrupted")
+            reasons.append(gettext("interrupted"))
+        elif note:
+            reasons.append(gettext("stopped: %(note)s") % {"note": note})
         else:
-            reasons.append(f"stopped: {note}" if note else "stopped")
+            reasons.append(gettext("stopped"))
     failed = run.counts.failed
     business = run.counts.business_exception
     if failed:
+        what = ngettext("%(num)d failed item", "%(num)d failed items", failed)
         still = failed if open_failed is None else open_failed
-        reasons.append(_still(plural(failed, "failed item"), still, failed))
+        reasons.append(_still(what % {"num": failed}, still, failed, catalogue))
     if business:
+        what = ngettext(
+            "%(num)d business exception", "%(num)d business exceptions", business
+        )
         still = business if open_business is None else open_business
-        reasons.append(_still(plural(business, "business exception"), still, business))
+        reasons.append(_still(what % {"num": business}, still, business, catalogue))
     if not reasons:
         return None
     reason = "; ".join(reasons)
     return reason if len(reason) <= _REASON_LIMIT else reason[: _REASON_LIMIT - 1] + "…"
 
 
-def _still(what: str, still: int, recorded: int) -> str:
+def _still(what: str, still: int, recorded: int, catalogue: Catalogue) -> str:
     """``2 failed items`` with how many of them still wait, if not all."""
     if still == recorded:
         return what
     if still == 0:
-        return f"{what}, all handled"
-    return f"{what}, {still} still open"
+        return catalogue.gettext("%(what)s, all handled") % {"what": what}
+    return catalogue.gettext("%(what)s, %(num)d still open") % {
+        "what": what,
+        "num": still,
+    }
 
 
 def _exception_counts(items: Iterable[WorkItem]) -> list[ExceptionCounts]:

@@ -19,10 +19,10 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 
 from robotlib.console._accounts import AccountStore, LoginLimiter, Role, Session
 
@@ -32,16 +32,23 @@ if TYPE_CHECKING:
 __all__ = [
     "LOGIN_CSRF_COOKIE",
     "SESSION_COOKIE",
+    "Admin",
     "Console",
     "CsrfError",
     "ForbiddenError",
     "LoginRequiredError",
+    "Operator",
+    "Viewer",
     "check_csrf",
     "client_address",
+    "console_of",
     "current_session",
+    "login_redirect_target",
     "new_login_token",
     "require",
+    "safe_next",
     "security_headers",
+    "set_cookie",
 ]
 
 SESSION_COOKIE = "rpa_console_session"
@@ -115,6 +122,32 @@ def require(needed: Role) -> Callable[[Request], Session]:
         return session
 
     return dependency
+
+
+#: A route's session, for the role it needs (a FastAPI parameter type).
+Viewer = Annotated[Session, Depends(require(Role.VIEWER))]
+Operator = Annotated[Session, Depends(require(Role.OPERATOR))]
+Admin = Annotated[Session, Depends(require(Role.ADMIN))]
+
+
+def set_cookie(
+    request: Request,
+    response: Response,
+    name: str,
+    value: str,
+    *,
+    path: str,
+    samesite: Literal["strict", "lax"] = "strict",
+) -> None:
+    """Set one of the console's cookies: HttpOnly, ``Secure`` when served over HTTPS."""
+    response.set_cookie(
+        name,
+        value,
+        path=path,
+        httponly=True,
+        samesite=samesite,
+        secure=console_of(request).secure_cookies,
+    )
 
 
 def check_csrf(session: Session, token: str | None) -> None:

@@ -246,9 +246,11 @@ class QueueBackend(abc.ABC):
         item_id: int | None = None,
         actor: str | None = None,
         action: str | None = None,
+        since: datetime | None = None,
         limit: int | None = None,
     ) -> list[AuditEntry]:
-        """Return audit entries, newest first, filtered by item, actor and action."""
+        """Return audit entries, newest first, filtered by item, actor, action and
+        time (``since``: entries at or after it; timezone-aware)."""
 
     @abc.abstractmethod
     def purge(self, *, finished_before: datetime) -> int:

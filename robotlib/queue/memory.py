@@ -413,9 +413,12 @@ class InMemoryBackend(QueueBackend):
         item_id: int | None = None,
         actor: str | None = None,
         action: str | None = None,
+        since: datetime | None = None,
         limit: int | None = None,
     ) -> list[AuditEntry]:
-        """Return audit entries, newest first, filtered by item, actor and action."""
+        """Return audit entries, newest first, filtered by item, actor, action and
+        time (``since``: entries at or after it; timezone-aware)."""
+        start = t.aware(since, "since")
         with self._lock:
             found = [
                 e
@@ -423,6 +426,7 @@ class InMemoryBackend(QueueBackend):
                 if item_id in (None, e.item_id)
                 and actor in (None, e.actor)
                 and action in (None, e.action)
+                and (start is None or e.at >= start)
             ]
         return found[:limit] if limit is not None else found
 

@@ -59,6 +59,8 @@ class RunStatus(StrEnum):
 
     RUNNING = "running"
     COMPLETED = "completed"
+    #: Ran to its end, but with more failed items than the notify threshold.
+    COMPLETED_WITH_FAILURES = "completed_with_failures"
     STOPPED = "stopped"
     CRASHED = "crashed"
 

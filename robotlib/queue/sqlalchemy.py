@@ -531,9 +531,11 @@ class SqlAlchemyBackend(QueueBackend):
         item_id: int | None = None,
         actor: str | None = None,
         action: str | None = None,
+        since: datetime | None = None,
         limit: int | None = None,
     ) -> list[AuditEntry]:
-        """Return audit entries, newest first, filtered by item, actor and action."""
+        """Return audit entries, newest first, filtered by item, actor, action and
+        time (``since``: entries at or after it; timezone-aware)."""
         query = select(_a).order_by(_a.c.id.desc()).limit(limit)
         if item_id is not None:
             query = query.where(_a.c.item_id == item_id)
@@ -541,6 +543,8 @@ class SqlAlchemyBackend(QueueBackend):
             query = query.where(_a.c.actor == actor)
         if action is not None:
             query = query.where(_a.c.action == action)
+        if since is not None:
+            query = query.where(_a.c.at >= t.aware(since, "since"))
         with self._read() as conn:
             return [AuditEntry(**row._mapping) for row in conn.execute(query)]
 

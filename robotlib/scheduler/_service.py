@@ -93,6 +93,10 @@ log = structlog.get_logger("robotlib.scheduler")
 JOBS_TABLE = "scheduler_jobs"
 PREFLIGHT = ":preflight"
 DEADLINE = ":deadline"
+#: Run statuses of a run that ran to its end (failed items or not).
+_RAN_TO_END = (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_FAILURES)
+#: The run count a notification of each kind is about.
+_COUNTED = {"failed_items": "failed", "business_exceptions": "business_exception"}
 
 _active_lock = threading.Lock()
 _active: Scheduler | None = None
@@ -488,7 +492,7 @@ class Scheduler:
                 "without recording its end",
             )
             status, attention = FiringStatus.STOPPED, f"the run crashed: {run.note}"
-        elif run.status is RunStatus.COMPLETED:
+        elif run.status in _RAN_TO_END:
             status = FiringStatus.COMPLETED
             exceptions = run.counts.get("business_exception", 0)
             threshold = self._threshold(job)
@@ -498,6 +502,21 @@ class Scheduler:
                     f"{threshold}: see `rpa exceptions {job.robot}`"
                 )
                 kind = "business_exceptions"
+            if run.status is RunStatus.COMPLETED_WITH_FAILURES:
+                # the run decided with the same settings; failed items come first
+                failed = run.counts.get("failed", 0)
+                limit = self.settings.notify.failed_item_threshold
+                attention = "; ".join(
+                    filter(
+                        None,
+                        (
+                            f"{failed} failed items, more than the threshold of "
+                            f"{limit}: see `rpa exceptions {job.robot}`",
+                            attention,
+                        ),
+                    )
+                )
+                kind = "failed_items"
         else:
             status = FiringStatus.STOPPED
             attention = f"the run {run.status}: {run.note or 'no reason recorded'}"
@@ -783,6 +802,14 @@ class Scheduler:
 
     def _notify(self, kind: str, job: Job, firing: Firing, run: Run | None) -> None:
         subject = f"robotlib: {job.name} ({job.robot}) needs attention: {kind}"
+        run_id = run.id if run is not None else firing.run_id
+        console = self.settings.console_url
+        link = f"{console.rstrip('/')}/runs/{run_id}" if console and run_id else ""
+        count = (
+            run.counts.get(_COUNTED[kind], 0)
+            if run is not None and kind in _COUNTED
+            else None
+        )
         lines = [
             f"Job: {job.name} ({job.description})" if job.description else "",
             f"Robot: {job.robot}",
@@ -796,6 +823,8 @@ class Scheduler:
                 f"Log: {self.settings.logs / run.robot / run.id / 'events.jsonl'}",
                 f"Review: rpa runs show {run.id}; rpa exceptions {run.robot}",
             ]
+        if link:
+            lines.append(f"Console: {link}")
         body = "\n".join(line for line in lines if line) + "\n"
         send_all(
             self.notifiers,
@@ -805,7 +834,9 @@ class Scheduler:
                 body=self.project.redactor.redact(body),
                 job=job.name,
                 robot=job.robot,
-                run_id=run.id if run is not None else firing.run_id,
+                run_id=run_id,
+                count=count,
+                link=link,
             ),
         )
 

@@ -20,7 +20,8 @@ EVENT_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d (\w+) +(\w+)")
 @pytest.fixture
 def run(rpa: Callable[..., Result], input_file: Path, backend: QueueBackend) -> Run:
     """The run of fake_lab over input.json."""
-    assert 0 == rpa("run", "fake_lab", "--input", str(input_file)).exit_code
+    # exit 3: input.json has an item that fails for good
+    assert 3 == rpa("run", "fake_lab", "--input", str(input_file)).exit_code
     [only] = backend.runs()
     return only
 

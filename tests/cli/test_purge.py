@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -119,9 +120,10 @@ def test_purge_deletes_old_runs_and_finished_items_only(
     result = rpa("purge", "--older-than", "1d", "--yes")
 
     assert 0 == result.exit_code
-    assert "Purged 1 run folder(s) and 3 item(s) older than 1 day(s).\n" == (
-        result.stdout
-    )
+    assert (
+        "Purged 1 run folder(s) and 3 item(s) older than 1 day(s), "
+        "and 0 trace(s) older than 14 day(s).\n"
+    ) == result.stdout
     assert [history.recent_run] == [path.name for path in logs.iterdir()]
     assert [history.recent_run] == [run.id for run in backend.runs()]
     remaining = {item.reference: item.state for item in backend.items("fake_lab")}
@@ -141,9 +143,10 @@ def test_purge_keeps_what_is_younger_than_the_age(
 
     result = rpa("purge", "--older-than", "2w", "--yes")
 
-    assert "Purged 0 run folder(s) and 0 item(s) older than 14 day(s).\n" == (
-        result.stdout
-    )
+    assert (
+        "Purged 0 run folder(s) and 0 item(s) older than 14 day(s), "
+        "and 0 trace(s) older than 14 day(s).\n"
+    ) == result.stdout
     assert before == (backend.runs(), backend.items())
     assert history.old_run.run_dir.is_dir()
 
@@ -154,9 +157,10 @@ def test_purge_in_hours_says_hours(
     """--older-than 36h purges the old run and reports the age in hours."""
     result = rpa("purge", "--older-than", "36h", "--yes")
 
-    assert "Purged 1 run folder(s) and 3 item(s) older than 36 hour(s).\n" == (
-        result.stdout
-    )
+    assert (
+        "Purged 1 run folder(s) and 3 item(s) older than 36 hour(s), "
+        "and 0 trace(s) older than 14 day(s).\n"
+    ) == result.stdout
     assert [history.recent_run] == [run.id for run in backend.runs()]
 
 
@@ -173,12 +177,14 @@ def test_purge_defaults_to_the_retention_of_rpa_toml(
     )
     purged = rpa("purge", "--yes")
 
-    assert "Purged 0 run folder(s) and 0 item(s) older than 90 day(s).\n" == (
-        kept.stdout
-    )
-    assert "Purged 1 run folder(s) and 3 item(s) older than 7 day(s).\n" == (
-        purged.stdout
-    )
+    assert (
+        "Purged 0 run folder(s) and 0 item(s) older than 90 day(s), "
+        "and 0 trace(s) older than 14 day(s).\n"
+    ) == kept.stdout
+    assert (
+        "Purged 1 run folder(s) and 3 item(s) older than 7 day(s), "
+        "and 0 trace(s) older than 14 day(s).\n"
+    ) == purged.stdout
     assert not history.old_run.run_dir.exists()
 
 
@@ -223,3 +229,83 @@ def test_purge_refuses_an_invalid_age(
         == result.stderr
     )
     assert before == (backend.runs(), backend.items())
+
+
+def write_trace(folder: Path, name: str, *, age: timedelta) -> Path:
+    """A trace zip in a run folder, last written ``age`` ago."""
+    path = folder / name
+    path.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip
+    moment = (datetime.now(UTC) - age).timestamp()
+    os.utime(path, (moment, moment))
+    return path
+
+
+def test_purge_deletes_old_traces_from_the_run_folders_it_keeps(
+    rpa: Callable[..., Result], project: Path, history: History
+) -> None:
+    """Traces older than trace_retention_days (14) go; newer ones, the rest of the
+    run folders and the runs stay."""
+    recent = project / "logs" / "fake_lab" / history.recent_run
+    old = write_trace(recent, "item-1-attempt-2-browser-trace.zip", age=timedelta(20))
+    new = write_trace(recent, "item-2-attempt-2-browser-trace.zip", age=timedelta(1))
+    ten_days = write_trace(
+        history.old_run.run_dir, "item-3-attempt-2-browser-trace.zip", age=timedelta(10)
+    )
+    other = {p.name for p in [*recent.iterdir(), *history.old_run.run_dir.iterdir()]}
+
+    result = rpa("purge", "--yes")  # runs: 90 days, so both folders stay
+
+    assert 0 == result.exit_code
+    assert (
+        "Purged 0 run folder(s) and 0 item(s) older than 90 day(s), "
+        "and 1 trace(s) older than 14 day(s).\n"
+    ) == result.stdout
+    assert (False, True, True) == (old.exists(), new.exists(), ten_days.exists())
+    assert other - {old.name} == {
+        p.name for p in [*recent.iterdir(), *history.old_run.run_dir.iterdir()]
+    }
+    assert "events.jsonl" in {p.name for p in recent.iterdir()}
+
+
+def test_purge_takes_trace_retention_days_from_rpa_toml(
+    rpa: Callable[..., Result], project: Path, history: History
+) -> None:
+    """trace_retention_days = 7 deletes a ten-day-old trace and keeps a newer one;
+    the question names the traces' cut-off."""
+    (project / "rpa.toml").write_text(
+        'cpr_in_logs = "hash"\ntrace_retention_days = 7\n', encoding="utf-8"
+    )
+    folder = history.old_run.run_dir
+    old = write_trace(folder, "item-1-attempt-2-browser-trace.zip", age=timedelta(10))
+    new = write_trace(folder, "item-2-attempt-2-browser-trace.zip", age=timedelta(6))
+
+    asked = rpa("purge", input="n\n")
+    kept_when_asked = old.exists()
+    result = rpa("purge", "--yes")
+
+    assert (1, True) == (asked.exit_code, kept_when_asked)
+    assert "and traces from before" in asked.stdout
+    assert (
+        "Purged 0 run folder(s) and 0 item(s) older than 90 day(s), "
+        "and 1 trace(s) older than 7 day(s).\n"
+    ) == result.stdout
+    assert (False, True) == (old.exists(), new.exists())
+    assert (folder / "events.jsonl").is_file()
+
+
+def test_purge_refuses_a_trace_retention_below_one_day(
+    rpa: Callable[..., Result], project: Path, history: History
+) -> None:
+    """trace_retention_days = 0 is an invalid setting (exit 2); nothing goes."""
+    (project / "rpa.toml").write_text(
+        'cpr_in_logs = "hash"\ntrace_retention_days = 0\n', encoding="utf-8"
+    )
+    trace = write_trace(
+        history.old_run.run_dir, "item-1-attempt-2-browser-trace.zip", age=timedelta(30)
+    )
+
+    result = rpa("purge", "--yes")
+
+    assert 2 == result.exit_code
+    assert "trace_retention_days" in result.stderr
+    assert trace.exists()

@@ -24,8 +24,9 @@ def three_runs(
     """Two runs of fake_lab (the second loads nothing new), one of other_lab; newest
     first."""
     add_robot("other_lab", description="Registers other results.")
-    for robot in ("fake_lab", "fake_lab", "other_lab"):
-        assert 0 == rpa("run", robot, "--input", str(input_file)).exit_code
+    # exit 3 for a run whose OFFLINE item failed; the second run processes nothing
+    for robot, exit_code in (("fake_lab", 3), ("fake_lab", 0), ("other_lab", 3)):
+        assert exit_code == rpa("run", robot, "--input", str(input_file)).exit_code
     runs = backend.runs()
     assert ["other_lab", "fake_lab", "fake_lab"] == [run.robot for run in runs]
     return runs
@@ -101,9 +102,11 @@ def test_runs_lists_runs_newest_first(
 
     assert 0 == result.exit_code
     rows = table_rows(result.stdout)
-    assert [(r.id, r.robot, "completed") for r in three_runs] == [
-        (row[0], row[1], row[2]) for row in rows
-    ]
+    assert [
+        (three_runs[0].id, "other_lab", "completed_with_failures"),
+        (three_runs[1].id, "fake_lab", "completed"),
+        (three_runs[2].id, "fake_lab", "completed_with_failures"),
+    ] == [(row[0], row[1], row[2]) for row in rows]
     assert [["2", "3", "1"], ["0", "0", "0"], ["2", "3", "1"]] == [
         row[5:8] for row in rows
     ]
@@ -133,7 +136,7 @@ def test_runs_json_has_the_run_record(
     assert 0 == result.exit_code
     runs: list[dict[str, Any]] = json.loads(result.stdout)
     oldest = runs[-1]
-    assert (three_runs[-1].id, "fake_lab", "completed") == (
+    assert (three_runs[-1].id, "fake_lab", "completed_with_failures") == (
         oldest["id"],
         oldest["robot"],
         oldest["status"],
@@ -163,7 +166,7 @@ def test_runs_show_by_full_id_and_by_unique_prefix(
     assert (0, 0) == (full.exit_code, prefix.exit_code)
     assert full.stdout == prefix.stdout
     lines = full.stdout.splitlines()
-    assert f"Run {run.id} of fake_lab: completed" == lines[0]
+    assert f"Run {run.id} of fake_lab: completed_with_failures" == lines[0]
     folder = project / "logs" / "fake_lab" / run.id
     assert f"  folder: {folder}" in lines
     assert [

@@ -21,26 +21,32 @@ def states(backend: QueueBackend, robot: str = "fake_lab") -> dict[str, ItemStat
     return {item.reference: item.state for item in backend.items(robot)}
 
 
-def test_run_exits_0_with_business_exceptions_and_summarises(
+def test_run_with_a_failed_item_exits_3_and_summarises(
     rpa: Callable[..., Result],
     input_file: Path,
     backend: QueueBackend,
     references: list[str],
     registrations: Callable[[], list[dict[str, Any]]],
 ) -> None:
-    """A run with business exceptions and a failed item completes with exit 0."""
+    """A run with business exceptions and a failed item runs to its end, but the
+    failed item needs a person: completed_with_failures, exit 3, and a last line
+    saying so."""
     result = rpa("run", "fake_lab", "--input", str(input_file))
 
-    assert 0 == result.exit_code
+    assert 3 == result.exit_code
     assert "Loaded: 6 new item(s), 0 already queued, 0 corrected." in result.stdout
     assert "done 2 · business exceptions 3 · failed 1 · retried 1" in result.stdout
     assert "review: rpa exceptions fake_lab" in result.stdout
     [run] = backend.runs()
-    assert f"Run {run.id} of fake_lab: completed" in result.stdout
+    assert f"Run {run.id} of fake_lab: completed_with_failures\n" in result.stdout
     run_log = input_file.parent / "logs" / "fake_lab" / run.id / "events.jsonl"
     assert f"  log: {run_log}\n" in result.stdout
     assert run_log.is_file()
-    assert (RunStatus.COMPLETED, 2, 3, 1) == (
+    assert (
+        f"Run {run.id} completed with failures: 1 failed item(s); "
+        "see `rpa exceptions fake_lab`."
+    ) == result.stdout.splitlines()[-1]
+    assert (RunStatus.COMPLETED_WITH_FAILURES, 2, 3, 1) == (
         run.status,
         run.counts["done"],
         run.counts["business_exception"],
@@ -62,6 +68,25 @@ def test_run_exits_0_with_business_exceptions_and_summarises(
     )
     assert expected == states(backend)
     assert ["010190-1234", "020290-2345"] == [r["cpr"] for r in registrations()]
+
+
+def test_failed_items_up_to_the_threshold_complete_with_exit_0(
+    rpa: Callable[..., Result], project: Path, input_file: Path, backend: QueueBackend
+) -> None:
+    """notify.failed_item_threshold = 1: one failed item is still a plain
+    completed run, exit 0, without the completed-with-failures line."""
+    settings = project / "rpa.toml"
+    settings.write_text(
+        settings.read_text() + "[notify]\nfailed_item_threshold = 1\n", "utf-8"
+    )
+
+    result = rpa("run", "fake_lab", "--input", str(input_file))
+
+    assert 0 == result.exit_code, result.output
+    [run] = backend.runs()
+    assert (RunStatus.COMPLETED, 1) == (run.status, run.counts["failed"])
+    assert f"Run {run.id} of fake_lab: completed\n" in result.stdout
+    assert "completed with failures" not in result.stdout
 
 
 def test_business_exception_keeps_the_operator_message_and_fails_once(
@@ -133,7 +158,7 @@ def test_limit_processes_at_most_n_items(
 
     rest = rpa("run", "fake_lab", "--input", str(input_file))
 
-    assert 0 == rest.exit_code
+    assert 3 == rest.exit_code  # the OFFLINE item failed in this run
     assert 0 == backend.counts("fake_lab")[ItemState.NEW]
 
 
@@ -279,14 +304,14 @@ def test_project_from_the_environment(
         env={"RPA_PROJECT_DIR": str(project), "COLUMNS": "300"},
     )
 
-    assert 0 == result.exit_code
+    assert 3 == result.exit_code  # ran to its end; the OFFLINE item failed
     assert 6 == len(backend.items("fake_lab"))
 
 
 @pytest.mark.parametrize(
     ("robot", "exit_code", "expected"),
     [
-        ("fake_lab", 0, "of fake_lab: completed"),
+        ("fake_lab", 3, "of fake_lab: completed_with_failures"),
         ("lab_offline", 1, "of lab_offline: stopped"),
         ("nope", 2, "no robot named 'nope'"),
     ],
@@ -301,7 +326,7 @@ def test_installed_rpa_command_runs_robots_with_its_exit_codes(
     exit_code: int,
     expected: str,
 ) -> None:
-    """The `rpa` console script runs a robot and exits 0, 1 or 2 as documented."""
+    """The `rpa` console script runs a robot and exits 3, 1 or 2 as documented."""
     add_robot("lab_offline", always_down=True, stop_after=2)
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
 

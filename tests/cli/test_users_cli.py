@@ -105,7 +105,9 @@ def test_list_shows_users_as_a_table_and_as_json(rpa: Rpa) -> None:
     assert all(len(row[2]) == len("2025-03-03 08:00:00") for row in rows)
     records = json.loads(as_json.stdout)
     assert ["anna", "bent"] == [r["name"] for r in records]
-    assert {"name", "role", "created_at", "password_changed_at"} == set(records[0])
+    assert {"name", "role", "created_at", "password_changed_at", "language"} == set(
+        records[0]
+    )
     assert records[0]["created_at"].endswith("+00:00")
     assert PASSWORD not in table.stdout + as_json.stdout
 

@@ -9,21 +9,15 @@ real PNG, taken by the session's Chromium when the item failed.
 from __future__ import annotations
 
 import os
-import socket
 import struct
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pytest
-import uvicorn
 from argon2 import PasswordHasher
-from fastapi import FastAPI
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 from pydantic import BaseModel
 
 from robotlib import (
@@ -78,53 +72,6 @@ DONE = ("010190-1234", "NPU02319")
 NO_PATIENT = ("240512-4123", "NPU02319")
 UNKNOWN_CODE = ("020290-2345", "NPU99999")
 OFFLINE = ("030390-3456", "OFFLINE")
-
-
-# The app on a real port -------------------------------------------------------------
-
-
-class LiveConsole:
-    """The console app served by uvicorn in a thread; a context manager.
-
-    As ``sandbox.server.SandboxServer``, except that the socket is bound here (port
-    0) and handed to uvicorn, so no other process can take the port in between.
-    """
-
-    def __init__(self, app: FastAPI) -> None:
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        port = self._socket.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        self._server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        )
-        self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [self._socket]},
-            name="console-server",
-            daemon=True,
-        )
-
-    def __enter__(self) -> LiveConsole:
-        self._thread.start()
-        deadline = time.monotonic() + 20
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.__exit__(None, None, None)
-                raise RuntimeError(f"the console did not start on {self.url}")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.should_exit = True
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
-        self._socket.close()
 
 
 # A run through the engine, with a real screenshot -----------------------------------
@@ -212,7 +159,7 @@ class Console:
     url: str
     project: Project
     run_id: str
-    open_page: Callable[[], Page]
+    open_page: Callable[..., Page]
 
     def item(self, row: tuple[str, str]) -> WorkItem:
         [found] = self.project.backend.items("lab", reference="|".join(row))
@@ -221,7 +168,10 @@ class Console:
 
 @pytest.fixture
 def console(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, browser: Browser
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    browser: Browser,
+    serve: Any,
 ) -> Iterator[Console]:
     """The project with its run and users (vera viewer, otto operator, ada admin),
     the console serving it, and fresh browser contexts for the test."""
@@ -238,18 +188,8 @@ def console(
     accounts = AccountStore(project.settings.database, hasher=PasswordHasher(**FAST))
     for name, role in (("vera", "viewer"), ("otto", "operator"), ("ada", "admin")):
         accounts.add(name, role, PASSWORD)
-    contexts: list[BrowserContext] = []
-    with LiveConsole(create_app(project, accounts=accounts)) as served:
-
-        def open_page() -> Page:
-            context = browser.new_context(base_url=served.url)
-            context.set_default_timeout(10_000)
-            contexts.append(context)
-            return context.new_page()
-
-        yield Console(served.url, project, run_id, open_page)
-        for context in contexts:
-            context.close()
+    with serve(create_app(project, accounts=accounts)) as served:
+        yield Console(served.url, project, run_id, served.open_page)
     accounts.close()
     project.close()
 
@@ -354,7 +294,7 @@ def test_operator_retries_two_items_and_resolves_the_third(console: Console) -> 
 
     retry(page, no_patient, unknown_code)
 
-    expect(page.get_by_role("status")).to_have_text("2 item(s) sent back to the queue.")
+    expect(page.get_by_role("status")).to_have_text("2 items sent back to the queue.")
     expect(checkbox(page, no_patient)).to_have_count(0)
     expect(checkbox(page, unknown_code)).to_have_count(0)
     expect(checkbox(page, failed)).to_be_visible()
@@ -366,7 +306,7 @@ def test_operator_retries_two_items_and_resolves_the_third(console: Console) -> 
 
     resolve(page, failed, "Result typed into the lab system by hand")
 
-    expect(page.get_by_role("status")).to_have_text("1 item(s) resolved.")
+    expect(page.get_by_role("status")).to_have_text("1 item resolved.")
     expect(page.get_by_role("table")).to_contain_text("The exception queue is empty.")
     assert [ItemState.NEW, ItemState.NEW, ItemState.RESOLVED] == [
         console.item(row).state for row in (NO_PATIENT, UNKNOWN_CODE, OFFLINE)
@@ -396,10 +336,10 @@ def test_admin_finds_the_operators_actions_in_the_audit_trail(
     operator = log_in(console, "otto")
     retry(operator, no_patient)
     expect(operator.get_by_role("status")).to_have_text(
-        "1 item(s) sent back to the queue."
+        "1 item sent back to the queue."
     )
     resolve(operator, failed, "Result typed into the lab system by hand")
-    expect(operator.get_by_role("status")).to_have_text("1 item(s) resolved.")
+    expect(operator.get_by_role("status")).to_have_text("1 item resolved.")
     pause(operator, "EPJ upgrade tonight")
     expect(operator.get_by_role("status")).to_have_text(f"{JOB} paused.")
     expect(operator.get_by_role("link", name="Audit trail")).to_have_count(0)
@@ -463,7 +403,7 @@ def test_a_failed_item_turns_the_dashboard_red_until_it_is_handled(
     actions = page.get_by_role("region", name="Handle this item")
     expect(actions).to_contain_text("precheck looks for it before saving again")
     actions.get_by_role("button", name="Retry").click()
-    expect(page.get_by_role("status")).to_have_text("1 item(s) sent back to the queue.")
+    expect(page.get_by_role("status")).to_have_text("1 item sent back to the queue.")
     expect(page.locator("#state")).to_have_text("new")
 
     page.get_by_role("link", name="Dashboard").click()
@@ -493,7 +433,7 @@ def test_resolving_on_the_item_page_needs_a_note(console: Console) -> None:
     page.get_by_label("Note (required to resolve)").fill("Code corrected in the LIS")
     page.get_by_role("button", name="Resolve").click()
 
-    expect(page.get_by_role("status")).to_have_text("1 item(s) resolved.")
+    expect(page.get_by_role("status")).to_have_text("1 item resolved.")
     expect(page.locator("#state")).to_have_text("resolved")
     expect(page.locator("#item-audit")).to_contain_text("Code corrected in the LIS")
     assert ItemState.RESOLVED == console.item(UNKNOWN_CODE).state

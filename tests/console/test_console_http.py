@@ -80,7 +80,9 @@ def console(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Console
     for name, role in (("vera", "viewer"), ("otto", "operator"), ("ada", "admin")):
         accounts.add(name, role, PASSWORD)
     app = create_app(project, accounts=accounts, limiter=LoginLimiter())
-    with TestClient(app, base_url="http://127.0.0.1") as client:
+    with TestClient(
+        app, base_url="http://127.0.0.1", headers={"Accept-Language": "en"}
+    ) as client:
         yield Console(project, client)
     accounts.close()
     project.close()
@@ -310,9 +312,9 @@ def test_an_operator_retries_and_resolves_with_audit(console: Console) -> None:
         data={"csrf_token": token, "item": [str(failed.id)], "note": "typed in"},
     )
 
-    assert "1 item(s) sent back to the queue." in retried.text
+    assert "1 item sent back to the queue." in retried.text
     assert "write a note" in unnoted.text
-    assert "1 item(s) resolved." in resolved.text
+    assert "1 item resolved." in resolved.text
     assert ItemState.NEW == console.item("240512-4123").state
     assert ItemState.RESOLVED == console.item("3").state
     assert [("otto", "resolve", failed.id), ("otto", "retry", excepted.id)] == [
@@ -425,7 +427,9 @@ def test_secure_cookies_when_asked(tmp_path: Path) -> None:
     accounts = AccountStore(project.settings.database, hasher=PasswordHasher(**FAST))
     app = create_app(project, accounts=accounts, secure_cookies=True)
     accounts.add("ada", "admin", PASSWORD)
-    with TestClient(app, base_url="https://127.0.0.1") as client:
+    with TestClient(
+        app, base_url="https://127.0.0.1", headers={"Accept-Language": "en"}
+    ) as client:
         form = client.get("/login")
         token = re.search(r'name="login_token" value="([^"]+)"', form.text)
         assert token is not None
@@ -501,7 +505,7 @@ def test_a_notice_is_shown_once_after_the_action(console: Console) -> None:
     again = console.client.get(answer.headers["location"])
 
     assert "/exceptions" == answer.headers["location"]
-    assert "1 item(s) sent back to the queue." in first.text
+    assert "1 item sent back to the queue." in first.text
     assert "sent back" not in again.text
 
 
@@ -563,7 +567,7 @@ def test_the_item_page_gives_advice_and_actions_by_state(console: Console) -> No
     assert "Fix the data in the source first" in excepted_page
     assert 'formaction="/exceptions/retry"' in failed_page
     assert f"/items/{failed.id}" == answer.headers["location"]
-    assert "1 item(s) sent back to the queue." in shown
+    assert "1 item sent back to the queue." in shown
     assert "Handle this item" not in shown  # new again: nothing to handle
     assert "business exception" in excepted_page  # the state by its name
 

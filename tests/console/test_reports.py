@@ -422,7 +422,7 @@ def test_svg_chart_draws_one_titled_bar_group_per_night(
     root = ET.fromstring(svg_chart(board.nights))
 
     assert "img" == root.get("role")
-    assert "6 done, 2 business exceptions, 2 failed in all" in root.get(
+    assert "In all: done 6, business exceptions 2, failed 2." in root.get(
         "aria-label", ""
     )
     groups = root.findall("svg:g[@class='night']", SVG)
@@ -545,7 +545,7 @@ def test_run_page_summarises_the_run(project: Project, run: Run) -> None:
     """Robot, status, counts, host and all four items, found by a prefix of the id."""
     page = run_page(project, run.id[:20])
 
-    assert (run.id, "lab", RunStatus.COMPLETED) == (
+    assert (run.id, "lab", RunStatus.COMPLETED_WITH_FAILURES) == (
         page.run.id,
         page.run.robot,
         page.run.status,

@@ -23,9 +23,17 @@ from robotlib import (
     RowError,
     Stage,
 )
-from robotlib.engine import EXIT_INVALID, EXIT_OK, EXIT_STOPPED, Engine
+from robotlib.engine import (
+    EXIT_FAILED_ITEMS,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_STOPPED,
+    Engine,
+)
+from robotlib.logs import Redactor
 from robotlib.queue import QueueBackend
 from robotlib.queue.models import ItemState, NewItem, RunStatus
+from robotlib.settings import NotifySettings, Settings
 
 Kind = Literal["ok", "business", "transient", "broken"]
 
@@ -115,7 +123,11 @@ def test_thousand_items_end_in_the_expected_states(
     robot = make_robot(epj, rows)
     result = make_engine(robot).run()
 
-    assert (RunStatus.COMPLETED, EXIT_OK) == (result.status, result.exit_code)
+    # the ten broken rows fail: the run ran to its end but needs a person
+    assert (RunStatus.COMPLETED_WITH_FAILURES, EXIT_FAILED_ITEMS) == (
+        result.status,
+        result.exit_code,
+    )
     states = {item.reference: item.state for item in backend.items("fake_robot")}
     expected = {
         str(n): {
@@ -244,7 +256,74 @@ def test_business_exceptions_do_not_count_toward_the_stop(
     robot = make_robot(
         FakeEpj(), rows, retry=RetryPolicy(attempts=1), stop_after_system_errors=3
     )
-    assert RunStatus.COMPLETED == make_engine(robot).run().status
+    # ran to its end (not stopped); its four failed items make it need a person
+    assert RunStatus.COMPLETED_WITH_FAILURES == make_engine(robot).run().status
+
+
+def test_a_failed_item_completes_the_run_with_failures_and_exit_3(
+    make_engine: Callable[..., Engine], backend: QueueBackend
+) -> None:
+    """With the default threshold (0) one failed item is enough: the run ends
+    completed_with_failures, exit 3, and its record says so."""
+    rows = [{"n": 1}, {"n": 2, "kind": "broken"}, {"n": 3, "kind": "business"}]
+    robot = make_robot(FakeEpj(), rows, retry=RetryPolicy(attempts=1))
+
+    result = make_engine(robot).run()
+
+    assert (RunStatus.COMPLETED_WITH_FAILURES, EXIT_FAILED_ITEMS) == (
+        result.status,
+        result.exit_code,
+    )
+    assert {"done": 1, "failed": 1, "business_exception": 1} == result.counts
+    [run] = backend.runs()
+    assert (RunStatus.COMPLETED_WITH_FAILURES, 1) == (run.status, run.counts["failed"])
+
+
+def test_failed_items_up_to_the_threshold_leave_the_run_completed(
+    backend: QueueBackend, settings: Settings, redactor: Redactor
+) -> None:
+    """failed_item_threshold = 2 ("more than"): one failed item, and business
+    exceptions, still complete the run with exit 0."""
+    lenient = settings.model_copy(
+        update={"notify": NotifySettings(failed_item_threshold=2)}
+    )
+    rows = [{"n": 1}, {"n": 2, "kind": "broken"}, {"n": 3, "kind": "business"}]
+    robot = make_robot(FakeEpj(), rows, retry=RetryPolicy(attempts=1))
+    engine = Engine(robot, settings=lenient, backend=backend, redactor=redactor)
+
+    result = engine.run()
+
+    assert (RunStatus.COMPLETED, EXIT_OK, 1) == (
+        result.status,
+        result.exit_code,
+        result.counts["failed"],
+    )
+    [run] = backend.runs()
+    assert RunStatus.COMPLETED == run.status
+
+
+def test_business_exceptions_alone_leave_the_run_completed(
+    make_engine: Callable[..., Engine],
+) -> None:
+    """Business exceptions are the business's to handle: exit 0, not 3."""
+    rows = [{"n": 1}, {"n": 2, "kind": "business"}]
+    result = make_engine(make_robot(FakeEpj(), rows)).run()
+
+    assert (RunStatus.COMPLETED, EXIT_OK) == (result.status, result.exit_code)
+
+
+def test_a_stopped_run_with_failed_items_stays_stopped(
+    make_engine: Callable[..., Engine],
+) -> None:
+    """Failed items do not turn a stopped run into a completed one: exit 1."""
+    rows = [{"n": n, "kind": "broken"} for n in range(5)]
+    robot = make_robot(
+        FakeEpj(), rows, retry=RetryPolicy(attempts=1), stop_after_system_errors=2
+    )
+
+    result = make_engine(robot).run()
+
+    assert (RunStatus.STOPPED, EXIT_STOPPED) == (result.status, result.exit_code)
 
 
 def test_stages_resume_after_the_last_finished_one(

@@ -958,6 +958,28 @@ def test_audit_log_is_newest_first_and_filtered(backend: QueueBackend) -> None:
     assert ["three"] == [e.note for e in backend.audit_log(limit=1)]
 
 
+def test_audit_log_since_keeps_entries_at_or_after_it(
+    backend: QueueBackend, clock: Any
+) -> None:
+    """since= keeps entries at or after the moment, in any time zone; a naive
+    datetime is refused."""
+    backend.record_audit(actor="op", action="login", note="old")
+    start = clock.advance(timedelta(hours=2))
+    backend.record_audit(actor="op", action="login", note="at")
+    clock.advance(timedelta(minutes=1))
+    backend.record_audit(actor="admin", action="user_add", note="after")
+    copenhagen = start.astimezone(timezone(timedelta(hours=1)))
+
+    assert ["after", "at"] == [e.note for e in backend.audit_log(since=start)]
+    assert ["after", "at"] == [e.note for e in backend.audit_log(since=copenhagen)]
+    assert ["at"] == [
+        e.note for e in backend.audit_log(since=start, actor="op", limit=5)
+    ]
+    assert [] == backend.audit_log(since=clock.now() + timedelta(seconds=1))
+    with pytest.raises(ValueError, match="since"):
+        backend.audit_log(since=start.replace(tzinfo=None))
+
+
 def test_purge_deletes_old_finished_items_and_runs(
     backend: QueueBackend, clock: Any
 ) -> None:

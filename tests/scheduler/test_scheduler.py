@@ -240,6 +240,69 @@ business_exception_threshold = 2
     assert "rpa exceptions slow" in message["body"]
 
 
+def test_a_run_with_a_failed_item_needs_attention_and_run_now_exits_3(
+    project: Path,
+    write_schedule: Callable[[str], Path],
+    firings: FiringStore,
+    backend: SqlAlchemyBackend,
+    notified: Callable[[], list[dict[str, Any]]],
+) -> None:
+    """A run that ran to its end with one failed item (default threshold 0) is a
+    completed firing that needs attention: a failed_items notification with the
+    count and the console link; `rpa schedules run-now` exits 3."""
+    robot = project / "robots" / "slow.py"  # one system exception does not stop it
+    text = robot.read_text("utf-8")
+    robot.write_text(
+        text.replace("stop_after_system_errors=1", "stop_after_system_errors=2"),
+        "utf-8",
+    )
+    rows = [{"key": "broken", "broken": True}, {"key": "bad", "bad": True}]
+    (project / "export.json").write_text(json.dumps([*rows, {"key": "ok"}]), "utf-8")
+    settings = project / "rpa.toml"
+    settings.write_text(
+        'console_url = "https://rpa.example.org/"\n' + settings.read_text("utf-8"),
+        "utf-8",
+    )
+    write_schedule(
+        """\
+[jobs.nightly]
+robot = "slow"
+cron = "0 2 * * *"
+input = "export.json"
+"""
+    )
+    from typer.testing import CliRunner
+
+    from robotlib.cli import app
+
+    result = CliRunner().invoke(
+        app, ["--project", str(project), "schedules", "run-now", "nightly"]
+    )
+
+    assert result.exit_code == 3, result.output
+    firing = firings.last("nightly")
+    assert firing is not None and firing.run_id is not None
+    assert ("completed", 3) == (firing.status, firing.exit_code)
+    run = backend.get_run(firing.run_id)
+    assert (RunStatus.COMPLETED_WITH_FAILURES, 1) == (run.status, run.counts["failed"])
+    assert firing.attention is not None
+    # failed items first, the business exception over its threshold of 0 after
+    assert firing.attention.startswith(
+        "1 failed items, more than the threshold of 0: see `rpa exceptions slow`; "
+        "1 business exceptions"
+    )
+    (message,) = notified()
+    link = f"https://rpa.example.org/runs/{run.id}"
+    assert ("failed_items", "slow", run.id, 1, link) == (
+        message["kind"],
+        message["robot"],
+        message["run_id"],
+        message["count"],
+        message["link"],
+    )
+    assert f"Console: {link}\n" in message["body"]
+
+
 def test_a_glob_runs_each_matching_file_and_no_match_is_told(
     project: Path,
     write_schedule: Callable[[str], Path],

@@ -329,7 +329,9 @@ def test_console_pages_and_exports_show_no_full_cpr(
     accounts.add("otto", "operator", "correct horse battery")
     run_id = scanned.result.run_id
     items = project.backend.items("lab_results")
-    with TestClient(create_app(project, accounts=accounts)) as client:
+    with TestClient(
+        create_app(project, accounts=accounts), headers={"Accept-Language": "en"}
+    ) as client:
         form = client.get("/login").text
         token = re.search(r'name="login_token" value="([^"]+)"', form)
         assert token is not None

@@ -251,9 +251,33 @@ def test_command_gets_json_on_stdin_and_variables(
         "RPA_NOTIFY_JOB": "nightly_lab",
         "RPA_NOTIFY_ROBOT": "lab_results",
         "RPA_NOTIFY_RUN_ID": "20261203T010000Z-3f9a1c",
+        "RPA_NOTIFY_COUNT": "",
+        "RPA_NOTIFY_LINK": "",
         "NOTIFY_TEST_PARENT": "inherited",
     }
     assert expected == {name: seen["env"].get(name) for name in expected}
+
+
+def test_command_gets_the_count_and_link_of_failed_items(
+    tmp_path: Path, make_script: Callable[[str], list[str]]
+) -> None:
+    """A failed_items notification carries its count and the run's console link,
+    in the JSON and in RPA_NOTIFY_COUNT and RPA_NOTIFY_LINK."""
+    out = tmp_path / "out.json"
+    argv = make_script(f"""
+        import json, os, sys
+        data = json.load(sys.stdin)
+        seen = [data["count"], data["link"], os.environ["RPA_NOTIFY_COUNT"],
+                os.environ["RPA_NOTIFY_LINK"]]
+        open({str(out)!r}, "w", encoding="utf-8").write(json.dumps(seen))
+    """)
+    link = "https://rpa.example.org/runs/20261203T010000Z-3f9a1c"
+
+    CommandNotifier(argv).send(
+        Notification(kind="failed_items", subject="s", body="b", count=2, link=link)
+    )
+
+    assert [2, link, "2", link] == json.loads(out.read_text(encoding="utf-8"))
 
 
 def test_command_without_run_id_gets_an_empty_variable(
@@ -361,9 +385,17 @@ def test_send_all_without_notifiers_does_nothing() -> None:
 def test_notification_as_dict_is_json() -> None:
     """as_dict gives every field, ready for json.dumps."""
     assert NOTIFICATION.as_dict() == json.loads(json.dumps(NOTIFICATION.as_dict()))
-    assert {"kind", "subject", "body", "job", "robot", "run_id"} == set(
-        NOTIFICATION.as_dict()
-    )
+    assert {
+        "kind",
+        "subject",
+        "body",
+        "job",
+        "robot",
+        "run_id",
+        "count",
+        "link",
+    } == set(NOTIFICATION.as_dict())
+    assert (None, "") == (NOTIFICATION.count, NOTIFICATION.link)
 
 
 # Settings and build_notifiers ------------------------------------------------------
@@ -413,6 +445,20 @@ def test_notify_table_of_rpa_toml_is_read(tmp_path: Path) -> None:
     assert 3 == settings.notify.business_exception_threshold
 
 
+def test_failed_item_threshold_and_console_url_are_read(tmp_path: Path) -> None:
+    """[notify] failed_item_threshold and the top-level console_url come from
+    rpa.toml."""
+    toml = (
+        'console_url = "https://rpa.example.org"\n[notify]\nfailed_item_threshold = 2\n'
+    )
+    settings = load_settings(write_project(tmp_path, toml))
+
+    assert ("https://rpa.example.org", 2) == (
+        settings.console_url,
+        settings.notify.failed_item_threshold,
+    )
+
+
 def test_notify_variables_override_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -435,6 +481,8 @@ def test_notify_defaults_configure_nothing(tmp_path: Path) -> None:
 
     assert NotifySettings() == settings.notify
     assert 0 == settings.notify.business_exception_threshold
+    assert 0 == settings.notify.failed_item_threshold  # one failed item is enough
+    assert settings.console_url is None
     assert [] == build_notifiers(settings, loader(settings))
 
 
@@ -449,9 +497,17 @@ def test_notify_defaults_configure_nothing(tmp_path: Path) -> None:
             "exclude each other",
         ),
         ("business_exception_threshold = -1", "business_exception_threshold"),
+        ("failed_item_threshold = -1", "failed_item_threshold"),
         ('smtp_hots = "h"', "smtp_hots"),
     ],
-    ids=["no-recipients", "no-sender", "ssl-and-starttls", "negative", "typo"],
+    ids=[
+        "no-recipients",
+        "no-sender",
+        "ssl-and-starttls",
+        "negative",
+        "negative-failed",
+        "typo",
+    ],
 )
 def test_invalid_notify_table_names_notify(
     tmp_path: Path, table: str, expected: str

@@ -105,6 +105,49 @@ def test_four_workers_process_2000_items_exactly_once(
     assert "done 2000" in output
 
 
+def test_failed_items_of_all_workers_make_the_run_exit_3(project: Path) -> None:
+    """Two failed items over two workers, failed_item_threshold = 1: each worker
+    may stay under the threshold, but the run is judged by its total, so it ends
+    completed_with_failures and `rpa run --workers 2` exits 3."""
+    robot = project / "robots" / "slow.py"  # two system exceptions do not stop it
+    text = robot.read_text("utf-8")
+    robot.write_text(
+        text.replace("stop_after_system_errors=1", "stop_after_system_errors=5"),
+        "utf-8",
+    )
+    (project / "rpa.toml").write_text("[notify]\nfailed_item_threshold = 1\n", "utf-8")
+    rows = [{"key": f"broken-{n}", "broken": True} for n in range(2)]
+    rows += [{"key": f"item-{n:02d}", "sleep_s": 0.05} for n in range(10)]
+    items = project / "items.json"
+    items.write_text(json.dumps(rows), "utf-8")
+
+    run = rpa(project, "run", "slow", "--workers", "2", "--input", str(items), env={})
+    output, _ = run.communicate(timeout=300)
+
+    assert run.returncode == 3, output
+    backend = SqlAlchemyBackend(f"sqlite:///{project / '.rpa' / 'robotlib.db'}")
+    try:
+        runs = backend.runs("slow")
+    finally:
+        backend.close()
+    [coordinator] = [r for r in runs if not r.id[-2:].startswith("w")]
+    workers = [r for r in runs if r.id[-2:].startswith("w")]
+    assert (RunStatus.COMPLETED_WITH_FAILURES, {"done": 10, "failed": 2}) == (
+        coordinator.status,
+        coordinator.counts,
+    )
+    assert len(workers) == 2
+    assert {r.status for r in workers} <= {
+        RunStatus.COMPLETED,
+        RunStatus.COMPLETED_WITH_FAILURES,
+    }
+    assert "with 2 workers: completed_with_failures" in output
+    assert (
+        f"Run {coordinator.id} completed with failures: 2 failed item(s); "
+        "see `rpa exceptions slow`."
+    ) == output.strip().splitlines()[-1]
+
+
 def test_ctrl_c_stops_every_worker_after_its_current_item(project: Path) -> None:
     """One Ctrl+C: each worker finishes its item and stops; nothing half done."""
     items = write_items(project, 40, sleep_s=0.4)
