@@ -57,7 +57,10 @@ def test_purge_by_the_retention_setting(project: Path) -> None:
 
     output = _purge(project, "--yes")
 
-    assert "Purged 3 run folder(s) and 0 item(s) older than 7 day(s)." in output
+    assert (
+        "Purged 3 run folder(s) and 0 item(s) older than 7 day(s), "
+        "and 0 trace(s) older than 14 day(s)."
+    ) in output
     assert not old.exists()
     assert not old_preflight.exists()
     assert not other_robot.exists()
