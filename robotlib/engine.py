@@ -71,6 +71,7 @@ __all__ = [
     "PreflightResult",
     "RunObserver",
     "RunResult",
+    "ended",
     "new_run_id",
     "run_started_at",
 ]
@@ -84,11 +85,24 @@ EXIT_FAILED_ITEMS = 3
 #: Outcomes of one claimed item, as counted in a run.
 DONE, BUSINESS, RETRY, FAILED = "done", "business_exception", "retried", "failed"
 
-#: The exit code of each way a run can end.
+#: The exit code of each way a run can end that is not a stop.
 _EXIT_CODES = {
     RunStatus.COMPLETED: EXIT_OK,
     RunStatus.COMPLETED_WITH_FAILURES: EXIT_FAILED_ITEMS,
 }
+
+
+def ended(status: RunStatus, failed: int, settings: Settings) -> tuple[RunStatus, int]:
+    """How a run that got to its end is recorded, and its exit code.
+
+    A completed run with more failed items than ``failed_item_threshold`` says so:
+    it needs a person. The engine and the ``--workers`` coordinator both decide here.
+    """
+    if status is RunStatus.COMPLETED and failed > settings.notify.failed_item_threshold:
+        status = RunStatus.COMPLETED_WITH_FAILURES
+    return status, _EXIT_CODES.get(status, EXIT_STOPPED)
+
+
 LEASE_LOST = "lease_lost"
 
 log = structlog.get_logger("robotlib.engine")
@@ -283,8 +297,7 @@ class Engine:
                 finally:
                     for problem in ctx.end_run():
                         log.warning("run_end_callback_failed", error=str(problem))
-                status = self._with_failures(status, loop.counts[FAILED])
-                exit_code = _EXIT_CODES.get(status, EXIT_STOPPED)
+                status, exit_code = ended(status, loop.counts[FAILED], self.settings)
             except ConfigurationError as exc:
                 status, note, exit_code = RunStatus.STOPPED, str(exc), EXIT_INVALID
                 log.error("run_invalid", error=str(exc))
@@ -314,13 +327,6 @@ class Engine:
             self.redactor.redact(note),
             exit_code,
         )
-
-    def _with_failures(self, status: RunStatus, failed: int) -> RunStatus:
-        """A completed run with too many failed items says so: it needs a person."""
-        threshold = self.settings.notify.failed_item_threshold
-        if status is RunStatus.COMPLETED and failed > threshold:
-            return RunStatus.COMPLETED_WITH_FAILURES
-        return status
 
     def _write_report(self, run_id: str, run_dir: Path) -> None:
         """Write report.xlsx in the run folder; a failure is logged, not fatal."""

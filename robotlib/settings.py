@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -51,6 +52,7 @@ from pydantic_settings import (
 from robotlib.errors import ConfigurationError
 
 __all__ = [
+    "DISPLAY_TZ",
     "SETTINGS_FILE",
     "ConsoleSettings",
     "CprInLogs",
@@ -61,6 +63,8 @@ __all__ = [
 ]
 
 SETTINGS_FILE = "rpa.toml"
+#: The zone times are shown to people in (the hospital's): the CLI, the console.
+DISPLAY_TZ = ZoneInfo("Europe/Copenhagen")
 
 CprInLogs = Literal["hash", "mask", "clear"]
 

@@ -47,6 +47,7 @@ from robotlib.engine import (
     EXIT_INVALID,
     EXIT_OK,
     EXIT_STOPPED,
+    ended,
     new_run_id,
 )
 from robotlib.logs import run_log
@@ -175,29 +176,19 @@ def run_workers(
         stopped = [last[id_] for id_ in crew.last_ids]
         stopped = [r for r in stopped if r.status not in _RAN_TO_END]
         invalid = any(code == EXIT_INVALID for code in crew.exit_codes)
-        threshold = project.settings.notify.failed_item_threshold
-        status = (
-            RunStatus.STOPPED
-            if stopped
-            else RunStatus.COMPLETED_WITH_FAILURES
-            if counts[ItemState.FAILED.value] > threshold
-            else RunStatus.COMPLETED
+        status, exit_code = ended(
+            RunStatus.STOPPED if stopped else RunStatus.COMPLETED,
+            counts[ItemState.FAILED.value],
+            project.settings,
         )
+        if stopped and invalid:
+            exit_code = EXIT_INVALID
         notes = [f"{r.id}: {r.status} {r.note}".strip() for r in stopped]
         if crew.deaths:
             notes.append(crew.death_note())
         note = "; ".join(notes)
         backend.finish_run(run_id, status=status, counts=dict(counts), note=note)
         log.info("run_finished", status=str(status), counts=dict(counts), note=note)
-    exit_code = (
-        EXIT_INVALID
-        if stopped and invalid
-        else EXIT_STOPPED
-        if stopped
-        else EXIT_FAILED_ITEMS
-        if status is RunStatus.COMPLETED_WITH_FAILURES
-        else EXIT_OK
-    )
     return ParallelResult(
         run_id,
         robot,

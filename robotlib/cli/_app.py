@@ -15,7 +15,6 @@ from enum import Enum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any, NoReturn
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -25,12 +24,11 @@ from rich.text import Text
 from robotlib.errors import ConfigurationError, QueueError
 from robotlib.logs import Redactor, configure_logging
 from robotlib.project import Project
-from robotlib.settings import load_settings
+from robotlib.settings import DISPLAY_TZ, load_settings
 
 __all__ = ["app", "cli_actor", "console", "errors", "fail", "open_project", "parse_age"]
 
 EXIT_INVALID = 2
-LOCAL_TZ = ZoneInfo("Europe/Copenhagen")
 
 app = typer.Typer(
     name="rpa",
@@ -159,7 +157,7 @@ def local(moment: datetime | None) -> str:
     """A UTC time as Copenhagen wall-clock time, for people."""
     if moment is None:
         return ""
-    return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
+    return moment.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
 _MASKER = Redactor(cpr_mode="mask", key=b"display")

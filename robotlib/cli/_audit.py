@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 
 from robotlib.cli._app import (
-    LOCAL_TZ,
     app,
     console,
     fail,
@@ -20,6 +19,7 @@ from robotlib.cli._app import (
     shown,
 )
 from robotlib.queue.models import AuditEntry
+from robotlib.settings import DISPLAY_TZ
 
 __all__ = ["audit"]
 
@@ -106,13 +106,13 @@ def _since(text: str) -> datetime:
             f"Copenhagen time such as 2026-12-01 or 2026-12-01T08:30 (got {text!r})"
         )
     if moment.tzinfo is None:  # Copenhagen time; a date alone: from its midnight
-        moment = moment.replace(tzinfo=LOCAL_TZ)
+        moment = moment.replace(tzinfo=DISPLAY_TZ)
     return moment.astimezone(UTC)
 
 
 def _at(moment: datetime) -> str:
     """Copenhagen wall-clock time with its zone (CET/CEST: the autumn hour twice)."""
-    return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S %Z")
+    return moment.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def _entry(entry: AuditEntry) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from markupsafe import escape
 
 from robotlib.console._accounts import Role
 from robotlib.console._masking import shown_text
-from robotlib.console._pages import TEMPLATES, render
+from robotlib.console._pages import TEMPLATES, error_page
 from robotlib.console._security import (
     SESSION_COOKIE,
     client_address,
@@ -302,7 +302,9 @@ def add_oidc_routes(app: FastAPI) -> None:
         try:
             token, url = login.begin(next, redirect_uri)
         except ProviderError as exc:
-            return _page(request, "Sign-in unavailable", _unreachable(login, exc), 502)
+            return error_page(
+                request, "Sign-in unavailable", _unreachable(login, exc), 502
+            )
         response = RedirectResponse(url, status_code=303)
         set_cookie(
             request, response, OIDC_COOKIE, token, path=_COOKIE_PATH, samesite="lax"
@@ -325,7 +327,7 @@ def add_oidc_routes(app: FastAPI) -> None:
             # words on a console page. Some providers drop the state here; an
             # error starts no session, so it needs no pending sign-in.
             said = error if error in _ERROR_CODES else "no code"
-            response = _page(
+            response = error_page(
                 request,
                 "Sign-in cancelled",
                 f"{label} did not sign you in ({said}). "
@@ -335,7 +337,7 @@ def add_oidc_routes(app: FastAPI) -> None:
             response.delete_cookie(OIDC_COOKIE, path=_COOKIE_PATH)
             return response
         if pending is None:
-            response = _page(
+            response = error_page(
                 request,
                 "Sign-in refused",
                 "This sign-in was not started from this browser, is older than "
@@ -350,7 +352,7 @@ def add_oidc_routes(app: FastAPI) -> None:
             secret = _client_secret(request, login)
             claims = login.claims(pending, code, secret)
         except (ProviderError, CredentialsError) as exc:
-            return _page(request, "Sign-in failed", _unreachable(login, exc), 502)
+            return error_page(request, "Sign-in failed", _unreachable(login, exc), 502)
         name, shown = login.name(claims), login.shown_name(claims)
         role = login.role(claims)
         if role is None:
@@ -362,7 +364,7 @@ def add_oidc_routes(app: FastAPI) -> None:
                 note=f"via oidc from {address}: no role for "
                 f"{login.settings.role_claim} {groups}",
             )
-            return _page(
+            return error_page(
                 request,
                 "No role in this console",
                 f"You are signed in at {label} as {shown}, but none of your "
@@ -381,7 +383,7 @@ def add_oidc_routes(app: FastAPI) -> None:
                 action="login_refused",
                 note=f"via oidc from {address}: {shown_text(str(exc), clear=False)}",
             )
-            return _page(
+            return error_page(
                 request,
                 "Sign-in refused",
                 f"You are signed in at {label} as {shown}, but this console cannot "
@@ -433,13 +435,4 @@ def _continue(target: str) -> HTMLResponse:
         f'<meta http-equiv="refresh" content="0;url={shown}">'
         "<title>Signed in · robotlib</title></head><body>"
         f'<p>Signed in. <a href="{shown}">Continue</a></p></body></html>'
-    )
-
-
-def _page(request: Request, title: str, text: str, status_code: int) -> HTMLResponse:
-    return render(
-        request,
-        "error.html",
-        {"title": title, "text": text},
-        status_code=status_code,
     )

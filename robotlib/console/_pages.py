@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -40,13 +39,14 @@ from robotlib.console._security import (
     login_redirect_target,
     safe_next,
 )
+from robotlib.settings import DISPLAY_TZ
 
 __all__ = [
-    "LOCAL_TZ",
     "TEMPLATES",
     "add_error_pages",
     "back_to",
     "catalogue_of",
+    "error_page",
     "human",
     "local",
     "not_found",
@@ -54,8 +54,6 @@ __all__ = [
 ]
 
 _HERE = Path(__file__).parent
-#: The time zone pages show times in (the hospital's).
-LOCAL_TZ = ZoneInfo("Europe/Copenhagen")
 TEMPLATES = Jinja2Templates(directory=_HERE / "templates")
 TEMPLATES.env.add_extension("jinja2.ext.i18n")
 TEMPLATES.env.policies["ext.i18n.trimmed"] = True  # as babel.cfg extracts them
@@ -78,7 +76,7 @@ def local(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A time in the hospital's zone, with the zone named (``2026-12-04 07:30 CET``)."""
     if moment is None:
         return ""
-    return moment.astimezone(LOCAL_TZ).strftime(f"{fmt} %Z")
+    return moment.astimezone(DISPLAY_TZ).strftime(f"{fmt} %Z")
 
 
 #: States, outcomes and run statuses as people read them (translated when shown).
@@ -218,57 +216,57 @@ def back_to(request: Request, path: str, message: str) -> RedirectResponse:
 # Errors -------------------------------------------------------------------------------
 
 
+def error_page(
+    request: Request, title: str, text: str, status_code: int
+) -> HTMLResponse:
+    """The console's error page: a heading, what went wrong, a way back."""
+    return render(
+        request,
+        "error.html",
+        {"title": title, "text": text},
+        status_code=status_code,
+    )
+
+
 async def _to_login(request: Request, exc: LoginRequiredError) -> Response:
     if request.method != "GET":
         gettext = catalogue_of(request).gettext
-        return render(
+        return error_page(
             request,
-            "error.html",
-            {
-                "title": gettext("Not logged in"),
-                "text": gettext("Log in again, then repeat."),
-            },
-            status_code=401,
+            gettext("Not logged in"),
+            gettext("Log in again, then repeat."),
+            401,
         )
     return RedirectResponse(login_redirect_target(request), status_code=303)
 
 
 async def _forbidden(request: Request, exc: ForbiddenError) -> Response:
-    return render(
-        request,
-        "error.html",
-        {"title": catalogue_of(request).gettext("Not allowed"), "text": exc.message},
-        status_code=403,
+    return error_page(
+        request, catalogue_of(request).gettext("Not allowed"), exc.message, 403
     )
 
 
 async def _csrf_refused(request: Request, exc: CsrfError) -> Response:
     gettext = catalogue_of(request).gettext
-    return render(
+    return error_page(
         request,
-        "error.html",
-        {
-            "title": gettext("Form refused"),
-            "text": gettext(
-                "The form was not sent from this console's page, or the page "
-                "is older than your session. Reload the page and try again."
-            ),
-        },
-        status_code=403,
+        gettext("Form refused"),
+        gettext(
+            "The form was not sent from this console's page, or the page "
+            "is older than your session. Reload the page and try again."
+        ),
+        403,
     )
 
 
 async def _error_page(request: Request, exc: StarletteHTTPException) -> Response:
     gettext = catalogue_of(request).gettext
-    return render(
+    return error_page(
         request,
-        "error.html",
-        {
-            "title": gettext("Error %(status)d") % {"status": exc.status_code},
-            # The console's own details come translated; Starlette's are looked up.
-            "text": gettext(str(exc.detail)),
-        },
-        status_code=exc.status_code,
+        gettext("Error %(status)d") % {"status": exc.status_code},
+        # The console's own details come translated; Starlette's are looked up.
+        gettext(str(exc.detail)),
+        exc.status_code,
     )
 
 

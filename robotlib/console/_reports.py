@@ -3,7 +3,7 @@
 Pure Python, no web code: each function takes a :class:`~robotlib.project.Project`
 and returns the frozen records of :mod:`robotlib.console._records`, which a
 template can render as they are. Times are UTC-aware datetimes; the pages show
-them in :data:`LOCAL_TZ`.
+them in :data:`robotlib.settings.DISPLAY_TZ`.
 
 CPR numbers are masked (``DDMMYY-****``) in everything shown, unless a function is
 called with ``show_cpr=True`` (the web layer decides who may); ``_masking`` does
@@ -37,7 +37,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from robotlib.console._chart import svg_chart
 from robotlib.console._i18n import ENGLISH, Catalogue
@@ -67,9 +66,9 @@ from robotlib.logs import read_events
 from robotlib.project import Project
 from robotlib.queue.models import EXCEPTION_STATES, ItemState, Run, RunStatus, WorkItem
 from robotlib.scheduler import Scheduler
+from robotlib.settings import DISPLAY_TZ
 
 __all__ = [
-    "LOCAL_TZ",
     "Artifact",
     "AttentionRun",
     "AuditRow",
@@ -98,8 +97,6 @@ __all__ = [
     "trace_item",
 ]
 
-#: The time zone the pages show, and the one nights are counted in.
-LOCAL_TZ = ZoneInfo("Europe/Copenhagen")
 
 #: The states of the exception queue: waiting for an operator.
 
@@ -124,7 +121,7 @@ def night_of(moment: datetime) -> date:
         >>> night_of(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))  # 03:00 local
         datetime.date(2026, 11, 22)
     """
-    local = _aware(moment, "moment").astimezone(LOCAL_TZ)
+    local = _aware(moment, "moment").astimezone(DISPLAY_TZ)
     return (local - timedelta(hours=12)).date()
 
 
@@ -428,8 +425,8 @@ def _aware(moment: datetime, name: str) -> datetime:
 
 def _last_night_start(now: datetime) -> datetime:
     """12:00 local time on the day before ``now``'s local date, in UTC."""
-    day = now.astimezone(LOCAL_TZ).date() - timedelta(days=1)
-    return datetime.combine(day, time(12), tzinfo=LOCAL_TZ).astimezone(UTC)
+    day = now.astimezone(DISPLAY_TZ).date() - timedelta(days=1)
+    return datetime.combine(day, time(12), tzinfo=DISPLAY_TZ).astimezone(UTC)
 
 
 def _newest_first(run: Run) -> tuple[float, str]:
@@ -705,7 +702,7 @@ def _ended_at(item: WorkItem) -> datetime:
 
 
 def _local_day(moment: datetime) -> date:
-    return moment.astimezone(LOCAL_TZ).date()
+    return moment.astimezone(DISPLAY_TZ).date()
 
 
 def _timeline(

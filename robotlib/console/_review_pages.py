@@ -21,7 +21,6 @@ from robotlib.console import _reports as reports
 from robotlib.console._accounts import Role
 from robotlib.console._i18n import N_, Catalogue
 from robotlib.console._pages import (
-    LOCAL_TZ,
     back_to,
     catalogue_of,
     human,
@@ -39,6 +38,7 @@ from robotlib.console._security import (
     console_of,
 )
 from robotlib.errors import ItemNotFoundError, QueueError
+from robotlib.settings import DISPLAY_TZ
 
 __all__ = ["TIMELINE_PAGE", "ExceptionFilters", "add_review_routes"]
 
@@ -390,7 +390,7 @@ _ITEM_COLUMNS = (
 
 def _columns(names: tuple[str, ...], catalogue: Catalogue) -> list[str]:
     """A CSV export's column headers in the request's language, the zone named."""
-    return [catalogue.gettext(name) % {"zone": LOCAL_TZ} for name in names]
+    return [catalogue.gettext(name) % {"zone": DISPLAY_TZ} for name in names]
 
 
 def _exception_cells(row: reports.ExceptionRow, catalogue: Catalogue) -> list[object]:
