@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,6 +43,7 @@ from pydantic import BaseModel, SecretStr
 
 from robotlib.errors import CredentialsError
 from robotlib.logs import Redactor
+from robotlib.secrecy import is_secret_name
 from robotlib.settings import Settings
 
 __all__ = ["ENV_PREFIX", "KEYRING_MARKER", "Credentials", "SystemCredentials"]
@@ -54,7 +54,6 @@ ENV_PREFIX = "RPA_CRED_"
 KEYRING_MARKER = "keyring"
 
 _STANDARD_FIELDS = ("url", "username", "password")
-_SECRET_FIELD = re.compile(r"password|secret|token|key", re.IGNORECASE)
 
 
 class SystemCredentials(BaseModel, frozen=True):
@@ -337,7 +336,7 @@ def _toml_type(value: Any) -> str:
 
 
 def _wrap(field: str, value: str) -> SecretStr | str:
-    if field not in ("url", "username") and _SECRET_FIELD.search(field):
+    if field not in ("url", "username") and is_secret_name(field):
         return SecretStr(value)
     return value
 

@@ -45,7 +45,7 @@ from robotlib.errors import (
     LeaseLostError,
     RobotlibError,
 )
-from robotlib.logs import Redactor, run_log
+from robotlib.logs import Redactor, display_masker, run_log
 from robotlib.queue.base import QueueBackend
 from robotlib.queue.models import (
     EXCEPTION_STATES,
@@ -332,14 +332,15 @@ class Engine:
         """Write report.xlsx in the run folder; a failure is logged, not fatal."""
         from robotlib.steps.reports import write_run_report
 
-        masker = Redactor(cpr_mode="mask", key=b"report")
         try:
             write_run_report(
                 run_dir / "report.xlsx",
                 run=self.backend.get_run(run_id),
                 items=self.backend.items(self.robot.name, run_id=run_id),
                 outputs=self.robot.outputs,
-                mask=None if self.settings.cpr_in_logs == "clear" else masker.redact,
+                mask=None
+                if self.settings.cpr_in_logs == "clear"
+                else display_masker().redact,
             )
         except (OSError, RobotlibError, KeyError, ValueError) as exc:
             log.error("report_failed", error=str(exc))

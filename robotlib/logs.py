@@ -42,6 +42,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -56,7 +57,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import structlog
 from structlog.stdlib import ProcessorFormatter
@@ -64,24 +64,18 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from robotlib.cpr import CPR_PATTERN, is_well_formed, mask_cpr, mask_mistyped
 from robotlib.errors import ConfigurationError
+from robotlib.secrecy import MASK, is_secret_name, spellings
 from robotlib.settings import CprInLogs, Settings
 
 __all__ = [
     "Redactor",
     "build_redactor",
     "configure_logging",
+    "display_masker",
     "read_events",
     "redaction_key",
     "run_log",
 ]
-
-_MASK = "***"
-
-#: Secrets shorter than this are not registered: hiding every "ab" would ruin logs.
-_MIN_SECRET_LENGTH = 3
-
-#: Keys whose (text) values are hidden even when the value was never registered.
-_SECRET_KEY = re.compile(r"password|passwd|secret|token|api_?key", re.IGNORECASE)
 
 #: ProcessorFormatter's private keys: passed through untouched.
 _FORMATTER_KEYS = frozenset({"_record", "_from_structlog"})
@@ -157,17 +151,11 @@ class Redactor:
             >>> redactor.redact("?pw=s3cr%26t")
             '?pw=***'
         """
-        if len(value) < _MIN_SECRET_LENGTH:
+        written = spellings(value)
+        if not written:
             return
-        spellings = {
-            value,
-            quote(value, safe=""),
-            quote_plus(value),
-            json.dumps(value, ensure_ascii=False)[1:-1],  # inside JSON text
-            json.dumps(value)[1:-1],
-        }
         with self._lock:
-            self._secrets.update(spellings)
+            self._secrets.update(written)
             longest_first = sorted(self._secrets, key=len, reverse=True)
             self._secrets_pattern = re.compile(
                 "|".join(re.escape(secret) for secret in longest_first)
@@ -218,7 +206,7 @@ class Redactor:
             '240512-4123 typed ***'
         """
         pattern = self._secrets_pattern
-        return text if pattern is None else pattern.sub(_MASK, text)
+        return text if pattern is None else pattern.sub(MASK, text)
 
     def redact_value(self, value: Any) -> Any:
         """Return ``value`` with all its text redacted, walking containers.
@@ -278,9 +266,9 @@ class Redactor:
         if (
             isinstance(key, str)
             and isinstance(item, str | bytes)
-            and _SECRET_KEY.search(key)
+            and is_secret_name(key)
         ):
-            return _MASK
+            return MASK
         return self.redact_value(item)
 
     def _replace_cpr(self, match: re.Match[str], mode: CprInLogs) -> str:
@@ -341,6 +329,21 @@ def build_redactor(settings: Settings) -> Redactor:
     """
     key = redaction_key(settings) if settings.cpr_in_logs == "hash" else b""
     return Redactor(cpr_mode=settings.cpr_in_logs, key=key)
+
+
+@functools.cache
+def display_masker(*, clear: bool = False) -> Redactor:
+    """Return the redactor for text a person reads: pages, reports, CLI lists.
+
+    CPR numbers read ``DDMMYY-****`` (with ``clear``, they stay as they are) and the
+    values of secret-looking keys are hidden either way. One shared instance per
+    mode: register no secrets on it.
+
+    Example:
+        >>> display_masker().redact("No patient with CPR 2405129999")
+        'No patient with CPR 240512-****'
+    """
+    return Redactor(cpr_mode="clear" if clear else "mask", key=b"")
 
 
 def configure_logging(

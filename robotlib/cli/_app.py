@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from robotlib.errors import ConfigurationError, QueueError
-from robotlib.logs import Redactor, configure_logging
+from robotlib.logs import configure_logging, display_masker
 from robotlib.project import Project
 from robotlib.settings import DISPLAY_TZ, load_settings
 
@@ -160,7 +160,7 @@ def local(moment: datetime | None) -> str:
     return moment.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
-_MASKER = Redactor(cpr_mode="mask", key=b"display")
+_MASKER = display_masker()
 
 
 def shown(text: str | None, *, clear: bool = False) -> str:

@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from robotlib.cpr import CPR_PATTERN
-from robotlib.logs import Redactor
+from robotlib.logs import display_masker
 
 __all__ = ["reference_matches", "shown_data", "shown_text"]
 
-_MASKED = Redactor(cpr_mode="mask", key=b"")
-_CLEAR = Redactor(cpr_mode="clear", key=b"")  # still hides password-like keys
+_MASKED = display_masker()
+_CLEAR = display_masker(clear=True)  # still hides password-like keys
 
 
 def shown_text(text: str | None, *, clear: bool) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
 import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, overload
@@ -29,13 +28,13 @@ import structlog
 
 from robotlib import _lease
 from robotlib.errors import ApplicationError
+from robotlib.secrecy import MASK, is_secret_name
 
 __all__ = ["step"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_SECRET_NAME = re.compile(r"password|secret|token|key|credential", re.IGNORECASE)
 _MAX_REPR = 200
 
 log = structlog.get_logger("robotlib.step")
@@ -162,8 +161,8 @@ def _arguments(
         return {}
     shown = {}
     for name, value in bound.arguments.items():
-        if _SECRET_NAME.search(name):
-            shown[f"arg_{name}"] = "***"
+        if is_secret_name(name):
+            shown[f"arg_{name}"] = MASK
             continue
         text = repr(value)
         shown[f"arg_{name}"] = (

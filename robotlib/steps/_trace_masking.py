@@ -11,23 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import zipfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["mask_trace"]
+from robotlib.secrecy import MASK, is_secret_name, mask_form_fields
 
-_MASK = "***"
-#: Names of fields, headers and selectors whose values a trace must not keep.
-_SECRET_NAME = re.compile(
-    r"password|passwd|secret|token|api_?key|cookie|authorization", re.IGNORECASE
-)
-#: The same in a form-encoded request body: ``password=...``.
-_SECRET_FORM_FIELD = re.compile(
-    r"\b((?:[\w.-]*)(?:password|passwd|secret|token|api_?key)(?:[\w.-]*))=[^&\s]*",
-    re.IGNORECASE,
-)
+__all__ = ["mask_trace"]
 
 
 def mask_trace(path: Path) -> None:
@@ -66,7 +56,7 @@ def _masked_member(name: str, data: bytes) -> bytes:
             for event in events
             if isinstance(event, dict)
             and isinstance(event.get("params"), dict)
-            and _SECRET_NAME.search(str(event["params"].get("selector", "")))
+            and is_secret_name(str(event["params"].get("selector", "")))
             and "callId" in event
         }
         masked = [
@@ -79,7 +69,7 @@ def _masked_member(name: str, data: bytes) -> bytes:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             return data  # an image or other binary body
-        return _SECRET_FORM_FIELD.sub(rf"\1={_MASK}", text).encode("utf-8")
+        return mask_form_fields(text).encode("utf-8")
     return data
 
 
@@ -99,7 +89,7 @@ def _masked_line(line: str, event: Any, secret_calls: set[Any]) -> str:
         and masked.get("type") == "log"
         and masked.get("callId") in secret_calls
     ):
-        masked["message"] = _MASK
+        masked["message"] = MASK
     if masked == event:
         return line
     return json.dumps(masked, ensure_ascii=False, separators=(",", ":"))
@@ -114,20 +104,20 @@ def _masked(value: Any) -> Any:
     if str(masked.get("type", "")).lower() == "password":
         for key in ("__playwright_value_", "value"):
             if isinstance(masked.get(key), str):
-                masked[key] = _MASK
+                masked[key] = MASK
     name = masked.get("name")
-    if isinstance(name, str) and _SECRET_NAME.search(name):
+    if isinstance(name, str) and is_secret_name(name):
         if isinstance(masked.get("value"), str):
-            masked["value"] = _MASK
+            masked["value"] = MASK
     selector = masked.get("selector")
-    if isinstance(selector, str) and _SECRET_NAME.search(selector):
+    if isinstance(selector, str) and is_secret_name(selector):
         for key in ("value", "text"):
             if isinstance(masked.get(key), str):
-                masked[key] = _MASK
+                masked[key] = MASK
     cookies = masked.get("cookies")
     if isinstance(cookies, list):
         masked["cookies"] = [
-            {**cookie, "value": _MASK} if isinstance(cookie, dict) else cookie
+            {**cookie, "value": MASK} if isinstance(cookie, dict) else cookie
             for cookie in cookies
         ]
     return masked
