@@ -46,10 +46,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import URL, Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from robotlib.db import database_engine, transaction
+from robotlib.db.schema import console_sessions, console_users
 from robotlib.errors import QueueError
-from robotlib.queue._engine import create_queue_engine, transaction
 from robotlib.queue.base import Clock, utc_now
-from robotlib.queue.schema import console_sessions, console_users
 
 __all__ = [
     "IDLE_TIMEOUT",
@@ -204,7 +204,7 @@ class AccountStore:
 
     Args:
         database: the project's database URL (``settings.database``), or an engine
-            made by :func:`robotlib.queue._engine.create_queue_engine`. Its schema
+            made by :func:`robotlib.db.database_engine`. Its schema
             must be current: open the queue backend first.
         idle: a session ends after this long without a request. Activity is
             written at most once a minute, so a session may end up to a minute
@@ -235,7 +235,7 @@ class AccountStore:
             raise ValueError(f"the idle timeout must be positive, not {idle}")
         self._owns_engine = not isinstance(database, Engine)
         self.engine = (
-            database if isinstance(database, Engine) else create_queue_engine(database)
+            database if isinstance(database, Engine) else database_engine(database)
         )
         self.idle = idle
         self.clock = clock

@@ -41,10 +41,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from robotlib.db import database_engine, transaction, upgrade
+from robotlib.db.schema import audit_log, item_history, runs, work_items
 from robotlib.errors import ItemNotFoundError, QueueError
 from robotlib.queue import _rows as rows
 from robotlib.queue import _transitions as t
-from robotlib.queue._engine import create_queue_engine, transaction
 from robotlib.queue.base import Clock, QueueBackend, utc_now
 from robotlib.queue.models import (
     FINISHED_STATES,
@@ -57,7 +58,6 @@ from robotlib.queue.models import (
     RunStatus,
     WorkItem,
 )
-from robotlib.queue.schema import audit_log, item_history, runs, upgrade, work_items
 
 __all__ = ["SqlAlchemyBackend"]
 
@@ -90,7 +90,7 @@ _INSERT_HISTORY = insert(_h)
 class SqlAlchemyBackend(QueueBackend):
     """Work items, runs and audit entries in SQLite or PostgreSQL.
 
-    Opening creates the tables, or migrates them (:mod:`robotlib.queue.schema`).
+    Opening creates the tables, or migrates them (:mod:`robotlib.db.migrations`).
 
     Args:
         url: a SQLAlchemy URL (a SQLite file is created with its folder), or an
@@ -106,7 +106,7 @@ class SqlAlchemyBackend(QueueBackend):
     def __init__(self, url: str | URL | Engine, *, clock: Clock = utc_now) -> None:
         super().__init__(clock=clock)
         self._owns_engine = not isinstance(url, Engine)
-        self._engine = create_queue_engine(url) if not isinstance(url, Engine) else url
+        self._engine = database_engine(url) if not isinstance(url, Engine) else url
         self._where = self._engine.url.render_as_string(hide_password=True)
         self._what = f"queue database {self._where}"
         try:

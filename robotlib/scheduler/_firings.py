@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, desc, insert, select, update
 
-from robotlib.queue.schema import schedule_firings
+from robotlib.db.schema import schedule_firings
 
 __all__ = ["Firing", "FiringStatus", "FiringStore"]
 

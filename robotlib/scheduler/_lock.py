@@ -25,7 +25,7 @@ from typing import Protocol
 from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from robotlib.queue.schema import scheduler_lock
+from robotlib.db.schema import scheduler_lock
 
 __all__ = [
     "LOCK_NAME",

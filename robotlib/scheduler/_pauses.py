@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from robotlib.queue.schema import schedule_pauses
+from robotlib.db.schema import schedule_pauses
 
 __all__ = ["PAUSED_PREFIX", "Pause", "PauseStore"]
 

@@ -57,13 +57,13 @@ from apscheduler.schedulers.background import (  # type: ignore[import-untyped]
 from sqlalchemy import Engine, column, inspect, select, table
 from sqlalchemy.exc import SQLAlchemyError
 
+from robotlib.db import database_engine
 from robotlib.engine import new_run_id
 from robotlib.errors import ConfigurationError
 from robotlib.loader import Problem
 from robotlib.notify import Notification, Notifier, build_notifiers, send_all
 from robotlib.processes import rpa_command
 from robotlib.project import Project
-from robotlib.queue._engine import create_queue_engine
 from robotlib.queue.models import Run, RunStatus
 from robotlib.queue.sqlalchemy import SqlAlchemyBackend
 from robotlib.schedule import Job, check_schedules, load_schedules, next_fire_times
@@ -194,7 +194,7 @@ class Scheduler:
             raise ConfigurationError(
                 "the scheduler needs a database (SQLite or PostgreSQL), not memory://"
             )
-        self.engine: Engine = create_queue_engine(self.settings.database)
+        self.engine: Engine = database_engine(self.settings.database)
         self.backend = SqlAlchemyBackend(self.engine)
         self.firings = FiringStore(self.engine)
         self.pauses = PauseStore(self.engine)

@@ -19,8 +19,8 @@ from robotlib.console._accounts import (
     Session,
     User,
 )
+from robotlib.db.schema import console_sessions, console_users
 from robotlib.queue import open_backend
-from robotlib.queue.schema import console_sessions, console_users
 
 PASSWORD = "correct horse battery"
 START = datetime(2025, 3, 3, 7, 0, tzinfo=UTC)

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
+from robotlib.db.schema import metadata
 from robotlib.queue import InMemoryBackend, QueueBackend, SqlAlchemyBackend
-from robotlib.queue.schema import metadata
 
 BACKENDS = ["memory", "sqlite", "postgresql"]
 

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from robotlib.db import connection
 from robotlib.errors import QueueError
-from robotlib.queue import ItemState, NewItem, RunStatus, SqlAlchemyBackend, _engine
+from robotlib.queue import ItemState, NewItem, RunStatus, SqlAlchemyBackend
 
 ROBOT = "lab_results"
 LEASE = timedelta(minutes=5)
@@ -138,7 +139,7 @@ def test_locked_database_raises_queue_error_without_patient_data(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A write lock held too long gives a QueueError that shows no parameters."""
-    monkeypatch.setattr(_engine, "BUSY_TIMEOUT_MS", 20)
+    monkeypatch.setattr(connection, "BUSY_TIMEOUT_MS", 20)
     backend = make_sqlite_backend()
     with closing(sqlite3.connect(sqlite_path, isolation_level=None)) as other:
         other.execute("BEGIN IMMEDIATE")
@@ -161,7 +162,7 @@ def test_invalid_url_raises_queue_error() -> None:
 
 def test_claim_is_served_by_the_claim_index(sqlite_url: str) -> None:
     """The claim query walks ix_work_items_claim in order, without sorting."""
-    engine = _engine.create_queue_engine(sqlite_url)
+    engine = connection.database_engine(sqlite_url)
     seen: list[tuple[str, Any]] = []
 
     def record(

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from robotlib.db import database_engine
 from robotlib.logs import read_events
 from robotlib.queue import SqlAlchemyBackend
-from robotlib.queue._engine import create_queue_engine
 from robotlib.scheduler import Firing, FiringStore
 from robotlib.settings import load_settings
 
@@ -114,7 +114,7 @@ def schedulers(project: Path, tmp_path: Path) -> Iterator[Schedulers]:
 @pytest.fixture
 def firings(project: Path) -> Iterator[FiringStore]:
     """The project's firing records."""
-    engine = create_queue_engine(load_settings(project).database)
+    engine = database_engine(load_settings(project).database)
     SqlAlchemyBackend(engine).close()  # creates the tables
     yield FiringStore(engine)
     engine.dispose()

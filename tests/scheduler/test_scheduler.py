@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import update
 
+from robotlib.db.schema import schedule_firings
 from robotlib.logs import read_events
 from robotlib.queue import RunStatus, SqlAlchemyBackend
-from robotlib.queue.schema import schedule_firings
 from robotlib.scheduler import FiringStore
 
 INTERVAL_JOB = """\

@@ -13,8 +13,8 @@ from sqlalchemy import update
 from typer.testing import CliRunner, Result
 
 from robotlib.cli import app
+from robotlib.db.schema import schedule_firings
 from robotlib.project import Project
-from robotlib.queue.schema import schedule_firings
 from robotlib.schedule import DeadlineTrigger, Job
 from robotlib.scheduler import FiringStore, Scheduler
 from robotlib.scheduler._lock import LeaseLock

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from robotlib.db import database_engine
 from robotlib.queue import SqlAlchemyBackend
-from robotlib.queue._engine import create_queue_engine
 from robotlib.scheduler import FiringStore
 from robotlib.scheduler._lock import AdvisoryLock, LeaseLock, current_holder
 
@@ -40,7 +40,7 @@ def database(request: pytest.FixtureRequest) -> str | None:
 
 
 def _engine(url: str) -> Engine:
-    engine = create_queue_engine(url)
+    engine = database_engine(url)
     SqlAlchemyBackend(engine).close()  # the tables
     return engine
 

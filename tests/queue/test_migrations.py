@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection
 
+from robotlib.db import migrations
 from robotlib.errors import QueueError
-from robotlib.queue import NewItem, SqlAlchemyBackend, schema
+from robotlib.queue import NewItem, SqlAlchemyBackend
 
 ROBOT = "lab_results"
 
@@ -46,7 +47,7 @@ def test_new_database_gets_the_current_version(
     """An empty database gets every table and the current schema version."""
     make_sqlite_backend()
 
-    assert [(schema.SCHEMA_VERSION,)] == stored_version(sqlite_path)
+    assert [(migrations.SCHEMA_VERSION,)] == stored_version(sqlite_path)
 
 
 @pytest.mark.parametrize(
@@ -63,7 +64,7 @@ def test_version_0_database_is_migrated_keeping_its_data(
 
     backend = make_sqlite_backend()
 
-    assert [(schema.SCHEMA_VERSION,)] == stored_version(sqlite_path)
+    assert [(migrations.SCHEMA_VERSION,)] == stored_version(sqlite_path)
     assert references == [item.reference for item in backend.items(ROBOT)]
 
 
@@ -87,7 +88,7 @@ def test_version_1_database_gets_the_scheduler_tables(
         if isinstance(row[0], str)
     }
     assert {"schedule_firings", "scheduler_lock"} <= tables
-    assert [(schema.SCHEMA_VERSION,)] == stored_version(sqlite_path)
+    assert [(migrations.SCHEMA_VERSION,)] == stored_version(sqlite_path)
     assert references == [item.reference for item in backend.items(ROBOT)]
 
 
@@ -112,7 +113,7 @@ def test_version_2_database_gets_the_console_tables(
         if isinstance(row[0], str)
     }
     assert {"console_users", "console_sessions", "schedule_pauses"} <= tables
-    assert [(schema.SCHEMA_VERSION,)] == stored_version(sqlite_path)
+    assert [(migrations.SCHEMA_VERSION,)] == stored_version(sqlite_path)
     assert references == [item.reference for item in backend.items(ROBOT)]
 
 
@@ -134,14 +135,14 @@ def test_new_migrations_run_once_in_order(
         conn.exec_driver_sql("UPDATE work_items SET batch = 'first'")
 
     monkeypatch.setattr(
-        schema, "MIGRATIONS", [*schema.MIGRATIONS, add_batch, fill_batch]
+        migrations, "MIGRATIONS", [*migrations.MIGRATIONS, add_batch, fill_batch]
     )
 
     backend = make_sqlite_backend()
     make_sqlite_backend()
 
     assert ["add_batch", "fill_batch"] == ran
-    assert [(schema.SCHEMA_VERSION + 2,)] == stored_version(sqlite_path)
+    assert [(migrations.SCHEMA_VERSION + 2,)] == stored_version(sqlite_path)
     assert [("first",), ("first",)] == run_sql(
         sqlite_path, "SELECT batch FROM work_items"
     )
@@ -162,13 +163,15 @@ def test_failed_migration_changes_nothing(
     def broken(conn: Connection) -> None:
         conn.exec_driver_sql("UPDATE no_such_table SET x = 1")
 
-    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, add_batch, broken])
+    monkeypatch.setattr(
+        migrations, "MIGRATIONS", [*migrations.MIGRATIONS, add_batch, broken]
+    )
 
     with pytest.raises(QueueError, match="no such table"):
         make_sqlite_backend()
 
     columns = [row[1] for row in run_sql(sqlite_path, "PRAGMA table_info(work_items)")]
-    assert (False, [(schema.SCHEMA_VERSION,)]) == (
+    assert (False, [(migrations.SCHEMA_VERSION,)]) == (
         "batch" in columns,
         stored_version(sqlite_path),
     )
@@ -179,7 +182,7 @@ def test_newer_database_is_refused(
 ) -> None:
     """A database written by a newer robotlib is refused, naming both versions."""
     with_data(make_sqlite_backend)
-    newer = schema.SCHEMA_VERSION + 1
+    newer = migrations.SCHEMA_VERSION + 1
     run_sql(sqlite_path, f"UPDATE schema_version SET version = {newer}")
 
     with pytest.raises(QueueError) as raised:
@@ -188,7 +191,7 @@ def test_newer_database_is_refused(
     message = str(raised.value)
     assert (True, True) == (
         f"schema version {newer}" in message,
-        f"version {schema.SCHEMA_VERSION} of this robotlib" in message,
+        f"version {migrations.SCHEMA_VERSION} of this robotlib" in message,
     )
     assert [(newer,)] == stored_version(sqlite_path)
 
@@ -217,5 +220,5 @@ def test_version_3_database_gets_notices_and_languages(
     assert [("anna", None)] == run_sql(
         sqlite_path, "SELECT name, language FROM console_users"
     )
-    assert [(schema.SCHEMA_VERSION,)] == stored_version(sqlite_path)
+    assert [(migrations.SCHEMA_VERSION,)] == stored_version(sqlite_path)
     assert references == [item.reference for item in backend.items(ROBOT)]

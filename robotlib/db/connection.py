@@ -1,4 +1,4 @@
-"""Creating the SQLAlchemy engine of the queue, with SQLite set up for several workers.
+"""The project database's SQLAlchemy engine, SQLite set up for several workers.
 
 SQLite, the embedded default, needs care to serve several worker processes:
 
@@ -33,7 +33,7 @@ from sqlalchemy.pool import StaticPool
 
 from robotlib.errors import QueueError
 
-__all__ = ["BUSY_TIMEOUT_MS", "SQLITE_BEGIN", "create_queue_engine", "transaction"]
+__all__ = ["BUSY_TIMEOUT_MS", "SQLITE_BEGIN", "database_engine", "transaction"]
 
 #: How long a SQLite connection waits for another process's write lock.
 BUSY_TIMEOUT_MS = 30_000
@@ -42,7 +42,7 @@ BUSY_TIMEOUT_MS = 30_000
 SQLITE_BEGIN = "robotlib_sqlite_begin"
 
 
-def create_queue_engine(url: str | URL) -> Engine:
+def database_engine(url: str | URL) -> Engine:
     """Return an engine for the queue database at ``url``.
 
     Args:
@@ -56,7 +56,7 @@ def create_queue_engine(url: str | URL) -> Engine:
         QueueError: the URL is invalid, or the SQLite file cannot be created.
 
     Example:
-        >>> engine = create_queue_engine("sqlite:///queue.db")  # doctest: +SKIP
+        >>> engine = database_engine("sqlite:///queue.db")  # doctest: +SKIP
     """
     try:
         url = make_url(url)
@@ -142,7 +142,7 @@ def transaction(engine: Engine, *, write: bool, where: str) -> Iterator[Connecti
     """A transaction on ``engine``; database errors become a QueueError.
 
     Args:
-        engine: an engine from :func:`create_queue_engine`.
+        engine: an engine from :func:`database_engine`.
         write: a transaction that may write (SQLite: holding the write lock from
             ``BEGIN IMMEDIATE``); else a read-only one (a deferred ``BEGIN`` that
             takes no lock).
