@@ -1,4 +1,4 @@
-"""Console user accounts, their sessions, and the login rate limiter.
+"""Console user accounts and their sessions.
 
 Accounts live in ``console_users`` with an argon2id hash of the password (never the
 password). Each has a :class:`Role`; a higher role may do all a lower one may:
@@ -31,10 +31,6 @@ import builtins
 import hashlib
 import re
 import secrets
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,7 +52,6 @@ __all__ = [
     "MIN_PASSWORD_LENGTH",
     "SESSION_LIFETIME",
     "AccountStore",
-    "LoginLimiter",
     "Role",
     "Session",
     "User",
@@ -594,103 +589,6 @@ class AccountStore:
         return transaction(
             self.engine, write=False, where=f"console accounts in {self._where}"
         )
-
-
-class LoginLimiter:
-    """Slows password guessing: few failed logins per user name and per address.
-
-    Kept in memory (a restart forgets it) and safe to share between threads. A
-    success clears the failures of that user name only, not those of the address:
-    logging in to one's own account does not buy more guesses at another's.
-
-    Args:
-        max_failures: failed logins allowed within ``window``, per user name (any
-            case) and per client address.
-        window: how long a failure counts.
-        clock: seconds on a clock that never goes back (``time.monotonic``);
-            tests pass a fake one.
-
-    Example:
-        >>> limiter = LoginLimiter()
-        >>> limiter.check("anna", "10.0.0.7") is None
-        True
-        >>> for _ in range(5):
-        ...     limiter.failed("anna", "10.0.0.7")
-        >>> limiter.check("anna", "10.0.0.7") > 0  # seconds to wait
-        True
-    """
-
-    def __init__(
-        self,
-        *,
-        max_failures: int = 5,
-        window: timedelta = timedelta(minutes=15),
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if max_failures < 1:
-            raise ValueError(f"max_failures must be at least 1, not {max_failures}")
-        if window <= timedelta(0):
-            raise ValueError(f"the window must be positive, not {window}")
-        self.max_failures = max_failures
-        self.window = window
-        self._window_s = window.total_seconds()
-        self._clock = clock
-        self._lock = threading.Lock()
-        # The times of the latest failures (at most max_failures) of each key.
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-
-    def check(self, name: str, address: str) -> float | None:
-        """Seconds to wait before the next login attempt, or None when it may go on."""
-        now = self._clock()
-        with self._lock:
-            wait = max(self._wait(key, now) for key in _keys(name, address))
-        return wait if wait > 0 else None
-
-    def failed(self, name: str, address: str) -> None:
-        """Count a failed login of ``name`` from ``address``."""
-        now = self._clock()
-        with self._lock:
-            if len(self._failures) > _SWEEP_AT:
-                self._sweep(now)
-            for key in _keys(name, address):
-                times = self._failures.setdefault(key, deque(maxlen=self.max_failures))
-                times.append(now)
-
-    def succeeded(self, name: str, address: str) -> None:
-        """Forget the failures of ``name`` after a successful login."""
-        name_key, _ = _keys(name, address)
-        with self._lock:
-            self._failures.pop(name_key, None)
-
-    def _wait(self, key: tuple[str, str], now: float) -> float:
-        times = self._failures.get(key)
-        if times is None:
-            return 0.0
-        while times and times[0] <= now - self._window_s:
-            times.popleft()
-        if not times:
-            del self._failures[key]
-            return 0.0
-        if len(times) < self.max_failures:
-            return 0.0
-        # The oldest of the last max_failures failures: once it no longer counts,
-        # one more attempt is allowed.
-        return times[0] + self._window_s - now
-
-    def _sweep(self, now: float) -> None:
-        """Forget keys whose failures all lie outside the window."""
-        for key in [
-            k for k, t in self._failures.items() if t[-1] <= now - self._window_s
-        ]:
-            del self._failures[key]
-
-
-#: Above this many keys, a failure first sweeps out the stale ones.
-_SWEEP_AT = 10_000
-
-
-def _keys(name: str, address: str) -> tuple[tuple[str, str], tuple[str, str]]:
-    return ("name", name.casefold()), ("address", address)
 
 
 def _digest(token: str) -> str:

@@ -23,8 +23,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from robotlib.console._accounts import AccountStore, LoginLimiter, Session
+from robotlib.console._accounts import AccountStore, Session
 from robotlib.console._i18n import LANGUAGES, load_catalogues
+from robotlib.console._login_limiter import LoginLimiter
 from robotlib.console._oidc import add_oidc_routes
 from robotlib.console._pages import add_error_pages, back_to, catalogue_of, render
 from robotlib.console._review_pages import add_review_routes

@@ -24,7 +24,8 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request, Response
 
-from robotlib.console._accounts import AccountStore, LoginLimiter, Role, Session
+from robotlib.console._accounts import AccountStore, Role, Session
+from robotlib.console._login_limiter import LoginLimiter
 
 if TYPE_CHECKING:
     from robotlib.project import Project

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from robotlib.errors import QueueError
+from robotlib.retrying import retrying
 
 __all__ = ["BUSY_TIMEOUT_MS", "SQLITE_BEGIN", "database_engine", "transaction"]
 
@@ -104,16 +104,19 @@ def _use_wal(cursor: sqlite3.Cursor) -> None:
     first processes to open a new database at the same moment (a run and a
     worker, say) try again for up to the busy timeout.
     """
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                cursor.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+
+    def switch() -> None:
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            cursor.execute("PRAGMA journal_mode = WAL")
+
+    retrying(
+        sqlite3.OperationalError,
+        when=lambda exc: "locked" in str(exc),
+        attempts=1_000_000,
+        give_up_after_s=BUSY_TIMEOUT_MS / 1000,
+        wait=lambda _failed: 0.05,
+        event="sqlite_wal_retried",
+    )(switch)
 
 
 def _configure_sqlite(engine: Engine, *, wal: bool) -> None:

@@ -28,6 +28,7 @@ import structlog
 
 from robotlib import _lease
 from robotlib.errors import ApplicationError
+from robotlib.retrying import retrying
 from robotlib.secrecy import MASK, is_secret_name
 
 __all__ = ["step"]
@@ -133,19 +134,22 @@ def _with_retries(
     retries: int,
     pause_s: float,
 ) -> R:
-    for attempt in range(1, retries + 1):
-        try:
-            return func(*args, **kwargs)
-        except ApplicationError as exc:
-            log.warning(
-                "step_retried",
-                attempt=attempt,
-                error_type=type(exc).__name__,
-                error=str(exc),
-            )
-            time.sleep(pause_s * 2 ** (attempt - 1))
-            _lease.check()  # the pause may have outlasted the lease
-    return func(*args, **kwargs)
+    tries = 0
+
+    def attempt() -> R:
+        nonlocal tries
+        tries += 1
+        if tries > 1:
+            _lease.check()  # the pause before this retry may have outlasted the lease
+        return func(*args, **kwargs)
+
+    policy = retrying(
+        ApplicationError,
+        attempts=retries + 1,
+        wait=lambda failed: pause_s * 2 ** (failed - 1),
+        event="step_retried",
+    )
+    return func(*args, **kwargs) if retries == 0 else policy(attempt)
 
 
 def _ms(started: float) -> float:

@@ -33,6 +33,7 @@ import structlog
 from pydantic import BaseModel
 
 from robotlib.errors import CredentialsError, StepTimeoutError, TargetSystemError
+from robotlib.retrying import retrying
 from robotlib.steps._browser_session import (
     BrowserOptions,
     BrowserSession,
@@ -124,16 +125,12 @@ def login(
         raise CredentialsError(
             f"credentials of {credentials.system!r} need a username and a password"
         )
-    retries = session.options.transient_retries
-    for attempt in range(retries + 1):
-        try:
-            _log_in_once(session, credentials, username_label, password_label, submit)
-            break
-        except (TargetSystemError, StepTimeoutError) as exc:
-            if attempt == retries:
-                raise
-            log.warning("login_retried", attempt=attempt + 1, error=str(exc))
-            time.sleep(_pause_s(attempt))
+    retrying(
+        (TargetSystemError, StepTimeoutError),
+        attempts=session.options.transient_retries + 1,
+        wait=lambda failed: _pause_s(failed - 1),
+        event="login_retried",
+    )(_log_in_once, session, credentials, username_label, password_label, submit)
     session.relogin = functools.partial(
         login.__wrapped__,  # type: ignore[attr-defined]
         session,

@@ -18,7 +18,8 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from robotlib.console import create_app
-from robotlib.console._accounts import AccountStore, LoginLimiter
+from robotlib.console._accounts import AccountStore
+from robotlib.console._login_limiter import LoginLimiter
 from robotlib.project import Project
 from robotlib.queue.models import ItemState, NewItem, RunStatus, WorkItem
 from robotlib.settings import load_settings

@@ -23,7 +23,8 @@ from typer.testing import CliRunner
 
 from robotlib.cli import app
 from robotlib.console import create_app
-from robotlib.console._accounts import AccountStore, LoginLimiter
+from robotlib.console._accounts import AccountStore
+from robotlib.console._login_limiter import LoginLimiter
 from robotlib.project import Project
 from robotlib.settings import load_settings
 
