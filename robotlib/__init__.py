@@ -40,3 +40,13 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# Public names say where to import them from (``robotlib.Robot``, not
+# ``robotlib.robot.Robot``) in reprs, tracebacks and docs, as httpx does.
+for _name in __all__:
+    _public = globals()[_name]
+    if isinstance(_public, type) or (
+        callable(_public) and hasattr(_public, "__code__")
+    ):
+        _public.__module__ = "robotlib"
+del _name, _public

@@ -16,8 +16,8 @@ from functools import cached_property
 from pathlib import Path
 
 from robotlib.credentials import Credentials
+from robotlib.discovery import LoadedRobot, Problem, discover, load_robot
 from robotlib.engine import Engine, RunObserver, run_started_at
-from robotlib.loader import LoadedRobot, Problem, discover, load_robot
 from robotlib.logs import Redactor, build_redactor
 from robotlib.queue import QueueBackend, open_backend
 from robotlib.queue.models import Run

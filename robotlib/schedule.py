@@ -48,7 +48,7 @@ from pydantic import (
     model_validator,
 )
 
-from robotlib.loader import Problem
+from robotlib.discovery import Problem
 
 __all__ = [
     "DEFAULT_TIMEZONE",

@@ -50,6 +50,7 @@ from pydantic_settings import (
 )
 
 from robotlib.errors import ConfigurationError
+from robotlib.locales import check_locale, check_time_zone
 
 __all__ = [
     "DISPLAY_TZ",
@@ -319,15 +320,11 @@ class Settings(BaseSettings):
     @field_validator("locale")
     @classmethod
     def _check_locale(cls, value: str) -> str:
-        from robotlib.steps._excel_values import check_locale
-
         return check_locale(value)
 
     @field_validator("time_zone")
     @classmethod
     def _check_time_zone(cls, value: str) -> str:
-        from robotlib.steps._excel_values import check_time_zone
-
         return check_time_zone(value)
 
     @classmethod

@@ -19,7 +19,7 @@ from robotlib.cli._app import (
     print_json,
     print_table,
 )
-from robotlib.console._accounts import (
+from robotlib.console import (
     MIN_PASSWORD_LENGTH,
     AccountStore,
     Role,

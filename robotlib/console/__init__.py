@@ -2,8 +2,12 @@
 
 Internal modules, one job each:
 
-- ``_accounts``: console users (argon2 password hashes, roles), their sessions
-  and the login rate limiter;
+- ``_users``: roles, the user and session records, the name and password rules;
+- ``_sessions``: session tokens (only their SHA-256 stored), lifetime, idle
+  timeout, notices;
+- ``_accounts``: the account store: users with argon2 password hashes, on top of
+  the sessions;
+- ``_login_limiter``: failed sign-ins per user and address (``limits``);
 - ``_reports``: what the pages show, read from the queue, the run folders and the
   scheduler's records (no web code); it re-exports what the pages need from the
   four modules below;
@@ -17,6 +21,22 @@ Internal modules, one job each:
 - ``_app``: the pages and form actions (FastAPI, Jinja2 templates).
 """
 
+from robotlib.console._accounts import AccountStore
 from robotlib.console._app import create_app
+from robotlib.console._users import (
+    MIN_PASSWORD_LENGTH,
+    Role,
+    User,
+    check_name,
+    check_password,
+)
 
-__all__ = ["create_app"]
+__all__ = [
+    "MIN_PASSWORD_LENGTH",
+    "AccountStore",
+    "Role",
+    "User",
+    "check_name",
+    "check_password",
+    "create_app",
+]

@@ -28,21 +28,25 @@ Example:
 from __future__ import annotations
 
 import builtins
-import hashlib
-import re
 import secrets
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import URL, Connection, Engine, delete, insert, select, update
+from sqlalchemy import URL, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from robotlib.db import database_engine, transaction
+from robotlib.console._sessions import IDLE_TIMEOUT, SESSION_LIFETIME, SessionStore
+from robotlib.console._users import (
+    MIN_PASSWORD_LENGTH,
+    Role,
+    Session,
+    User,
+    check_name,
+    check_password,
+    unknown_user,
+)
 from robotlib.db.schema import console_sessions, console_users
 from robotlib.errors import QueueError
 from robotlib.queue.base import Clock, utc_now
@@ -59,16 +63,6 @@ __all__ = [
     "check_password",
 ]
 
-#: The shortest password accepted.
-MIN_PASSWORD_LENGTH = 12
-#: How long a session lasts at most, however active.
-SESSION_LIFETIME = timedelta(hours=8)
-#: How long a session lasts without a request.
-IDLE_TIMEOUT = timedelta(minutes=30)
-#: A session's ``last_seen_at`` is written at most this often.
-_TOUCH_EVERY = timedelta(minutes=1)
-
-_NAME = re.compile(r"[A-Za-z0-9._@-]{1,100}")
 
 # Verified against when a login names no user, so that the answer takes as long as
 # for a user that exists. The hash of a random password nobody kept, made with
@@ -84,117 +78,7 @@ _s = console_sessions
 _EXTERNAL = "!"
 
 
-class Role(StrEnum):
-    """What a console user may do; each role may do all that the ones before may."""
-
-    VIEWER = "viewer"
-    OPERATOR = "operator"
-    ADMIN = "admin"
-
-    @property
-    def rank(self) -> int:
-        """0 for viewer, 1 for operator, 2 for admin."""
-        return list(Role).index(self)
-
-    def allows(self, needed: Role) -> bool:
-        """Whether this role may do what needs ``needed``.
-
-        Example:
-            >>> Role.OPERATOR.allows(Role.VIEWER), Role.OPERATOR.allows(Role.ADMIN)
-            (True, False)
-        """
-        return self.rank >= needed.rank
-
-    @classmethod
-    def parse(cls, text: str) -> Role:
-        """The role named ``text`` (any case).
-
-        Raises:
-            ValueError: no role has that name; the message lists the roles.
-
-        Example:
-            >>> Role.parse("Admin")
-            <Role.ADMIN: 'admin'>
-        """
-        try:
-            return cls(text.strip().lower())
-        except ValueError:
-            choices = ", ".join(role.value for role in cls)
-            raise ValueError(
-                f"unknown role {text!r}: choose one of {choices}"
-            ) from None
-
-
-@dataclass(frozen=True)
-class User:
-    """A console user (the password hash stays in the database)."""
-
-    name: str
-    role: Role
-    created_at: datetime
-    password_changed_at: datetime
-    #: The console language the user chose (``da``, ``en``); None: the browser's.
-    language: str | None = None
-
-
-@dataclass(frozen=True)
-class Session:
-    """A logged-in browser: whose, with which role now, and until when.
-
-    ``csrf_token`` goes into the session's forms; a form post must send it back.
-    """
-
-    user: str
-    role: Role
-    csrf_token: str
-    created_at: datetime
-    expires_at: datetime
-    last_seen_at: datetime
-    #: A notice waiting for the next page (see :meth:`AccountStore.set_notice`).
-    notice: str | None = None
-    #: The user's chosen console language, or None: the browser's.
-    language: str | None = None
-
-
-def check_name(name: str) -> None:
-    """Refuse a user name that is not 1-100 letters, digits, ``.``, ``_``, ``-``, ``@``.
-
-    ``@`` lets an identity provider's user principal name (``anna@region.dk``) be
-    a console user name.
-
-    Raises:
-        ValueError: naming the rule.
-
-    Example:
-        >>> check_name("anna.b")
-    """
-    if not _NAME.fullmatch(name):
-        raise ValueError(
-            f"invalid user name {name!r}: use 1-100 characters, each an ASCII letter, "
-            "a digit, '.', '_', '-' or '@'"
-        )
-
-
-def check_password(name: str, password: str) -> None:
-    """Refuse a password that breaks the policy: 12 characters or more, not the name.
-
-    Raises:
-        ValueError: naming the rule broken.
-
-    Example:
-        >>> check_password("anna", "anna")
-        Traceback (most recent call last):
-        ValueError: the password is too short: use at least 12 characters
-    """
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(
-            f"the password is too short: use at least {MIN_PASSWORD_LENGTH} characters"
-        )
-    if password.casefold() == name.casefold():
-        raise ValueError("the password must not be the user name")
-
-
-class AccountStore:
+class AccountStore(SessionStore):
     """Reads and writes ``console_users`` and ``console_sessions``.
 
     Args:
@@ -226,32 +110,13 @@ class AccountStore:
         clock: Clock = utc_now,
         hasher: PasswordHasher | None = None,
     ) -> None:
-        if idle <= timedelta(0):
-            raise ValueError(f"the idle timeout must be positive, not {idle}")
-        self._owns_engine = not isinstance(database, Engine)
-        self.engine = (
-            database if isinstance(database, Engine) else database_engine(database)
-        )
-        self.idle = idle
-        self.clock = clock
+        super().__init__(database, idle=idle, clock=clock)
         self._hasher = hasher or PasswordHasher()
         self._dummy_hash = (
             self._hasher.hash(secrets.token_urlsafe(32))
             if self._hasher.check_needs_rehash(_DUMMY_HASH)
             else _DUMMY_HASH
         )
-        self._where = self.engine.url.render_as_string(hide_password=True)
-
-    def close(self) -> None:
-        """Release the connections of an engine this store created."""
-        if self._owns_engine:
-            self.engine.dispose()
-
-    def __enter__(self) -> AccountStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # Users ---------------------------------------------------------------------------
 
@@ -312,7 +177,7 @@ class AccountStore:
             # without SQLite's foreign keys turned on.
             conn.execute(delete(_s).where(_s.c.user_name == name))
             if conn.execute(delete(_u).where(_u.c.name == name)).rowcount == 0:
-                raise _unknown(name)
+                raise unknown_user(name)
 
     def set_role(self, name: str, role: Role | str) -> User:
         """Give a user another role; their sessions have it from their next request.
@@ -333,7 +198,7 @@ class AccountStore:
         """
         check_password(name, password)
         if self.get(name) is None:
-            raise _unknown(name)
+            raise unknown_user(name)
         return self._update(
             name,
             end_sessions=True,
@@ -374,60 +239,18 @@ class AccountStore:
             users = [_user(row) for row in conn.execute(select(_u))]
         return sorted(users, key=lambda user: (user.name.casefold(), user.name))
 
-    # Sessions ------------------------------------------------------------------------
-
-    def start_session(
-        self, user_name: str, *, lifetime: timedelta = SESSION_LIFETIME
-    ) -> tuple[str, Session]:
-        """Start a session for a user who has just logged in.
-
-        Sessions past their time are deleted on the way.
-
-        Args:
-            user_name: the user.
-            lifetime: how long the session lasts at most, however active.
-
-        Returns:
-            The token for the browser's cookie (kept nowhere else) and the session.
+    def set_language(self, name: str, language: str | None) -> None:
+        """Choose the console's language for user ``name`` (None: the browser's).
 
         Raises:
             KeyError: there is no such user.
-
-        Example:
-            >>> token, session = store.start_session("anna")  # doctest: +SKIP
         """
-        if lifetime <= timedelta(0):
-            raise ValueError(f"a session lifetime must be positive, not {lifetime}")
-        token = secrets.token_urlsafe(32)
-        now = self.clock()
         with self._write() as conn:
-            role = conn.scalar(select(_u.c.role).where(_u.c.name == user_name))
-            if role is None:
-                raise _unknown(user_name)
-            conn.execute(
-                delete(_s).where(
-                    (_s.c.expires_at <= now) | (_s.c.last_seen_at <= now - self.idle)
-                )
+            done = conn.execute(
+                update(_u).where(_u.c.name == name).values(language=language)
             )
-            session = Session(
-                user=user_name,
-                role=Role(role),
-                csrf_token=secrets.token_urlsafe(32),
-                created_at=now,
-                expires_at=now + lifetime,
-                last_seen_at=now,
-            )
-            conn.execute(
-                insert(_s).values(
-                    token_hash=_digest(token),
-                    user_name=user_name,
-                    csrf_token=session.csrf_token,
-                    created_at=now,
-                    last_seen_at=now,
-                    expires_at=session.expires_at,
-                )
-            )
-        return token, session
+            if not done.rowcount:
+                raise unknown_user(name)
 
     def start_external_session(
         self,
@@ -477,88 +300,6 @@ class AccountStore:
                 )
         return self.start_session(name, lifetime=lifetime)
 
-    def session(self, token: str) -> Session | None:
-        """The live session of a browser's token, or None (unknown or ended).
-
-        Records the request: the idle timeout counts from it.
-
-        Example:
-            >>> store.session(request.cookies["session"])  # doctest: +SKIP
-        """
-        digest = _digest(token)
-        now = self.clock()
-        with self._read() as conn:
-            row = conn.execute(
-                select(_s, _u.c.role, _u.c.language)
-                .join(_u, _u.c.name == _s.c.user_name)
-                .where(_s.c.token_hash == digest)
-            ).first()
-        if row is None:
-            return None
-        if now >= row.expires_at or now - row.last_seen_at >= self.idle:
-            with self._write() as conn:
-                conn.execute(delete(_s).where(_s.c.token_hash == digest))
-            return None
-        last_seen = row.last_seen_at
-        if now - last_seen >= _TOUCH_EVERY:
-            last_seen = now
-            with self._write() as conn:
-                conn.execute(
-                    update(_s).where(_s.c.token_hash == digest).values(last_seen_at=now)
-                )
-        return Session(
-            user=row.user_name,
-            role=Role(row.role),
-            csrf_token=row.csrf_token,
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-            last_seen_at=last_seen,
-            notice=row.notice,
-            language=row.language,
-        )
-
-    def set_notice(self, token: str, text: str) -> None:
-        """Keep ``text`` for the session's next page (post/redirect/get).
-
-        Notices travel in the database, never in a URL, so no link can make the
-        console show a text it did not write. A newer notice replaces an older one.
-        """
-        with self._write() as conn:
-            conn.execute(
-                update(_s).where(_s.c.token_hash == _digest(token)).values(notice=text)
-            )
-
-    def clear_notice(self, token: str) -> None:
-        """Forget the session's notice once a page has shown it."""
-        with self._write() as conn:
-            conn.execute(
-                update(_s).where(_s.c.token_hash == _digest(token)).values(notice=None)
-            )
-
-    def set_language(self, name: str, language: str | None) -> None:
-        """Choose the console's language for user ``name`` (None: the browser's).
-
-        Raises:
-            KeyError: there is no such user.
-        """
-        with self._write() as conn:
-            done = conn.execute(
-                update(_u).where(_u.c.name == name).values(language=language)
-            )
-            if not done.rowcount:
-                raise _unknown(name)
-
-    def end_session(self, token: str) -> None:
-        """End the session of a token (log out); an unknown token is ignored."""
-        with self._write() as conn:
-            conn.execute(delete(_s).where(_s.c.token_hash == _digest(token)))
-
-    def end_sessions(self, user_name: str) -> int:
-        """End every session of a user; return how many there were."""
-        with self._write() as conn:
-            result = conn.execute(delete(_s).where(_s.c.user_name == user_name))
-        return int(result.rowcount)
-
     # Private API ---------------------------------------------------------------------
 
     def _verify(self, password_hash: str, password: str) -> bool:
@@ -576,23 +317,7 @@ class AccountStore:
                     conn.execute(delete(_s).where(_s.c.user_name == name))
                 row = conn.execute(select(_u).where(_u.c.name == name)).one()
                 return _user(row)
-        raise _unknown(name)
-
-    def _write(self) -> AbstractContextManager[Connection]:
-        """A transaction that may write (SQLite: holding the write lock from BEGIN)."""
-        return transaction(
-            self.engine, write=True, where=f"console accounts in {self._where}"
-        )
-
-    def _read(self) -> AbstractContextManager[Connection]:
-        """A read-only transaction (SQLite: a deferred one, not taking the lock)."""
-        return transaction(
-            self.engine, write=False, where=f"console accounts in {self._where}"
-        )
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+        raise unknown_user(name)
 
 
 def _user(row: Any) -> User:
@@ -607,7 +332,3 @@ def _user(row: Any) -> User:
 
 def _exists(name: str) -> ValueError:
     return ValueError(f"user {name!r} exists already")
-
-
-def _unknown(name: str) -> KeyError:
-    return KeyError(f"no user {name!r}")

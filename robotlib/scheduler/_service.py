@@ -58,9 +58,9 @@ from sqlalchemy import Engine, column, inspect, select, table
 from sqlalchemy.exc import SQLAlchemyError
 
 from robotlib.db import database_engine
+from robotlib.discovery import Problem
 from robotlib.engine import new_run_id
 from robotlib.errors import ConfigurationError
-from robotlib.loader import Problem
 from robotlib.notify import Notification, Notifier, build_notifiers, send_all
 from robotlib.processes import rpa_command
 from robotlib.project import Project

@@ -16,12 +16,11 @@ from pydantic.fields import FieldInfo
 
 from robotlib.cpr import mask_cpr_like
 from robotlib.errors import ConfigurationError, InputError
+from robotlib.locales import check_locale, check_time_zone
 from robotlib.steps._excel_options import ReadOptions
 from robotlib.steps._excel_values import (
     Converter,
     cell_text,
-    check_locale,
-    check_time_zone,
     converter_for,
     normalise,
     whole,

@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from babel import Locale, UnknownLocaleError
+from babel import Locale
 from babel.dates import get_date_format
 from babel.numbers import (
     NumberFormatError,
@@ -56,8 +56,6 @@ __all__ = [
     "CellError",
     "Converter",
     "cell_text",
-    "check_locale",
-    "check_time_zone",
     "converter_for",
     "day_first",
     "is_date_type",
@@ -250,40 +248,6 @@ _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 #: Spaces that group digits by thousands: space, no-break space, narrow no-break.
 _SPACE_GROUPED = re.compile(r"([+-]?\d{1,3}(?:[ \u00a0\u202f]\d{3})+)(\D.*)?")
 _GROUP_SPACES = re.compile(r"[ \u00a0\u202f]")
-
-
-def check_locale(name: str) -> str:
-    """Return ``name`` if Babel knows the locale, else raise ``ValueError``.
-
-    Example:
-        >>> check_locale("da_DK")
-        'da_DK'
-    """
-    try:
-        Locale.parse(name)
-    except (ValueError, TypeError, UnknownLocaleError):
-        raise ValueError(
-            f"unknown locale {name!r}: give a Babel locale such as 'da', 'da_DK' "
-            "or 'en_US'"
-        ) from None
-    return name
-
-
-def check_time_zone(name: str) -> str:
-    """Return ``name`` if it is an IANA time zone, else raise ``ValueError``.
-
-    Example:
-        >>> check_time_zone("Europe/Copenhagen")
-        'Europe/Copenhagen'
-    """
-    try:
-        ZoneInfo(name)
-    except (ValueError, ZoneInfoNotFoundError):
-        raise ValueError(
-            f"unknown time zone {name!r}: give an IANA zone such as "
-            "'Europe/Copenhagen' or 'UTC'"
-        ) from None
-    return name
 
 
 @dataclass(frozen=True)

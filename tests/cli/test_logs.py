@@ -58,7 +58,7 @@ def test_logs_at_level_error_show_only_errors(
     assert 0 == result.exit_code
     assert [("ERROR", "item_system_exception")] * 2 == events(result.stdout)
     assert 2 == result.stdout.count(
-        "robotlib.errors.ApplicationError: the lab system answered HTTP 503"
+        "robotlib.ApplicationError: the lab system answered HTTP 503"
     )
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
+from robotlib.discovery import load_robot
 from robotlib.engine import Engine, RunResult
-from robotlib.loader import load_robot
 from robotlib.logs import build_redactor, configure_logging
 from robotlib.queue import NewItem, QueueBackend, open_backend
 from robotlib.queue.models import ItemState

@@ -12,8 +12,8 @@ from playwright.sync_api import Browser
 
 from robotlib import RetryPolicy
 from robotlib.credentials import Credentials
+from robotlib.discovery import load_robot
 from robotlib.engine import Engine, PreflightResult, RunResult
-from robotlib.loader import load_robot
 from robotlib.logs import build_redactor, configure_logging
 from robotlib.queue import InMemoryBackend, QueueBackend
 from robotlib.settings import Settings

@@ -13,7 +13,7 @@ import pytest
 from openpyxl import load_workbook
 
 from robotlib import ApplicationError, Stage
-from robotlib.loader import load_robot
+from robotlib.discovery import load_robot
 from robotlib.queue.models import ItemState
 
 pytestmark = pytest.mark.browser

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from robotlib import ApplicationError, Context, RetryPolicy, Stage
-from robotlib.loader import load_robot
+from robotlib.discovery import load_robot
 from robotlib.queue.models import ItemState
 
 pytestmark = pytest.mark.browser

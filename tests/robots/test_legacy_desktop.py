@@ -15,8 +15,8 @@ import pytest
 
 from robotlib import ApplicationError, Context, Stage
 from robotlib.credentials import Credentials
+from robotlib.discovery import load_robot
 from robotlib.engine import Engine, RunResult
-from robotlib.loader import load_robot
 from robotlib.logs import build_redactor, configure_logging
 from robotlib.queue import InMemoryBackend
 from robotlib.queue.models import ItemState, WorkItem
@@ -194,7 +194,8 @@ def test_loading_the_robot_needs_no_display() -> None:
     """rpa check loads the robot without a display and without the desktop steps."""
     environ = {key: value for key, value in os.environ.items() if key != "DISPLAY"}
     code = (
-        "import sys; from pathlib import Path; from robotlib.loader import load_robot; "
+        "import sys; from pathlib import Path; "
+        "from robotlib.discovery import load_robot; "
         f"robot = load_robot(Path({str(ROBOTS)!r}), {NAME!r}).robot; "
         "print(robot.name, 'robotlib.steps.desktop' in sys.modules)"
     )

@@ -10,8 +10,8 @@ import httpx2 as httpx
 import pytest
 
 from robotlib import Context
+from robotlib.discovery import load_robot
 from robotlib.engine import PreflightResult
-from robotlib.loader import load_robot
 from sandbox import SandboxServer
 
 pytestmark = pytest.mark.browser

@@ -11,7 +11,7 @@ import httpx2 as httpx
 import pytest
 
 from robotlib import ApplicationError, Context, RetryPolicy, Stage
-from robotlib.loader import load_robot
+from robotlib.discovery import load_robot
 from robotlib.queue.models import ItemState
 from sandbox import SandboxServer
 

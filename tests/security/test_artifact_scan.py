@@ -48,8 +48,8 @@ from robotlib import RetryPolicy
 from robotlib.cli import app
 from robotlib.console import create_app
 from robotlib.console._accounts import AccountStore
+from robotlib.discovery import load_robot
 from robotlib.engine import Engine, RunResult
-from robotlib.loader import load_robot
 from robotlib.logs import configure_logging
 from robotlib.project import Project
 from robotlib.queue.models import ItemState

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from robotlib.loader import Problem
+from robotlib.discovery import Problem
 from robotlib.schedule import (
     Calendar,
     Job,
