@@ -24,17 +24,11 @@ Example:
 
 from __future__ import annotations
 
-import atexit
-import gc
-import importlib
 import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +36,19 @@ from typing import Any, Literal
 
 from robotlib.errors import ApplicationError, ConfigurationError, StepTimeoutError
 from robotlib.steps import _screen
+from robotlib.steps._desktop_display import (
+    NO_DISPLAY,
+    pyautogui,
+    require_display,
+    xauthority_path,
+)
+from robotlib.steps._desktop_windows import (
+    await_title,
+    focus_window,
+    require_xdotool_for,
+    window_titles,
+    xdotool,
+)
 from robotlib.steps._registry import step
 from robotlib.steps._screen import Box
 
@@ -61,10 +68,6 @@ __all__ = [
     "window_exists",
 ]
 
-NO_DISPLAY = (
-    "No display: desktop steps need a graphical session; on a server run them "
-    "under Xvfb (xvfb-run) or set DISPLAY"
-)
 _FAILSAFE = (
     "pyautogui's fail-safe stopped the robot: the mouse was moved into a corner of "
     "the screen (a person taking over, or a step that moved it there)"
@@ -94,17 +97,17 @@ def type_text(text: str, *, interval_s: float = 0.0) -> None:
     Example:
         >>> type_text("NPU02319")
     """
-    gui = _pyautogui()
+    gui = pyautogui()
     runs = _typable_runs(gui, text)
     if any(not typable for typable, _ in runs):
-        _require_xdotool_for("".join(run for typable, run in runs if not typable))
+        require_xdotool_for("".join(run for typable, run in runs if not typable))
     delay_ms = str(max(_XDOTOOL_DELAY_MS, round(interval_s * 1000)))
     with _failsafe(gui):
         for typable, run in runs:
             if typable:
                 gui.write(run, interval=interval_s)
             else:
-                _xdotool("type", "--delay", delay_ms, "--", run)
+                xdotool("type", "--delay", delay_ms, "--", run)
 
 
 @step
@@ -120,7 +123,7 @@ def press(*keys: str) -> None:
     Example:
         >>> press("tab")
     """
-    gui = _pyautogui()
+    gui = pyautogui()
     _check_keys(gui, keys)
     with _failsafe(gui):
         gui.press(list(keys))
@@ -139,7 +142,7 @@ def hotkey(*keys: str) -> None:
     Example:
         >>> hotkey("ctrl", "s")
     """
-    gui = _pyautogui()
+    gui = pyautogui()
     _check_keys(gui, keys)
     with _failsafe(gui):
         gui.hotkey(*keys)
@@ -164,7 +167,7 @@ def click(
     Example:
         >>> click(120, 80)
     """
-    gui = _pyautogui()
+    gui = pyautogui()
     with _failsafe(gui):
         gui.click(x, y, clicks=clicks, button=button)
 
@@ -227,7 +230,7 @@ def click_image(
         >>> click_image("images/save_button.png", confidence=0.9)
     """
     box = _wait_for_image(Path(image_path), timeout_s, 0.1, confidence)
-    gui = _pyautogui()
+    gui = pyautogui()
     with _failsafe(gui):
         gui.click(*box.center)
     return box
@@ -245,7 +248,7 @@ def screenshot(path: Path | str) -> Path:
     Example:
         >>> screenshot(ctx.run_dir / "before-save.png")
     """
-    _require_display()
+    require_display()
     return _screen.save_screenshot(Path(path))
 
 
@@ -283,7 +286,7 @@ def wait_for_window(
         >>> wait_for_window("Legacy Lab Client - ", prefix=True)
         'Legacy Lab Client - Saved as LAB-3'
     """
-    return _wait_for_window(title, timeout_s, interval_s, prefix=prefix)
+    return await_title(title, timeout_s, interval_s, prefix=prefix)
 
 
 def window_exists(title: str, *, prefix: bool = False) -> bool:
@@ -305,7 +308,7 @@ def window_exists(title: str, *, prefix: bool = False) -> bool:
         >>> window_exists("Legacy Lab", prefix=True)
         True
     """
-    return bool(_window_titles(title, prefix=prefix))
+    return bool(window_titles(title, prefix=prefix))
 
 
 def create_xauthority(path: Path | None = None) -> Path:
@@ -324,7 +327,7 @@ def create_xauthority(path: Path | None = None) -> Path:
         PosixPath('/home/robot/.Xauthority')
     """
     if path is None:
-        path = _xauthority_path()
+        path = xauthority_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600, exist_ok=True)
     return path
@@ -388,16 +391,16 @@ class DesktopSession:
             StepTimeoutError: no window with that title within ``timeout_s``.
             ConfigurationError: no display, or no way to list windows (xdotool).
         """
-        _require_display()
+        require_display()
         if sys.platform != "win32":
-            _require_xdotool_for(None)
+            require_xdotool_for(None)
         with tempfile.TemporaryFile() as errors:
             process = subprocess.Popen(
                 list(argv), cwd=cwd, stdin=subprocess.DEVNULL, stderr=errors
             )
             self.processes.append(process)
             try:
-                _wait_for_window(
+                await_title(
                     window_title,
                     timeout_s,
                     0.05,
@@ -410,12 +413,12 @@ class DesktopSession:
                 if not output:
                     raise
                 raise type(exc)(f"{exc.message}; it wrote:\n{output[-2000:]}") from None
-        _focus_window(window_title)
+        focus_window(window_title)
         return process
 
     def screenshot(self, path: Path) -> Path | None:
         """Save a PNG of the whole screen to ``path``; return it."""
-        _require_display()
+        require_display()
         return _screen.save_screenshot(path)
 
     def close(self) -> None:
@@ -433,85 +436,6 @@ class DesktopSession:
 
 
 # Private API --------------------------------------------------------------------------
-
-
-def _require_display() -> None:
-    """Raise the clear error, not pyautogui's KeyError, when there is no display."""
-    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
-        raise ConfigurationError(NO_DISPLAY)
-
-
-def _pyautogui() -> Any:
-    """Import pyautogui (once), with the fail-safe on and without its pauses."""
-    _require_display()
-    first = "pyautogui" not in sys.modules
-    gui = _import_pyautogui()
-    if first:
-        _close_which_pipes()
-        atexit.register(_close_display_connections)
-    gui.FAILSAFE = True
-    gui.PAUSE = 0
-    return gui
-
-
-def _import_pyautogui() -> Any:
-    """Import pyautogui, turning a failed display connection into a clear error."""
-    with warnings.catch_warnings():
-        # pyscreeze and mouseinfo leave `which scrot` pipes open at import.
-        warnings.simplefilter("ignore", ResourceWarning)
-        try:
-            return importlib.import_module("pyautogui")
-        except ImportError:
-            raise
-        except Exception as exc:
-            failure = _display_error(exc)
-        # python-xlib leaves a refused connection open: let it close quietly here.
-        gc.collect()
-    raise failure
-
-
-def _close_which_pipes() -> None:
-    """pyscreeze and mouseinfo run ``which scrot`` at import and keep its pipes open."""
-    for name in ("pyscreeze", "mouseinfo"):
-        process = getattr(sys.modules.get(name), "whichProc", None)
-        if isinstance(process, subprocess.Popen):
-            for pipe in (process.stdout, process.stderr):
-                if pipe is not None:
-                    pipe.close()
-
-
-def _close_display_connections() -> None:
-    """Close pyautogui's X connections at exit (they live in module globals).
-
-    Only the sockets are closed: the X server may be gone already (a test's Xvfb),
-    and python-xlib's own ``close()`` raises then.
-    """
-    for name in ("pyautogui._pyautogui_x11", "mouseinfo"):
-        connection = getattr(sys.modules.get(name), "_display", None)
-        sock = getattr(getattr(connection, "display", None), "socket", None)
-        if sock is not None:
-            sock.close()
-
-
-def _display_error(exc: Exception) -> ConfigurationError:
-    """Say what is wrong when connecting to the display failed inside pyautogui."""
-    display = os.environ.get("DISPLAY", "")
-    if type(exc).__name__ == "XauthError":
-        authority = _xauthority_path()
-        return ConfigurationError(
-            f"Cannot read the X authority file {authority} ({exc}). Set XAUTHORITY "
-            "to the display's authority file, or, for a display that needs none "
-            "(a bare Xvfb), create an empty one: `touch ~/.Xauthority` or "
-            "robotlib.steps.desktop.create_xauthority(). xvfb-run sets one up."
-        )
-    return ConfigurationError(
-        f"Cannot connect to the display {display!r}: {type(exc).__name__}: {exc}"
-    )
-
-
-def _xauthority_path() -> Path:
-    configured = os.environ.get("XAUTHORITY")
-    return Path(configured) if configured else Path.home() / ".Xauthority"
 
 
 @contextmanager
@@ -547,124 +471,10 @@ def _typable_runs(gui: Any, text: str) -> list[tuple[bool, str]]:
     return runs
 
 
-def _require_xdotool_for(characters: str | None) -> None:
-    if sys.platform.startswith("linux") and shutil.which("xdotool"):
-        return
-    if characters is None:
-        raise ConfigurationError(
-            "Listing windows needs xdotool: sudo apt-get install xdotool "
-            "(scripts/ensure-desktop.sh installs it)"
-        )
-    raise ConfigurationError(
-        f"Cannot type {characters!r}: pyautogui types only US-keyboard ASCII"
-        + (
-            "; install xdotool (sudo apt-get install xdotool) to type the rest"
-            if sys.platform.startswith("linux")
-            else " on this system"
-        )
-    )
-
-
-def _xdotool(*args: str) -> None:
-    try:
-        done = subprocess.run(
-            ["xdotool", *args], capture_output=True, check=False, timeout=30
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise StepTimeoutError(f"xdotool {args[0]} did not finish in 30 s") from exc
-    if done.returncode != 0:
-        message = done.stderr.decode(errors="replace").strip()
-        raise ApplicationError(f"xdotool {args[0]} failed: {message}")
-
-
-def _window_titles(title: str, *, prefix: bool) -> list[str]:
-    """The titles of the visible windows with this title, or starting with it."""
-    _require_display()
-    if sys.platform == "win32":
-        titles: list[str] = _pyautogui().getAllTitles()
-        return [
-            found
-            for found in titles
-            if (found.startswith(title) if prefix else found == title)
-        ]
-    windows = _find_windows(title, prefix=prefix)
-    if not prefix:
-        return [title] * len(windows)
-    names = (_window_name(window) for window in windows)
-    # A window may close, or change its title, between the search and the read.
-    return [name for name in names if name is not None and name.startswith(title)]
-
-
-def _window_name(window: str) -> str | None:
-    """The title of the X window ``window`` (an id), or None when it is gone."""
-    found = subprocess.run(
-        ["xdotool", "getwindowname", window],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if found.returncode != 0:
-        return None
-    return found.stdout.removesuffix("\n")
-
-
-def _find_windows(title: str, *, prefix: bool = False) -> list[str]:
-    """The X ids of the visible windows with this title, or starting with it."""
-    _require_xdotool_for(None)
-    pattern = f"^{_posix_regex_escape(title)}" + ("" if prefix else "$")
-    found = subprocess.run(
-        ["xdotool", "search", "--onlyvisible", "--name", pattern],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if found.returncode != 0 and found.stderr.strip():
-        raise ApplicationError(f"xdotool search failed: {found.stderr.strip()}")
-    return found.stdout.split()
-
-
-def _focus_window(title: str) -> None:
-    if sys.platform == "win32":
-        return
-    windows = _find_windows(title)
-    if windows:
-        _xdotool("windowfocus", "--sync", windows[0])
-
-
-def _posix_regex_escape(text: str) -> str:
-    """Escape text for xdotool's POSIX extended regular expressions."""
-    return re.sub(r"([.\[\]{}()\\*+?^$|])", r"\\\1", text)
-
-
-def _wait_for_window(
-    title: str,
-    timeout_s: float,
-    interval_s: float,
-    *,
-    prefix: bool = False,
-    process: subprocess.Popen[bytes] | None = None,
-    program: str = "",
-) -> str:
-    deadline = time.monotonic() + timeout_s
-    while not (titles := _window_titles(title, prefix=prefix)):
-        if process is not None and process.poll() is not None:
-            raise ApplicationError(
-                f"{Path(program).name} ended with exit code {process.returncode} "
-                f"before its window {title!r} showed"
-            )
-        if time.monotonic() >= deadline:
-            kind = "with a title starting with" if prefix else "titled"
-            raise StepTimeoutError(
-                f"no window {kind} {title!r} appeared within {timeout_s:g} s"
-            )
-        time.sleep(interval_s)
-    return titles[0]
-
-
 def _wait_for_image(
     path: Path, timeout_s: float, interval_s: float, confidence: float | None
 ) -> Box:
-    _require_display()
+    require_display()
     if confidence is not None:
         _screen.require_opencv()
     needle = _screen.load_image(path)

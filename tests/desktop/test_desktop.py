@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -385,7 +386,7 @@ def test_untypable_text_is_refused_before_typing(
 ) -> None:
     """Without xdotool, text with µ is refused whole, so no half value is typed."""
     with monkeypatch.context() as patch, pytest.raises(ConfigurationError) as raised:
-        patch.setattr(desktop.shutil, "which", lambda name: None)
+        patch.setattr(shutil, "which", lambda name: None)
         desktop.type_text("01µ")
     fill_form("010190-1234", "NPU02319", "8,4", "mmol/L")
     desktop.press("enter")
