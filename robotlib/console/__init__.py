@@ -10,7 +10,9 @@ Internal modules, one job each:
 - ``_login_limiter``: failed sign-ins per user and address (``limits``);
 - ``_reports``: what the pages show, read from the queue, the run folders and the
   scheduler's records (no web code); it re-exports what the pages need from the
-  four modules below;
+  modules below;
+- ``_attention``: whether a run needs a look and why ("Needs attention");
+- ``_timeline``: a run's event log as the run page's timeline;
 - ``_records``: the frozen dataclasses the pages render;
 - ``_masking``: CPR numbers masked and secrets hidden on every page, and a
   reference search that cannot reveal a masked number;

@@ -30,14 +30,13 @@ dashboard shows the coordinator only and its run page gathers the workers' items
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
 
+from robotlib.console._attention import run_attention
 from robotlib.console._chart import svg_chart
 from robotlib.console._i18n import ENGLISH, Catalogue
 from robotlib.console._masking import reference_matches, shown_data, shown_text
@@ -61,8 +60,8 @@ from robotlib.console._records import (
     TimelineEvent,
 )
 from robotlib.console._run_files import find_run, item_artifact, run_artifacts, run_file
+from robotlib.console._timeline import read_timeline
 from robotlib.errors import ConfigurationError
-from robotlib.logs import read_events
 from robotlib.project import Project
 from robotlib.queue.models import EXCEPTION_STATES, ItemState, Run, RunStatus, WorkItem
 from robotlib.scheduler import Scheduler
@@ -102,13 +101,7 @@ __all__ = [
 
 #: ``<coordinator run id>w<N>``: a worker run of ``rpa run --workers N``.
 _WORKER_RUN = re.compile(r"(?P<parent>.+)w\d+")
-_TIMELINE_OWN_KEYS = frozenset(
-    {"timestamp", "level", "event", "robot", "run_id", "logger", "item", "item_id"}
-    | {"step", "exception"}
-)
 _TRACE_OF_ITEM = re.compile(r"item-(\d+)-")
-_TEXT_LIMIT = 300
-_REASON_LIMIT = 200
 
 
 # Public API: the dashboard --------------------------------------------------------
@@ -182,7 +175,7 @@ def dashboard(
     attention: list[AttentionRun] = []
     handled: list[AttentionRun] = []
     for run in sorted(to_check.values(), key=_newest_first):
-        entry = _attention(
+        entry = run_attention(
             project, summaries[run.id], workers.get(run.id, ()), waiting, catalogue
         )
         if entry is None:
@@ -261,7 +254,7 @@ def run_page(
     files = run_artifacts(folder, project.settings.logs, run.id, items)
     log_file = folder / "events.jsonl"
     timeline = (
-        _timeline(log_file, show_cpr=show_cpr, include_debug=include_debug)
+        read_timeline(log_file, show_cpr=show_cpr, include_debug=include_debug)
         if log_file.is_file()
         else []
     )
@@ -485,137 +478,6 @@ def _summary(run: Run, workers: Sequence[Run], *, clear: bool = False) -> RunSum
     )
 
 
-def _attention(
-    project: Project,
-    run: RunSummary,
-    workers: Sequence[Run],
-    waiting: Sequence[WorkItem],
-    catalogue: Catalogue,
-) -> AttentionRun | None:
-    """The run's entry in "Needs attention", from its items' current states.
-
-    A run's counts say what happened in it and never change; what still needs a
-    person is the items that are in the exception queue *now* with this run (or
-    its workers) as their last run. The others were retried or resolved since:
-    the entry says by whom. None: the run needs no look and never did.
-    """
-    ids = {run.id, *(worker.id for worker in workers)}
-    mine = [item for item in waiting if item.run_id in ids]
-    open_failed = sum(item.state is ItemState.FAILED for item in mine)
-    open_business = len(mine) - open_failed
-    reason = _attention_reason(run, open_failed, open_business, catalogue)
-    if reason is None:
-        return None
-    recorded = run.counts.failed + run.counts.business_exception
-    who = _handled_by(project, run, ids, catalogue) if recorded > len(mine) else ()
-    return AttentionRun(run, reason, open_failed, open_business, who)
-
-
-#: At most this many handled items are looked up for "handled by" per run.
-_HANDLED_LOOKUP = 50
-
-
-def _handled_by(
-    project: Project, run: RunSummary, ids: set[str], catalogue: Catalogue
-) -> tuple[str, ...]:
-    """Who retried or resolved the run's exception items, e.g. ``anna resolved 2``.
-
-    Looks at the items still recorded with this run (a retried item keeps it until
-    a later run takes it) and their audit entries since the run started.
-    """
-    backend = project.backend
-    items = [
-        item
-        for run_id in sorted(ids)
-        for item in backend.items(run.robot, run_id=run_id)
-        if item.state in (ItemState.RESOLVED, ItemState.NEW) and item.error_type
-    ]
-    tally: dict[tuple[str, str], int] = defaultdict(int)
-    for item in items[:_HANDLED_LOOKUP]:
-        for entry in backend.audit_log(item_id=item.id, limit=5):
-            if entry.action in _HANDLING and entry.at >= run.started_at:
-                tally[(entry.actor, _HANDLING[entry.action])] += 1
-                break
-    return tuple(
-        _handled_text(actor, verb, count, catalogue)
-        for (actor, verb), count in tally.items()
-    )
-
-
-def _handled_text(actor: str, verb: str, count: int, catalogue: Catalogue) -> str:
-    """``anna retried 2`` in the page's language."""
-    if verb == "retried":
-        text = catalogue.ngettext(
-            "%(actor)s retried %(num)d", "%(actor)s retried %(num)d", count
-        )
-    else:
-        text = catalogue.ngettext(
-            "%(actor)s resolved %(num)d", "%(actor)s resolved %(num)d", count
-        )
-    return text % {"actor": actor, "num": count}
-
-
-#: Audit actions that take an item out of the exception queue.
-_HANDLING = {"retry": "retried", "resolve": "resolved"}
-
-
-def _attention_reason(
-    run: RunSummary,
-    open_failed: int | None = None,
-    open_business: int | None = None,
-    catalogue: Catalogue = ENGLISH,
-) -> str | None:
-    """Why a run needs (or needed) a look, in one line; None when it does not.
-
-    ``open_failed`` and ``open_business`` are its items waiting now; without them
-    the run's recorded counts are used.
-    """
-    gettext, ngettext = catalogue.gettext, catalogue.ngettext
-    reasons = []
-    note = " ".join(run.note.split())
-    if run.status is RunStatus.CRASHED:
-        reasons.append(
-            gettext("crashed: %(note)s") % {"note": note}
-            if note
-            else gettext("crashed")
-        )
-    elif run.status is RunStatus.STOPPED:
-        if note == "interrupted":
-            reasons.append(gettext("interrupted"))
-        elif note:
-            reasons.append(gettext("stopped: %(note)s") % {"note": note})
-        else:
-            reasons.append(gettext("stopped"))
-    failed = run.counts.failed
-    business = run.counts.business_exception
-    if failed:
-        what = ngettext("%(num)d failed item", "%(num)d failed items", failed)
-        still = failed if open_failed is None else open_failed
-        reasons.append(_still(what % {"num": failed}, still, failed, catalogue))
-    if business:
-        what = ngettext(
-            "%(num)d business exception", "%(num)d business exceptions", business
-        )
-        still = business if open_business is None else open_business
-        reasons.append(_still(what % {"num": business}, still, business, catalogue))
-    if not reasons:
-        return None
-    reason = "; ".join(reasons)
-    return reason if len(reason) <= _REASON_LIMIT else reason[: _REASON_LIMIT - 1] + "…"
-
-
-def _still(what: str, still: int, recorded: int, catalogue: Catalogue) -> str:
-    """``2 failed items`` with how many of them still wait, if not all."""
-    if still == recorded:
-        return what
-    if still == 0:
-        return catalogue.gettext("%(what)s, all handled") % {"what": what}
-    return catalogue.gettext("%(what)s, %(num)d still open") % {
-        "what": what,
-        "num": still,
-    }
-
-
 def _exception_counts(items: Iterable[WorkItem]) -> list[ExceptionCounts]:
     counts: dict[str, dict[ItemState, int]] = defaultdict(lambda: defaultdict(int))
     for item in items:
@@ -703,56 +565,3 @@ def _ended_at(item: WorkItem) -> datetime:
 
 def _local_day(moment: datetime) -> date:
     return moment.astimezone(DISPLAY_TZ).date()
-
-
-def _timeline(
-    path: Path, *, show_cpr: bool, include_debug: bool
-) -> list[TimelineEvent]:
-    found = []
-    for event in read_events(path):
-        level = str(event.get("level", "warning")).lower()
-        if level == "debug" and not include_debug:
-            continue
-        item_id = event.get("item_id")
-        found.append(
-            TimelineEvent(
-                at=_parse_time(event.get("timestamp")),
-                level=level,
-                event=shown_text(str(event.get("event", "")), clear=show_cpr),
-                item=shown_text(_text(event.get("item", "")), clear=show_cpr),
-                item_id=item_id if isinstance(item_id, int) else None,
-                step=shown_text(_text(event.get("step", "")), clear=show_cpr),
-                text=shown_text(_fields_text(event), clear=show_cpr),
-                exception=shown_text(_text(event.get("exception", "")), clear=show_cpr),
-            )
-        )
-    return found
-
-
-def _fields_text(event: Mapping[str, Any]) -> str:
-    text = " ".join(
-        f"{key}={_text(value)}"
-        for key, value in event.items()
-        if key not in _TIMELINE_OWN_KEYS
-    )
-    return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "…"
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
