@@ -84,8 +84,11 @@ _FORMATTER_KEYS = frozenset({"_record", "_from_structlog"})
 #: (``220209-40021``), or nine or ten digits with one stray letter among them
 #: (``2202O94002``, ``2202O940021``), standing alone (not inside a longer word or
 #: number).
+#: (Not a ``cpr:`` token a redaction wrote: a digest of nine digits and one letter,
+#: such as ``cpr:5973a70536``, would be hashed again, and a patient's token change.)
 _MISTYPED_CPR = re.compile(
-    r"(?<![\w-])(?:\d{6}-\d{5}|(?=[^\W_]{10,11}(?![\w-]))\d+[^\W\d_]\d+)(?![\w-])"
+    r"(?<![\w-])(?<!cpr:)"
+    r"(?:\d{6}-\d{5}|(?=[^\W_]{10,11}(?![\w-]))\d+[^\W\d_]\d+)(?![\w-])"
 )
 
 _KEY_FILE = "log-key"
