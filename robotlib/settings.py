@@ -64,7 +64,8 @@ __all__ = [
 ]
 
 SETTINGS_FILE = "rpa.toml"
-#: The zone times are shown to people in (the hospital's): the CLI, the console.
+#: The zone times are shown to people in (the hospital's): the CLI, the console,
+#: the run report and the robots' Excel reports.
 DISPLAY_TZ = ZoneInfo("Europe/Copenhagen")
 
 CprInLogs = Literal["hash", "mask", "clear"]

@@ -1,10 +1,12 @@
-"""Secrets out of Playwright traces: a saved trace zip rewritten with password
-fields, secret-named form fields and headers, and cookies masked (``***``).
+"""Secrets out of saved traces: one rewrite of a trace file when it is kept.
 
 A trace is kept for a failed attempt so a developer can replay it; it shows the
-patient's pages (which is why traces are owner-only and purged with their run),
-but never a password, cookie or token. The engine then also hides the text of
-every registered secret in the whole archive.
+patient's pages (which is why traces are owner-only and purged with their run), but
+never a password, cookie or token. :func:`scrub_trace` rewrites a Playwright trace
+zip once, member by member: password fields, secret-named form fields and headers,
+and cookies masked (``***``), and the text of every registered secret hidden
+wherever it appears. Any other file is rewritten as a whole, its registered
+secrets hidden. The engine scrubs every trace an application saves.
 """
 
 from __future__ import annotations
@@ -12,25 +14,35 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from robotlib.secrecy import MASK, is_secret_name, mask_form_fields
 
-__all__ = ["mask_trace"]
+__all__ = ["scrub_trace"]
 
 
-def mask_trace(path: Path) -> None:
-    """Rewrite a Playwright trace zip with its secret fields masked (``***``).
+def scrub_trace(path: Path, hide_secrets: Callable[[str], str] | None = None) -> None:
+    """Rewrite a saved trace at ``path`` with its secrets masked, in one rewrite.
 
     In the JSON lines of ``*.trace`` and ``*.network``: the value of a password
     input in DOM snapshots, the value typed by an action into a field whose
     selector names a password, secret, token or key, every ``{"name", "value"}``
     pair (headers, form fields) whose name does, or names a cookie or an
     authorization, and every cookie. In text resources (request bodies):
-    ``password=...``-like form fields. Patient data stays: a trace shows the
-    patient's pages, which is why traces are owner-only and purged with their run.
+    ``password=...``-like form fields. Then, in every member, the text
+    ``hide_secrets`` hides (the run's :meth:`Redactor.hide_secrets
+    <robotlib.logs.Redactor.hide_secrets>`: the passwords it logged in with).
+    Bytes that are not UTF-8 (images) pass through unchanged. Patient data stays.
     """
+    hide = hide_secrets or _unchanged
+    if not zipfile.is_zipfile(path):
+        data = path.read_bytes()
+        hidden = _hidden(data, hide)
+        if hidden is not data:
+            path.write_bytes(hidden)
+        return
     draft = path.with_name(f"{path.name}.part")
     try:
         with (
@@ -40,10 +52,22 @@ def mask_trace(path: Path) -> None:
             if os.name == "posix":
                 draft.chmod(0o600)
             for info in source.infolist():
-                target.writestr(info, _masked_member(info.filename, source.read(info)))
+                masked = _masked_member(info.filename, source.read(info))
+                target.writestr(info, _hidden(masked, hide))
         os.replace(draft, path)
     finally:
         draft.unlink(missing_ok=True)
+
+
+def _unchanged(text: str) -> str:
+    return text
+
+
+def _hidden(data: bytes, hide: Callable[[str], str]) -> bytes:
+    """``data`` with the registered secrets hidden; the same object if none was."""
+    text = data.decode("utf-8", "surrogateescape")
+    hidden = hide(text)
+    return data if hidden == text else hidden.encode("utf-8", "surrogateescape")
 
 
 def _masked_member(name: str, data: bytes) -> bytes:

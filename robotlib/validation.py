@@ -1,8 +1,10 @@
-"""Validating one row into a robot's item model: what a raising check means.
+"""Validating one row into a robot's item model, and saying what is wrong with it.
 
-Used by every source's reader (the spreadsheet reader and the engine, for rows a
-robot's own source gives): a robot's validator may raise anything, and that is the
-row's error, named by its column where one column's check raised.
+One spelling of a row's problems for every reader (the spreadsheet reader, and the
+engine's intake for rows a robot's own source gives, or an item stored before its
+model changed): :func:`explain` for pydantic's errors, :func:`failed_check` when a
+robot's validator raised anything else, :func:`shown` for the value a message
+quotes (a CPR-like value masked, a long text clipped).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from typing import Any
 from pydantic import AliasChoices, AliasPath, BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-__all__ = ["SHOWN_CHARS", "clipped", "failed_check", "input_key"]
+from robotlib.cpr import mask_cpr_like
+
+__all__ = ["SHOWN_CHARS", "clipped", "explain", "failed_check", "input_key", "shown"]
 
 #: How much of a long value a message shows.
 SHOWN_CHARS = 60
@@ -25,6 +29,57 @@ def clipped(text: str) -> str:
     if len(text) <= SHOWN_CHARS:
         return repr(text)
     return f"{text[:SHOWN_CHARS]!r}... ({len(text)} characters)"
+
+
+def shown(value: Any) -> str:
+    """A value as messages show it: ``value 'abc'``, ``value 7.5``, ``value 7``
+    (for a spreadsheet's ``7.0``); a value that looks like a CPR number masked, as
+    ``value 2202**-**** (11 digits)`` (see :func:`robotlib.cpr.mask_cpr_like`)."""
+    masked = mask_cpr_like(value)
+    if masked is not None:
+        return f"value {masked}"
+    if type(value) is float and value.is_integer() and abs(value) < 2**53:
+        value = int(value)
+    if isinstance(value, str):
+        return f"value {clipped(value)}"
+    return f"value {value}"
+
+
+def explain(
+    exc: ValidationError, headers: Mapping[str, str], cells: Mapping[str, Any]
+) -> str:
+    """Say what is wrong with a row, naming its columns.
+
+    Example: ``column 'Værdi': Input should be a valid number (value 'abc')``.
+
+    Args:
+        exc: what validating the row into the item model raised.
+        headers: input key → the column's header (a spreadsheet's heading, or the
+            key itself for a source's mapping).
+        cells: input key → the value as read, which the message quotes (a
+            spreadsheet's raw cell, before conversion).
+    """
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = error["loc"]
+        key = str(loc[0]) if loc else ""
+        header = headers.get(key)
+        if header is None:
+            where = f"field {'.'.join(map(str, loc))!r}" if loc else "row"
+            problems.append(f"{where}: {error['msg']}")
+            continue
+        if error["type"] == "missing":
+            problems.append(
+                f"column {header!r}: a value is required (the cell is empty)"
+            )
+            continue
+        # a nested model's field: the value is the inner one, never the whole cell
+        value = cells.get(key) if len(loc) == 1 else error.get("input")
+        quoted = (
+            "" if isinstance(value, Mapping | list | tuple) else f" ({shown(value)})"
+        )
+        problems.append(f"column {header!r}: {error['msg']}{quoted}")
+    return "; ".join(problems)
 
 
 def input_key(name: str, info: FieldInfo) -> str:

@@ -54,7 +54,7 @@ from robotlib.logs import run_log
 from robotlib.processes import ask_to_stop, kill_group, rpa_command, spawn
 from robotlib.project import Project
 from robotlib.queue.base import QueueBackend
-from robotlib.queue.models import EnqueueResult, ItemState, Run, RunStatus
+from robotlib.queue.models import EnqueueResult, ItemState, Outcome, Run, RunStatus
 
 __all__ = ["ParallelResult", "Progress", "run_workers"]
 
@@ -164,12 +164,14 @@ def run_workers(
             backend.finish_run(
                 run_id,
                 status=RunStatus.CRASHED,
-                counts={"business_exception": rejected} if rejected else {},
+                counts={Outcome.BUSINESS_EXCEPTION: rejected} if rejected else {},
                 note=project.redactor.redact(f"{type(exc).__name__}: {exc}"),
             )
             raise
         worker_runs = [_worker_run(project, id_) for id_ in crew.ids]
-        counts = Counter({"business_exception": rejected} if rejected else {})
+        counts: Counter[str] = Counter(
+            {Outcome.BUSINESS_EXCEPTION: rejected} if rejected else {}
+        )
         for run in worker_runs:
             counts.update(run.counts)
         last = {run.id: run for run in worker_runs}
@@ -178,7 +180,7 @@ def run_workers(
         invalid = any(code == EXIT_INVALID for code in crew.exit_codes)
         status, exit_code = ended(
             RunStatus.STOPPED if stopped else RunStatus.COMPLETED,
-            counts[ItemState.FAILED.value],
+            counts[Outcome.FAILED],
             project.settings,
         )
         if stopped and invalid:

@@ -21,7 +21,7 @@ from robotlib.cli._app import (
 )
 from robotlib.logs import read_events
 from robotlib.project import Project
-from robotlib.queue.models import EXCEPTION_STATES, ItemState, WorkItem
+from robotlib.queue.models import EXCEPTION_STATES, ItemState, Outcome, WorkItem
 
 __all__ = ["exceptions_app", "runs_app"]
 
@@ -74,8 +74,9 @@ def runs(
             [
                 [
                     r.id, r.robot, r.status, local(r.started_at), local(r.finished_at),
-                    r.counts.get("done", 0), r.counts.get("business_exception", 0),
-                    r.counts.get("failed", 0), shown(r.note),
+                    r.counts.get(Outcome.DONE, 0),
+                    r.counts.get(Outcome.BUSINESS_EXCEPTION, 0),
+                    r.counts.get(Outcome.FAILED, 0), shown(r.note),
                 ]
                 for r in found
             ],

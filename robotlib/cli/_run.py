@@ -28,14 +28,14 @@ from robotlib.cli._app import (
 )
 from robotlib.engine import EXIT_OK, PreflightResult, RunResult
 from robotlib.project import Project
-from robotlib.queue.models import EnqueueResult, RunStatus
+from robotlib.queue.models import EnqueueResult, Outcome, RunStatus
 from robotlib.schedule import check_schedules, load_schedules
 from robotlib.workers import ParallelResult, run_workers
 from robotlib.workers import Progress as WorkersProgress
 
 __all__ = ["check", "preflight", "robots", "run", "run_in_workers", "worker"]
 
-_OUTCOMES = ("done", "business_exception", "retried", "failed")
+_OUTCOMES = (Outcome.DONE, Outcome.BUSINESS_EXCEPTION, Outcome.RETRIED, Outcome.FAILED)
 log = structlog.get_logger("robotlib.cli")
 #: `rpa preflight`'s exit code when the preflight failed.
 _PREFLIGHT_FAILED = 1
@@ -356,10 +356,10 @@ class _ProgressObserver:
             )
         self.progress.update(self.task, total=due, description="processing")
 
-    def item_finished(self, outcome: str) -> None:
+    def item_finished(self, outcome: Outcome) -> None:
         if outcome in self.counts:
             self.counts[outcome] += 1
-        finished = outcome != "retried"
+        finished = outcome is not Outcome.RETRIED
         self.progress.update(self.task, advance=1 if finished else 0, **self.counts)
 
     def show(self, progress: WorkersProgress) -> None:
@@ -423,9 +423,10 @@ def _summarise(result: RunResult | ParallelResult, logs: Path) -> None:
         markup=False,
     )
     console.print(
-        f"  done {counts.get('done', 0)} · business exceptions "
-        f"{counts.get('business_exception', 0)} · failed {counts.get('failed', 0)} · "
-        f"retried {counts.get('retried', 0)}",
+        f"  done {counts.get(Outcome.DONE, 0)} · business exceptions "
+        f"{counts.get(Outcome.BUSINESS_EXCEPTION, 0)} · "
+        f"failed {counts.get(Outcome.FAILED, 0)} · "
+        f"retried {counts.get(Outcome.RETRIED, 0)}",
         highlight=False,
     )
     console.print(
@@ -438,13 +439,14 @@ def _summarise(result: RunResult | ParallelResult, logs: Path) -> None:
             highlight=False,
             markup=False,
         )
-    if counts.get("business_exception") or counts.get("failed"):
+    if counts.get(Outcome.BUSINESS_EXCEPTION) or counts.get(Outcome.FAILED):
         console.print(f"  review: rpa exceptions {result.robot}", highlight=False)
     if result.status is RunStatus.COMPLETED_WITH_FAILURES:
         # the last line, for whoever reads a scheduler's or cron's mail
         console.print(
-            f"Run {result.run_id} completed with failures: {counts.get('failed', 0)} "
-            f"failed item(s); see `rpa exceptions {result.robot}`.",
+            f"Run {result.run_id} completed with failures: "
+            f"{counts.get(Outcome.FAILED, 0)} failed item(s); "
+            f"see `rpa exceptions {result.robot}`.",
             highlight=False,
             markup=False,
         )

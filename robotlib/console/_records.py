@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from robotlib.queue.models import ItemState, RunStatus
+from robotlib.queue.models import ItemState, Outcome, RunStatus
 
 __all__ = [
     "Artifact",
@@ -63,10 +63,10 @@ class OutcomeCounts:
     def of(cls, counts: Mapping[str, int]) -> OutcomeCounts:
         """Read a run's counts (other keys, such as ``setup_failed``, are ignored)."""
         return cls(
-            done=counts.get("done", 0),
-            business_exception=counts.get("business_exception", 0),
-            failed=counts.get("failed", 0),
-            retried=counts.get("retried", 0),
+            done=counts.get(Outcome.DONE, 0),
+            business_exception=counts.get(Outcome.BUSINESS_EXCEPTION, 0),
+            failed=counts.get(Outcome.FAILED, 0),
+            retried=counts.get(Outcome.RETRIED, 0),
         )
 
     @property

@@ -20,6 +20,7 @@ __all__ = [
     "HistoryEntry",
     "ItemState",
     "NewItem",
+    "Outcome",
     "Run",
     "RunStatus",
     "WorkItem",
@@ -63,6 +64,23 @@ class RunStatus(StrEnum):
     COMPLETED_WITH_FAILURES = "completed_with_failures"
     STOPPED = "stopped"
     CRASHED = "crashed"
+
+
+class Outcome(StrEnum):
+    """How one claimed item (or one setup) ended in a run: the keys of ``Run.counts``.
+
+    Three are the item's end state (``done``, ``business_exception``, ``failed``);
+    ``retried`` is a system exception with retries left (the item is ``new`` again),
+    ``lease_lost`` an item another worker took over (its new owner records it),
+    ``setup_failed`` a setup that raised before any item was claimed.
+    """
+
+    DONE = "done"
+    BUSINESS_EXCEPTION = "business_exception"
+    FAILED = "failed"
+    RETRIED = "retried"
+    LEASE_LOST = "lease_lost"
+    SETUP_FAILED = "setup_failed"
 
 
 @dataclass(frozen=True, slots=True)

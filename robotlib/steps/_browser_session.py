@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from robotlib.errors import TargetSystemError
 from robotlib.steps._notices import dismiss_script, report_dismissal
-from robotlib.steps._trace_masking import mask_trace
+from robotlib.traces import scrub_trace
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Response, Route
@@ -265,14 +265,15 @@ class BrowserSession:
 
         Password fields' values, what was typed into a field labelled like a
         password, token or secret, and cookie and authorization headers are
-        replaced by ``***`` (``_trace_masking.mask_trace``). The engine also
-        hides the text of every registered secret in the whole archive.
+        replaced by ``***`` (:func:`robotlib.traces.scrub_trace`), so a trace
+        saved by anyone is safe to keep. The engine scrubs it again with the text
+        of every registered secret hidden too.
         """
         if not self._chunk_open:
             return None
         self.context.tracing.stop_chunk(path=path)
         self._chunk_open = False
-        mask_trace(path)
+        scrub_trace(path)
         return path
 
     def screenshot(self, path: Path) -> Path | None:

@@ -11,10 +11,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import AliasChoices, AliasPath, BaseModel, ValidationError
+from pydantic import AliasChoices, AliasPath, BaseModel
 from pydantic.fields import FieldInfo
 
-from robotlib.cpr import mask_cpr_like
 from robotlib.errors import ConfigurationError, InputError
 from robotlib.locales import check_locale, check_time_zone
 from robotlib.steps._excel_options import ReadOptions
@@ -23,18 +22,13 @@ from robotlib.steps._excel_values import (
     cell_text,
     converter_for,
     normalise,
-    whole,
 )
-from robotlib.validation import clipped, failed_check, input_key
+from robotlib.validation import clipped, input_key
 
 __all__ = [
     "Column",
     "Fields",
-    "clipped",
-    "explain",
-    "failed_check",
     "is_blank",
-    "shown",
 ]
 
 
@@ -234,44 +228,3 @@ def is_blank(cells: Sequence[Any]) -> bool:
     return all(
         cell is None or (type(cell) is str and not cell.strip()) for cell in cells
     )
-
-
-def explain(exc: ValidationError, columns: list[Column], cells: Sequence[Any]) -> str:
-    """Say what is wrong with a row, naming the spreadsheet's columns.
-
-    Example: ``column 'Værdi': Input should be a valid number (value 'abc')``.
-    """
-    by_key = {column.key: column for column in columns}
-    problems = []
-    for error in exc.errors(include_url=False):
-        loc = error["loc"]
-        column = by_key.get(str(loc[0])) if loc else None
-        if column is None:
-            where = f"field {'.'.join(map(str, loc))!r}" if loc else "row"
-            problems.append(f"{where}: {error['msg']}")
-            continue
-        raw = cells[column.index] if column.index < len(cells) else None
-        if error["type"] == "missing":
-            problems.append(
-                f"column {column.header!r}: a value is required (the cell is empty)"
-            )
-        else:
-            problems.append(f"column {column.header!r}: {error['msg']} ({shown(raw)})")
-    return "; ".join(problems)
-
-
-def shown(value: Any) -> str:
-    """A cell value as messages show it: ``value 'abc'``, ``value 7.5``, ``value 7``
-    (for calamine's ``7.0``); a value that looks like a CPR number masked, as
-    ``value 2202**-**** (11 digits)`` (see :func:`robotlib.cpr.mask_cpr_like`)."""
-    masked = mask_cpr_like(value)
-    if masked is not None:
-        return f"value {masked}"
-    if type(value) is float:
-        value = whole(value)
-    if isinstance(value, str):
-        return f"value {clipped(value)}"
-    return f"value {value}"
-
-
-#: How many characters of a long cell a message shows.

@@ -96,18 +96,12 @@ from pydantic import BaseModel, ValidationError
 
 from robotlib.reading import current as current_reading
 from robotlib.robot import Row, RowError, Source
-from robotlib.steps._excel_columns import (
-    Column,
-    Fields,
-    explain,
-    failed_check,
-    is_blank,
-    shown,
-)
+from robotlib.steps._excel_columns import Column, Fields, is_blank
 from robotlib.steps._excel_dates import OtherOrder, order_checked, other_order_evidence
 from robotlib.steps._excel_files import Table, open_table
 from robotlib.steps._excel_options import HiddenRows, ReadOptions
 from robotlib.steps._excel_values import CellError, day_first, is_date_type
+from robotlib.validation import explain, failed_check, shown
 
 __all__ = ["excel_source", "read_rows"]
 
@@ -329,7 +323,9 @@ def _read(
             item = validate(data)
         except ValidationError as exc:
             bad += 1
-            yield RowError(location, explain(exc, columns, cells))
+            headers = {column.key: column.header for column in columns}
+            read = {c.key: cells[c.index] for c in columns if c.index < width}
+            yield RowError(location, explain(exc, headers, read))
             continue
         except Exception as exc:  # a robot's validator raised
             bad += 1

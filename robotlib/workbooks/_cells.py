@@ -14,14 +14,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any
-from zoneinfo import ZoneInfo
+
+from robotlib.settings import DISPLAY_TZ
 
 __all__ = [
     "DATETIME_FORMAT",
     "DATE_FORMAT",
     "FLOAT_FORMAT",
     "INT_FORMAT",
-    "LOCAL_TZ",
     "TIME_FORMAT",
     "cell_value",
     "local_time",
@@ -30,7 +30,6 @@ __all__ = [
     "shown_width",
 ]
 
-LOCAL_TZ = ZoneInfo("Europe/Copenhagen")
 INT_FORMAT, FLOAT_FORMAT = "0", "0.00"
 DATE_FORMAT, DATETIME_FORMAT, TIME_FORMAT = "dd-mm-yyyy", "dd-mm-yyyy hh:mm", "hh:mm"
 
@@ -100,7 +99,8 @@ def shown_width(value: Any, fmt: str | None) -> int:
 
 
 def local_time(moment: datetime | None) -> datetime | None:
-    """Return a stored UTC time as naive Copenhagen wall-clock time (naive = UTC).
+    """Return a stored UTC time as naive display-time-zone wall-clock time (naive =
+    UTC); :data:`robotlib.settings.DISPLAY_TZ` is Copenhagen.
 
     Example:
         >>> local_time(datetime(2026, 1, 5, 23, 30, tzinfo=UTC))
@@ -109,7 +109,7 @@ def local_time(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(LOCAL_TZ).replace(tzinfo=None)
+    return aware.astimezone(DISPLAY_TZ).replace(tzinfo=None)
 
 
 def sheet_title(title: str, taken: Iterable[str]) -> str:

@@ -428,7 +428,7 @@ def test_invalid_rows_become_business_exceptions_and_the_rest_go_on(
         for r, i in items.items()
         if r.startswith("invalid: lab.xlsx, sheet 'Ark1', row 5 #")
     ]
-    assert "column 'n': Field required" in (no_reference.error_message or "")
+    assert "column 'n': a value is required" in (no_reference.error_message or "")
     assert 3 == result.counts["business_exception"]
 
 

@@ -13,6 +13,7 @@ import pytest
 from openpyxl.chart import BarChart, LineChart
 from pydantic import BaseModel
 
+from robotlib.engine.report import write_run_report
 from robotlib.logs import Redactor
 from robotlib.queue.models import ItemState, Run, RunStatus
 from robotlib.steps.reports import (
@@ -21,7 +22,6 @@ from robotlib.steps.reports import (
     add_chart,
     new_workbook,
     save,
-    write_run_report,
     write_summary,
     write_table,
 )

@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from robotlib import credentials
+from robotlib import credentials, traces
 from robotlib.logs import Redactor
 from robotlib.secrecy import MASK, is_secret_name, mask_form_fields, spellings
-from robotlib.steps import _registry, _trace_masking
+from robotlib.steps import _registry
 
 SECRET_NAMES = [
     "password",
@@ -40,7 +40,7 @@ def test_every_hider_hides_a_secret_name(name: str) -> None:
     )
     shown = _registry._arguments(signature, (), {argument: "hunter22"})
     assert shown == {f"arg_{argument}": MASK}
-    assert _trace_masking._masked({"name": name, "value": "hunter22"})["value"] == MASK
+    assert traces._masked({"name": name, "value": "hunter22"})["value"] == MASK
     if name not in ("url", "username"):
         assert isinstance(credentials._wrap(name, "hunter22"), SecretStr)
 
@@ -51,9 +51,7 @@ def test_no_hider_hides_a_plain_name(name: str) -> None:
     assert not is_secret_name(name)
     event = Redactor(cpr_mode="clear", key=b"")(None, "info", {name: "visible"})
     assert event[name] == "visible"
-    assert (
-        _trace_masking._masked({"name": name, "value": "visible"})["value"] == "visible"
-    )
+    assert traces._masked({"name": name, "value": "visible"})["value"] == "visible"
     assert credentials._wrap(name, "visible") == "visible"
 
 
