@@ -28,6 +28,7 @@ from robotlib.scheduler import (
     Pause,
     Scheduler,
     SchedulerOptions,
+    ScheduleService,
 )
 
 __all__ = ["pause_job", "resume_job", "run_now", "scheduler", "schedules"]
@@ -119,7 +120,7 @@ def schedules(
     if ctx.invoked_subcommand is not None:
         return
     with open_project(ctx) as project:
-        service = Scheduler(project, notifiers=[])
+        service = ScheduleService(project)
         try:
             found, problems = service.status(count=count)
             active = service.active_scheduler()
@@ -242,7 +243,7 @@ def pause_job(
     """
     actor = cli_actor()
     with open_project(ctx) as project:
-        service = Scheduler(project, notifiers=[])
+        service = ScheduleService(project)
         try:
             pause, paused = service.pause(job, actor=actor, note=note)
         except ValueError as exc:
@@ -272,7 +273,7 @@ def resume_job(
     """
     actor = cli_actor()
     with open_project(ctx) as project:
-        service = Scheduler(project, notifiers=[])
+        service = ScheduleService(project)
         try:
             pause = service.resume(job, actor=actor)
         finally:

@@ -11,8 +11,7 @@ queue's retry and resolve write their own entries, the others call
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -49,7 +48,7 @@ from robotlib.console._security import (
 from robotlib.errors import ConfigurationError
 from robotlib.project import Project
 from robotlib.queue.base import utc_now
-from robotlib.scheduler import Scheduler
+from robotlib.scheduler import ScheduleService
 
 __all__ = ["create_app"]
 
@@ -176,7 +175,7 @@ def _routes(app: FastAPI) -> None:
     @app.get("/schedules", response_class=HTMLResponse)
     def schedules_page(request: Request, session: Viewer) -> Response:
         console = console_of(request)
-        with _scheduler(console.project) as service:
+        with ScheduleService(console.project) as service:
             jobs, problems = service.status(count=3)
         return render(
             request,
@@ -202,7 +201,7 @@ def _routes(app: FastAPI) -> None:
             text = gettext("%(job)s not paused: write why in the note.")
             return back_to(request, "/schedules", text % {"job": job})
         try:
-            with _scheduler(console_of(request).project) as service:
+            with ScheduleService(console_of(request).project) as service:
                 _pause, changed = service.pause(
                     job, actor=session.user, note=note.strip()
                 )
@@ -226,7 +225,7 @@ def _routes(app: FastAPI) -> None:
         check_csrf(session, csrf_token)
         gettext = catalogue_of(request).gettext
         try:
-            with _scheduler(console_of(request).project) as service:
+            with ScheduleService(console_of(request).project) as service:
                 ended = service.resume(job, actor=session.user)
         except (ConfigurationError, ValueError) as exc:
             text = gettext("%(job)s not resumed: %(reason)s")
@@ -296,16 +295,6 @@ def _login_again(
     )
     set_cookie(request, response, LOGIN_CSRF_COOKIE, token, path="/login")
     return response
-
-
-@contextmanager
-def _scheduler(project: Project) -> Iterator[Scheduler]:
-    """The scheduler service, read and act only (it fires nothing here)."""
-    service = Scheduler(project, notifiers=[])
-    try:
-        yield service
-    finally:
-        service.close()
 
 
 def _reason(exc: Exception) -> str:

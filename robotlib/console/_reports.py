@@ -64,7 +64,7 @@ from robotlib.console._timeline import read_timeline
 from robotlib.errors import ConfigurationError
 from robotlib.project import Project
 from robotlib.queue.models import EXCEPTION_STATES, ItemState, Run, RunStatus, WorkItem
-from robotlib.scheduler import Scheduler
+from robotlib.scheduler import ScheduleService
 from robotlib.settings import DISPLAY_TZ
 
 __all__ = [
@@ -520,7 +520,7 @@ def _next_runs(project: Project) -> tuple[list[NextRun], list[str]]:
     if not (project.settings.project_dir / "schedules").is_dir():
         return [], []
     try:
-        scheduler = Scheduler(project, notifiers=[])
+        scheduler = ScheduleService(project)
     except ConfigurationError as exc:  # a memory:// queue has no job store
         return [], [str(exc)]
     try:

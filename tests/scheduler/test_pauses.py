@@ -24,7 +24,13 @@ from robotlib.errors import ConfigurationError
 from robotlib.project import Project
 from robotlib.queue import SqlAlchemyBackend
 from robotlib.schedule import Job
-from robotlib.scheduler import Firing, FiringStore, PauseStore, Scheduler
+from robotlib.scheduler import (
+    Firing,
+    FiringStore,
+    PauseStore,
+    Scheduler,
+    ScheduleService,
+)
 from robotlib.scheduler._lock import LeaseLock
 from robotlib.settings import load_settings
 
@@ -56,20 +62,21 @@ def pauses(firings: FiringStore) -> PauseStore:
 
 
 @pytest.fixture
-def service(project: Path) -> Iterator[Scheduler]:
-    """A Scheduler service on the project, as the CLI and the console build it."""
-    opened = Scheduler(Project(load_settings(project)))
-    yield opened
-    opened.close()
+def service(project: Path) -> Iterator[ScheduleService]:
+    """The schedule service on the project, as the CLI and the console build it."""
+    with ScheduleService(Project(load_settings(project))) as opened:
+        yield opened
 
 
 @pytest.fixture
-def leading(service: Scheduler) -> Scheduler:
-    """The service holding the scheduler lock, so it fires jobs in this process."""
-    lock = LeaseLock(service.engine, ttl=timedelta(seconds=60))
+def leading(project: Path) -> Iterator[Scheduler]:
+    """A scheduler holding the scheduler lock, so it fires jobs in this process."""
+    scheduler = Scheduler(Project(load_settings(project)))
+    lock = LeaseLock(scheduler.engine, ttl=timedelta(seconds=60))
     assert lock.acquire()
-    service._lock = lock
-    return service
+    scheduler._lock = lock
+    yield scheduler
+    scheduler.close()
 
 
 @pytest.fixture
@@ -159,7 +166,7 @@ def test_a_pause_needs_a_note(pauses: PauseStore, note: str) -> None:
 def test_a_paused_job_is_skipped_with_the_reason_and_runs_again_when_resumed(
     write_schedule: Callable[[str], Path],
     schedulers: Any,
-    service: Scheduler,
+    service: ScheduleService,
     firings: FiringStore,
     done: Callable[[], list[dict[str, Any]]],
     wait_for: Callable[..., Any],
@@ -274,14 +281,14 @@ def test_a_paused_jobs_preflight_and_deadline_check_do_not_start(
         deadline=deadline,
         preflight_minutes_before=0.5,
     )
-    leading.jobs = {"late": job}
-    leading.pauses.pause("late", actor="console:anna", note=NOTE)
+    leading.firer.jobs = {"late": job}
+    leading.firer.pauses.pause("late", actor="console:anna", note=NOTE)
 
-    leading.preflight_scheduled("late")
-    leading.deadline_check("late")  # no run started, but paused: no alarm
-    leading.fire_scheduled("late")
-    leading.pauses.resume("late", actor="console:anna")
-    leading.deadline_check("late")  # resumed, the run was skipped on purpose
+    leading.firer.preflight_scheduled("late")
+    leading.firer.deadline_check("late")  # no run started, but paused: no alarm
+    leading.firer.fire_scheduled("late")
+    leading.firer.pauses.resume("late", actor="console:anna")
+    leading.firer.deadline_check("late")  # resumed, the run was skipped on purpose
 
     (skipped,) = firings.find(job="late")
     assert (skipped.kind, skipped.status, skipped.run_id) == ("run", "skipped", None)
@@ -295,13 +302,14 @@ def test_a_paused_jobs_preflight_and_deadline_check_do_not_start(
 def test_a_missed_firing_of_a_paused_job_is_skipped_not_told(
     write_schedule: Callable[[str], Path],
     leading: Scheduler,
+    service: ScheduleService,
     firings: FiringStore,
     notified: Callable[[], list[dict[str, Any]]],
 ) -> None:
     """Due while no scheduler ran, but paused: recorded as skipped, nobody told."""
     write_schedule(INTERVAL_JOB)
-    leading.jobs, _problems = leading.load_jobs()
-    leading.pause("often", actor="console:anna", note=NOTE)
+    leading.firer.jobs, _problems = service.load_jobs()
+    service.pause("often", actor="console:anna", note=NOTE)
     due = datetime.now(UTC) - timedelta(hours=2)
 
     leading._on_event(JobExecutionEvent(EVENT_JOB_MISSED, "often", "default", due))
@@ -321,7 +329,7 @@ def test_a_missed_firing_of_a_paused_job_is_skipped_not_told(
 
 def test_pause_and_resume_of_an_unknown_job_name_the_jobs(
     write_schedule: Callable[[str], Path],
-    service: Scheduler,
+    service: ScheduleService,
     backend: SqlAlchemyBackend,
 ) -> None:
     """A clear error listing the jobs there are; nothing paused, nothing audited."""
@@ -341,7 +349,7 @@ def test_pause_and_resume_of_an_unknown_job_name_the_jobs(
 
 def test_a_pause_outlives_its_job_leaving_the_files_and_can_be_lifted(
     write_schedule: Callable[[str], Path],
-    service: Scheduler,
+    service: ScheduleService,
     backend: SqlAlchemyBackend,
 ) -> None:
     """Removing the job keeps its pause; resuming it by name still works."""

@@ -207,11 +207,11 @@ def test_a_run_not_done_by_its_deadline_is_notified_once_done_is_not(
     lock = LeaseLock(service.engine, ttl=timedelta(seconds=30))
     assert lock.acquire()
     service._lock = lock
-    service.jobs = {"late": late, "on_time": on_time}
+    service.firer.jobs = {"late": late, "on_time": on_time}
 
-    service.deadline_check("late")
-    service.deadline_check("late")
-    service.deadline_check("on_time")
+    service.firer.deadline_check("late")
+    service.firer.deadline_check("late")
+    service.firer.deadline_check("on_time")
     service.close()
 
     (alarm,) = firings.find(job="late", kind="deadline")

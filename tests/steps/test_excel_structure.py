@@ -324,16 +324,15 @@ def test_a_schedule_glob_skips_excel_lock_files(tmp_path: Path) -> None:
     from types import SimpleNamespace
     from typing import Any
 
-    from robotlib.scheduler._service import Scheduler
+    from robotlib.scheduler._firer import input_files
 
     (tmp_path / "in").mkdir()
     for name in ("lab.xlsx", "~$lab.xlsx", "lab2.xlsx"):
         (tmp_path / "in" / name).write_bytes(b"x")
-    scheduler: Any = SimpleNamespace(settings=SimpleNamespace(project_dir=tmp_path))
     job: Any = SimpleNamespace(input="in/*.xlsx", name="daily")
 
     with capture_logs() as logs:
-        inputs = Scheduler._inputs(scheduler, job)
+        inputs = input_files(tmp_path, job)
 
     assert inputs == [tmp_path / "in" / "lab.xlsx", tmp_path / "in" / "lab2.xlsx"]
     assert [e for e in logs if e["event"] == "input_lock_file_skipped"] == [
