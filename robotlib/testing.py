@@ -40,9 +40,11 @@ class FakeClock:
     def __call__(self) -> datetime:
         return self.now
 
-    def advance(self, **delta: float) -> None:
-        """Move the clock forward by ``timedelta(**delta)``."""
-        self.now += timedelta(**delta)
+    def advance(self, delta: timedelta | None = None, **parts: float) -> datetime:
+        """Move the clock forward by ``delta`` or ``timedelta(**parts)``; return the
+        new time (``clock.advance(minutes=5)``, ``clock.advance(LEASE)``)."""
+        self.now += (delta or timedelta()) + timedelta(**parts)
+        return self.now
 
 
 def make_work_item(**overrides: Any) -> WorkItem:

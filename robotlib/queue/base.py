@@ -1,7 +1,13 @@
-"""The work-queue interface every backend implements.
+"""The work-queue interface, and its operations written once over storage.
 
 A backend stores items, runs and the audit trail of one project. The engine calls
-methods named for what they do; only a backend module knows how they are stored.
+methods named for what they do. What an operation does to an item is decided in
+:mod:`._transitions`; how it is carried out, once, here: in one transaction of the
+backend's, load the item (locked), apply the transition, save it with its history
+entry and, for an operator's action, an audit entry. A backend module provides only
+those storage primitives (``_transaction``, ``_load``, ``_save``, ``_audit``,
+``_next_due``, ``_held``), the bulk ``enqueue``, the reads and the purge; the runs
+and the audit trail are the interfaces of :mod:`.trails`.
 
 Rules every backend keeps (the contract suite in ``tests/queue`` checks them):
 
@@ -38,21 +44,23 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from robotlib.queue import _transitions as t
 from robotlib.queue.models import (
     AuditEntry,
     EnqueueResult,
     HistoryEntry,
     ItemState,
     NewItem,
-    Run,
-    RunStatus,
     WorkItem,
 )
+from robotlib.queue.trails import AuditTrail, RunLog
 
-__all__ = ["Clock", "QueueBackend", "utc_now"]
+__all__ = ["Clock", "ItemQuery", "QueueBackend", "utc_now"]
 
 Clock = Callable[[], datetime]
 
@@ -62,7 +70,18 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class QueueBackend(abc.ABC):
+@dataclass(frozen=True)
+class ItemQuery:
+    """Which items :meth:`QueueBackend.items` returns; None matches any."""
+
+    robot: str | None = None
+    states: frozenset[ItemState] | None = None
+    reference: str | None = None
+    run_id: str | None = None
+    limit: int | None = None
+
+
+class QueueBackend(RunLog, AuditTrail, abc.ABC):
     """Storage of work items, runs and audit entries.
 
     Args:
@@ -71,6 +90,46 @@ class QueueBackend(abc.ABC):
 
     def __init__(self, *, clock: Clock = utc_now) -> None:
         self.clock = clock
+
+    # Storage primitives: what a backend provides ---------------------------------
+
+    @abc.abstractmethod
+    def _transaction(self) -> AbstractContextManager[Any]:
+        """A transaction that may write; it yields the handle the primitives take.
+
+        Everything done through one handle commits together or not at all (the
+        in-memory backend holds its lock, and applies nothing before a batch's
+        every change is known).
+        """
+
+    @abc.abstractmethod
+    def _load(self, tx: Any, item_id: int) -> WorkItem:
+        """The item, locked for this transaction; ``ItemNotFoundError`` if none."""
+
+    @abc.abstractmethod
+    def _save(self, tx: Any, item: WorkItem, history: HistoryEntry | None) -> WorkItem:
+        """Store ``item`` (and ``history``, its change, if any); return it as read."""
+
+    @abc.abstractmethod
+    def _audit(self, tx: Any, entry: AuditEntry) -> None:
+        """Add an audit entry for an operator's action (its ``id`` 0: the store
+        numbers it)."""
+
+    @abc.abstractmethod
+    def _next_due(self, tx: Any, robot: str, now: datetime) -> WorkItem | None:
+        """The robot's next due ``new`` item in claim order, locked; None if none.
+
+        Claim order: highest priority, then earliest deadline (none last), then
+        lowest id; due: ``not_before`` is none or has passed. Concurrent workers
+        must never both get one item (``FOR UPDATE SKIP LOCKED``, or a lock).
+        """
+
+    @abc.abstractmethod
+    def _held(
+        self, tx: Any, robot: str | None, expired_by: datetime | None, run: str | None
+    ) -> list[WorkItem]:
+        """The ``in_progress`` items (of ``robot``; whose lease expired by
+        ``expired_by``; claimed by run ``run``; None: any), by id, locked."""
 
     # Items: loading --------------------------------------------------------------
 
@@ -82,29 +141,47 @@ class QueueBackend(abc.ABC):
 
     # Items: the worker's side ----------------------------------------------------
 
-    @abc.abstractmethod
     def claim_next(
         self, robot: str, *, owner: str, lease: timedelta, run_id: str | None = None
     ) -> WorkItem | None:
         """Lease the next due ``new`` item of the robot to ``owner``, or return None."""
+        now = self.clock()
+        with self._transaction() as tx:
+            item = self._next_due(tx, robot, now)
+            if item is None:
+                return None
+            change = t.claimed(
+                item, owner=owner, lease_expires=now + lease, now=now, run_id=run_id
+            )
+            return self._apply(tx, change, now)
 
-    @abc.abstractmethod
     def extend_lease(self, item_id: int, *, owner: str, lease: timedelta) -> WorkItem:
         """Renew the lease of an item ``owner`` is working on."""
+        now = self.clock()
+        with self._transaction() as tx:
+            item = self._load(tx, item_id)
+            extended = t.lease_extended(item, owner=owner, lease_expires=now + lease)
+            return self._save(tx, extended, None)
 
-    @abc.abstractmethod
     def finish_stage(
         self, item_id: int, *, owner: str, stage: str, output: dict[str, Any]
     ) -> WorkItem:
         """Record a finished stage and the output so far (merged into ``output``)."""
+        with self._transaction() as tx:
+            item = self._load(tx, item_id)
+            staged = t.stage_finished(item, owner=owner, stage=stage, output=output)
+            return self._save(tx, staged, None)
 
-    @abc.abstractmethod
     def complete(
         self, item_id: int, *, owner: str, output: dict[str, Any], note: str = ""
     ) -> WorkItem:
         """End the item ``done`` with its output (merged into ``output``)."""
+        now = self.clock()
+        with self._transaction() as tx:
+            item = self._load(tx, item_id)
+            change = t.completed(item, owner=owner, output=output, note=note, now=now)
+            return self._apply(tx, change, now)
 
-    @abc.abstractmethod
     def fail(
         self,
         item_id: int,
@@ -116,8 +193,19 @@ class QueueBackend(abc.ABC):
         artifacts: Sequence[str] = (),
     ) -> WorkItem:
         """Record a system exception: ``new`` again at ``retry_at``, else ``failed``."""
+        now = self.clock()
+        with self._transaction() as tx:
+            change = t.failed(
+                self._load(tx, item_id),
+                owner=owner,
+                error_type=error_type,
+                message=message,
+                retry_at=retry_at,
+                artifacts=artifacts,
+                now=now,
+            )
+            return self._apply(tx, change, now)
 
-    @abc.abstractmethod
     def business_exception(
         self,
         item_id: int,
@@ -128,16 +216,32 @@ class QueueBackend(abc.ABC):
         artifacts: Sequence[str] = (),
     ) -> WorkItem:
         """End the item as a business exception, for a person to handle."""
+        now = self.clock()
+        with self._transaction() as tx:
+            change = t.business_excepted(
+                self._load(tx, item_id),
+                owner=owner,
+                error_type=error_type,
+                message=message,
+                artifacts=artifacts,
+                now=now,
+            )
+            return self._apply(tx, change, now)
 
-    @abc.abstractmethod
     def release(self, item_id: int, *, owner: str, note: str) -> WorkItem:
         """Give an unprocessed item back (a clean stop): ``new``, attempt uncounted."""
+        now = self.clock()
+        with self._transaction() as tx:
+            change = t.released(self._load(tx, item_id), owner=owner, note=note)
+            return self._apply(tx, change, now)
 
-    @abc.abstractmethod
     def recover_expired(self, robot: str | None = None) -> list[WorkItem]:
         """Return items whose lease expired to ``new``; return them."""
+        now = self.clock()
+        with self._transaction() as tx:
+            expired = self._held(tx, robot, now, None)
+            return [self._apply(tx, t.recovered(item), now) for item in expired]
 
-    @abc.abstractmethod
     def recover_run(self, run_id: str, *, note: str) -> list[WorkItem]:
         """Return the ``in_progress`` items claimed by ``run_id`` to ``new``.
 
@@ -145,26 +249,46 @@ class QueueBackend(abc.ABC):
         expired, so a live owner would lose its item. The attempt stays counted;
         ``note`` (why) goes into each item's history.
         """
+        now = self.clock()
+        with self._transaction() as tx:
+            held = self._held(tx, None, None, run_id)
+            return [self._apply(tx, t.recovered(i, note=note), now) for i in held]
 
     # Items: the operator's side --------------------------------------------------
 
-    @abc.abstractmethod
     def retry(
         self, item_ids: Sequence[int], *, actor: str, note: str
     ) -> list[WorkItem]:
-        """Send exception items back to ``new`` with attempts reset to 0 (audited)."""
+        """Send exception items back to ``new`` with attempts reset to 0 (audited).
 
-    @abc.abstractmethod
+        All or nothing: if one item is missing or not an exception, none changes.
+        """
+        now = self.clock()
+        with self._transaction() as tx:
+            changes = [
+                t.retried(self._load(tx, i), note=note) for i in dict.fromkeys(item_ids)
+            ]
+            return self._operate(tx, changes, now, actor=actor, action="retry")
+
     def resolve(
         self, item_ids: Sequence[int], *, actor: str, note: str
     ) -> list[WorkItem]:
         """Close exception items as ``resolved`` with a required note (audited).
 
+        All or nothing, like :meth:`retry`.
+
         Raises:
             ValueError: the note is blank.
         """
+        note = t.require_note(note, "resolve")
+        now = self.clock()
+        with self._transaction() as tx:
+            changes = [
+                t.resolved(self._load(tx, i), note=note, now=now)
+                for i in dict.fromkeys(item_ids)
+            ]
+            return self._operate(tx, changes, now, actor=actor, action="resolve")
 
-    @abc.abstractmethod
     def correct(
         self,
         item_id: int,
@@ -183,6 +307,32 @@ class QueueBackend(abc.ABC):
         Raises:
             ValueError: the note is blank, or the payload is not JSON data.
         """
+        now = self.clock()
+        with self._transaction() as tx:
+            change = t.corrected(
+                self._load(tx, item_id), payload=payload, note=note, run_id=run_id
+            )
+            return self._operate(tx, [change], now, actor=actor, action="correct")[0]
+
+    def _apply(self, tx: Any, change: t.Change, now: datetime) -> WorkItem:
+        return self._save(tx, change.after, change.history(now))
+
+    def _operate(
+        self,
+        tx: Any,
+        changes: list[t.Change],
+        now: datetime,
+        *,
+        actor: str,
+        action: str,
+    ) -> list[WorkItem]:
+        """Apply an operator's changes (every one known: all or nothing), audited."""
+        done = []
+        for change in changes:
+            entry = AuditEntry(0, now, actor, action, change.after.id, change.note)
+            self._audit(tx, entry)
+            done.append(self._apply(tx, change, now))
+        return done
 
     # Items: reading --------------------------------------------------------------
 
@@ -190,7 +340,6 @@ class QueueBackend(abc.ABC):
     def get(self, item_id: int) -> WorkItem:
         """Return one item; raise ``ItemNotFoundError`` if there is none."""
 
-    @abc.abstractmethod
     def items(
         self,
         robot: str | None = None,
@@ -201,6 +350,12 @@ class QueueBackend(abc.ABC):
         limit: int | None = None,
     ) -> list[WorkItem]:
         """Return items, oldest first, filtered by robot, states, reference and run."""
+        wanted = None if states is None else frozenset(ItemState(s) for s in states)
+        return self._find_items(ItemQuery(robot, wanted, reference, run_id, limit))
+
+    @abc.abstractmethod
+    def _find_items(self, query: ItemQuery) -> list[WorkItem]:
+        """The items ``query`` matches, oldest (lowest id) first, at most its limit."""
 
     @abc.abstractmethod
     def counts(self, robot: str, *, run_id: str | None = None) -> dict[ItemState, int]:
@@ -210,51 +365,13 @@ class QueueBackend(abc.ABC):
     def history(self, item_id: int) -> list[HistoryEntry]:
         """Return the item's state changes, oldest first."""
 
-    # Runs ------------------------------------------------------------------------
-
-    @abc.abstractmethod
-    def start_run(self, run_id: str, robot: str, *, host: str, pid: int) -> Run:
-        """Record a run that starts now."""
-
-    @abc.abstractmethod
-    def finish_run(
-        self, run_id: str, *, status: RunStatus, counts: dict[str, int], note: str = ""
-    ) -> Run:
-        """Record how a run ended."""
-
-    @abc.abstractmethod
-    def get_run(self, run_id: str) -> Run:
-        """Return one run; raise ``KeyError`` if there is none."""
-
-    @abc.abstractmethod
-    def runs(self, robot: str | None = None, *, limit: int | None = None) -> list[Run]:
-        """Return runs, newest first."""
-
-    # Audit and retention ---------------------------------------------------------
-
-    @abc.abstractmethod
-    def record_audit(
-        self, *, actor: str, action: str, note: str, item_id: int | None = None
-    ) -> AuditEntry:
-        """Write one audit entry now: an action that changes no item by itself
-        (a console login, a schedule paused, a user added)."""
-
-    @abc.abstractmethod
-    def audit_log(
-        self,
-        *,
-        item_id: int | None = None,
-        actor: str | None = None,
-        action: str | None = None,
-        since: datetime | None = None,
-        limit: int | None = None,
-    ) -> list[AuditEntry]:
-        """Return audit entries, newest first, filtered by item, actor, action and
-        time (``since``: entries at or after it; timezone-aware)."""
-
     @abc.abstractmethod
     def purge(self, *, finished_before: datetime) -> int:
-        """Delete runs and finished items older than the cut-off; return items gone."""
+        """Delete runs and finished items older than the cut-off; return items gone.
 
-    def close(self) -> None:  # noqa: B027 - an optional hook, not abstract
+        A run counts as old by its end, or by its start if it never ended. History
+        goes with its item; the audit trail is kept.
+        """
+
+    def close(self) -> None:
         """Release connections; the default holds none."""

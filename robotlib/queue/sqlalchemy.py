@@ -20,11 +20,10 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import asdict
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import (
     URL,
@@ -46,7 +45,7 @@ from robotlib.db.schema import audit_log, item_history, runs, work_items
 from robotlib.errors import ItemNotFoundError, QueueError
 from robotlib.queue import _rows as rows
 from robotlib.queue import _transitions as t
-from robotlib.queue.base import Clock, QueueBackend, utc_now
+from robotlib.queue.base import Clock, ItemQuery, QueueBackend, utc_now
 from robotlib.queue.models import (
     FINISHED_STATES,
     AuditEntry,
@@ -58,6 +57,7 @@ from robotlib.queue.models import (
     RunStatus,
     WorkItem,
 )
+from robotlib.queue.trails import AuditQuery
 
 __all__ = ["SqlAlchemyBackend"]
 
@@ -110,20 +110,19 @@ class SqlAlchemyBackend(QueueBackend):
         self._where = self._engine.url.render_as_string(hide_password=True)
         self._what = f"queue database {self._where}"
         try:
-            with self._write() as conn:
+            with self._transaction() as conn:
                 upgrade(conn)
         except QueueError:
             self.close()
             raise
 
     def close(self) -> None:
-        """Release the connections of an engine this backend created."""
         if self._owns_engine:
             self._engine.dispose()
 
-    # Private API -----------------------------------------------------------------
+    # Storage primitives ----------------------------------------------------------
 
-    def _write(self) -> AbstractContextManager[Connection]:
+    def _transaction(self) -> AbstractContextManager[Connection]:
         """A transaction that may write (SQLite: holding the write lock from BEGIN)."""
         return transaction(self._engine, write=True, where=self._what)
 
@@ -131,21 +130,48 @@ class SqlAlchemyBackend(QueueBackend):
         """A read-only transaction (SQLite: a deferred one, not taking the lock)."""
         return transaction(self._engine, write=False, where=self._what)
 
-    def _locked(self, conn: Connection, item_id: int) -> WorkItem:
-        row = conn.execute(_ITEM_FOR_UPDATE, {"item_id": item_id}).first()
+    def _load(self, tx: Connection, item_id: int) -> WorkItem:
+        row = tx.execute(_ITEM_FOR_UPDATE, {"item_id": item_id}).first()
         if row is None:
             raise ItemNotFoundError(item_id)
         return rows.item(row)
 
-    def _save(self, conn: Connection, item: WorkItem) -> WorkItem:
-        conn.execute(_UPDATE_ITEM, {"item_id": item.id, **rows.item_values(item)})
+    def _save(
+        self, tx: Connection, item: WorkItem, history: HistoryEntry | None
+    ) -> WorkItem:
+        tx.execute(_UPDATE_ITEM, {"item_id": item.id, **rows.item_values(item)})
+        if history is not None:
+            tx.execute(_INSERT_HISTORY, rows.history_values(history, item_id=item.id))
         return item
 
-    def _apply(self, conn: Connection, change: t.Change, now: datetime) -> WorkItem:
-        self._save(conn, change.after)
-        history = rows.history_values(change.history(now), item_id=change.after.id)
-        conn.execute(_INSERT_HISTORY, history)
-        return change.after
+    def _audit(self, tx: Connection, entry: AuditEntry) -> None:
+        values = asdict(entry)
+        del values["id"]
+        tx.execute(insert(_a), values)
+
+    def _next_due(self, tx: Connection, robot: str, now: datetime) -> WorkItem | None:
+        row = tx.execute(_NEXT_DUE, {"robot": robot, "now": now}).first()
+        return None if row is None else rows.item(row)
+
+    def _held(
+        self,
+        tx: Connection,
+        robot: str | None,
+        expired_by: datetime | None,
+        run: str | None,
+    ) -> list[WorkItem]:
+        query = select(_w).where(_w.c.state == ItemState.IN_PROGRESS.value)
+        if robot is not None:
+            query = query.where(_w.c.robot == robot)
+        if run is not None:
+            query = query.where(_w.c.run_id == run)
+        if expired_by is not None:
+            # another worker's recovery may hold some: they are its to give back
+            query = query.where(_w.c.lease_expires <= expired_by)
+            query = query.with_for_update(skip_locked=True)
+        else:
+            query = query.with_for_update()
+        return [rows.item(row) for row in tx.execute(query.order_by(_w.c.id))]
 
     # Items: loading --------------------------------------------------------------
 
@@ -181,7 +207,7 @@ class SqlAlchemyBackend(QueueBackend):
         self, robot: str, fresh: dict[str, t.Change], now: datetime
     ) -> tuple[int, int]:
         references = list(fresh)
-        with self._write() as conn:
+        with self._transaction() as conn:
             known: set[str] = set()
             for start in range(0, len(references), _CHUNK):
                 chunk = references[start : start + _CHUNK]
@@ -204,250 +230,29 @@ class SqlAlchemyBackend(QueueBackend):
                 )
         return len(changes), len(known)
 
-    # Items: the worker's side ----------------------------------------------------
-
-    def claim_next(
-        self, robot: str, *, owner: str, lease: timedelta, run_id: str | None = None
-    ) -> WorkItem | None:
-        """Lease the next due ``new`` item of the robot to ``owner``, or return None."""
-        now = self.clock()
-        with self._write() as conn:
-            row = conn.execute(_NEXT_DUE, {"robot": robot, "now": now}).first()
-            if row is None:
-                return None
-            change = t.claimed(
-                rows.item(row),
-                owner=owner,
-                lease_expires=now + lease,
-                now=now,
-                run_id=run_id,
-            )
-            return self._apply(conn, change, now)
-
-    def extend_lease(self, item_id: int, *, owner: str, lease: timedelta) -> WorkItem:
-        """Renew the lease of an item ``owner`` is working on."""
-        now = self.clock()
-        with self._write() as conn:
-            item = self._locked(conn, item_id)
-            return self._save(
-                conn, t.lease_extended(item, owner=owner, lease_expires=now + lease)
-            )
-
-    def finish_stage(
-        self, item_id: int, *, owner: str, stage: str, output: dict[str, Any]
-    ) -> WorkItem:
-        """Record a finished stage and the output so far (merged into ``output``)."""
-        with self._write() as conn:
-            item = self._locked(conn, item_id)
-            return self._save(
-                conn, t.stage_finished(item, owner=owner, stage=stage, output=output)
-            )
-
-    def complete(
-        self, item_id: int, *, owner: str, output: dict[str, Any], note: str = ""
-    ) -> WorkItem:
-        """End the item ``done`` with its output (merged into ``output``)."""
-        now = self.clock()
-        with self._write() as conn:
-            item = self._locked(conn, item_id)
-            change = t.completed(item, owner=owner, output=output, note=note, now=now)
-            return self._apply(conn, change, now)
-
-    def fail(
-        self,
-        item_id: int,
-        *,
-        owner: str,
-        error_type: str,
-        message: str,
-        retry_at: datetime | None,
-        artifacts: Sequence[str] = (),
-    ) -> WorkItem:
-        """Record a system exception: ``new`` again at ``retry_at``, else ``failed``."""
-        now = self.clock()
-        with self._write() as conn:
-            change = t.failed(
-                self._locked(conn, item_id),
-                owner=owner,
-                error_type=error_type,
-                message=message,
-                retry_at=retry_at,
-                artifacts=artifacts,
-                now=now,
-            )
-            return self._apply(conn, change, now)
-
-    def business_exception(
-        self,
-        item_id: int,
-        *,
-        owner: str,
-        error_type: str,
-        message: str,
-        artifacts: Sequence[str] = (),
-    ) -> WorkItem:
-        """End the item as a business exception, for a person to handle."""
-        now = self.clock()
-        with self._write() as conn:
-            change = t.business_excepted(
-                self._locked(conn, item_id),
-                owner=owner,
-                error_type=error_type,
-                message=message,
-                artifacts=artifacts,
-                now=now,
-            )
-            return self._apply(conn, change, now)
-
-    def release(self, item_id: int, *, owner: str, note: str) -> WorkItem:
-        """Give an unprocessed item back (a clean stop): ``new``, attempt uncounted."""
-        now = self.clock()
-        with self._write() as conn:
-            change = t.released(self._locked(conn, item_id), owner=owner, note=note)
-            return self._apply(conn, change, now)
-
-    def recover_expired(self, robot: str | None = None) -> list[WorkItem]:
-        """Return items whose lease expired to ``new``; return them."""
-        now = self.clock()
-        query = (
-            select(_w)
-            .where(_w.c.state == ItemState.IN_PROGRESS.value, _w.c.lease_expires <= now)
-            .order_by(_w.c.id)
-            .with_for_update(skip_locked=True)
-        )
-        if robot is not None:
-            query = query.where(_w.c.robot == robot)
-        with self._write() as conn:
-            expired = [rows.item(row) for row in conn.execute(query)]
-            return [self._apply(conn, t.recovered(item), now) for item in expired]
-
-    def recover_run(self, run_id: str, *, note: str) -> list[WorkItem]:
-        """Return the ``in_progress`` items claimed by ``run_id`` to ``new``."""
-        now = self.clock()
-        query = (
-            select(_w)
-            .where(_w.c.state == ItemState.IN_PROGRESS.value, _w.c.run_id == run_id)
-            .order_by(_w.c.id)
-            .with_for_update()
-        )
-        with self._write() as conn:
-            held = [rows.item(row) for row in conn.execute(query)]
-            return [self._apply(conn, t.recovered(i, note=note), now) for i in held]
-
-    # Items: the operator's side --------------------------------------------------
-
-    def retry(
-        self, item_ids: Sequence[int], *, actor: str, note: str
-    ) -> list[WorkItem]:
-        """Send exception items back to ``new`` with attempts reset to 0 (audited).
-
-        All or nothing: if one item is missing or not an exception, none changes.
-        """
-        now = self.clock()
-        with self._write() as conn:
-            changes = [
-                t.retried(self._locked(conn, i), note=note)
-                for i in dict.fromkeys(item_ids)
-            ]
-            return self._operate(conn, changes, now, actor=actor, action="retry")
-
-    def resolve(
-        self, item_ids: Sequence[int], *, actor: str, note: str
-    ) -> list[WorkItem]:
-        """Close exception items as ``resolved`` with a required note (audited).
-
-        All or nothing, like :meth:`retry`.
-
-        Raises:
-            ValueError: the note is blank.
-        """
-        note = t.require_note(note, "resolve")
-        now = self.clock()
-        with self._write() as conn:
-            changes = [
-                t.resolved(self._locked(conn, i), note=note, now=now)
-                for i in dict.fromkeys(item_ids)
-            ]
-            return self._operate(conn, changes, now, actor=actor, action="resolve")
-
-    def correct(
-        self,
-        item_id: int,
-        *,
-        payload: dict[str, Any],
-        actor: str,
-        note: str,
-        run_id: str | None = None,
-    ) -> WorkItem:
-        """Replace an exception item's payload and send it back to ``new`` (audited).
-
-        Raises:
-            ValueError: the note is blank, or the payload is not JSON data.
-        """
-        now = self.clock()
-        with self._write() as conn:
-            change = t.corrected(
-                self._locked(conn, item_id), payload=payload, note=note, run_id=run_id
-            )
-            return self._operate(conn, [change], now, actor=actor, action="correct")[0]
-
-    def _operate(
-        self,
-        conn: Connection,
-        changes: list[t.Change],
-        now: datetime,
-        *,
-        actor: str,
-        action: str,
-    ) -> list[WorkItem]:
-        entries = [
-            {
-                "at": now,
-                "actor": actor,
-                "action": action,
-                "item_id": change.after.id,
-                "note": change.note,
-            }
-            for change in changes
-        ]
-        if entries:
-            conn.execute(insert(_a), entries)
-        return [self._apply(conn, change, now) for change in changes]
-
     # Items: reading --------------------------------------------------------------
 
     def get(self, item_id: int) -> WorkItem:
-        """Return one item; raise ``ItemNotFoundError`` if there is none."""
         with self._read() as conn:
             row = conn.execute(select(_w).where(_w.c.id == item_id)).first()
         if row is None:
             raise ItemNotFoundError(item_id)
         return rows.item(row)
 
-    def items(
-        self,
-        robot: str | None = None,
-        *,
-        states: Iterable[ItemState] | None = None,
-        reference: str | None = None,
-        run_id: str | None = None,
-        limit: int | None = None,
-    ) -> list[WorkItem]:
-        """Return items, oldest first, filtered by robot, states, reference and run."""
-        query = select(_w).order_by(_w.c.id).limit(limit)
-        if robot is not None:
-            query = query.where(_w.c.robot == robot)
-        if states is not None:
-            query = query.where(_w.c.state.in_([ItemState(s).value for s in states]))
-        if reference is not None:
-            query = query.where(_w.c.reference == reference)
-        if run_id is not None:
-            query = query.where(_w.c.run_id == run_id)
+    def _find_items(self, query: ItemQuery) -> list[WorkItem]:
+        select_ = select(_w).order_by(_w.c.id).limit(query.limit)
+        if query.robot is not None:
+            select_ = select_.where(_w.c.robot == query.robot)
+        if query.states is not None:
+            select_ = select_.where(_w.c.state.in_([s.value for s in query.states]))
+        if query.reference is not None:
+            select_ = select_.where(_w.c.reference == query.reference)
+        if query.run_id is not None:
+            select_ = select_.where(_w.c.run_id == query.run_id)
         with self._read() as conn:
-            return [rows.item(row) for row in conn.execute(query)]
+            return [rows.item(row) for row in conn.execute(select_)]
 
     def counts(self, robot: str, *, run_id: str | None = None) -> dict[ItemState, int]:
-        """Count the robot's items by state (every state present, zeros included)."""
         query = (
             select(_w.c.state, func.count())
             .where(_w.c.robot == robot)
@@ -462,7 +267,6 @@ class SqlAlchemyBackend(QueueBackend):
         return counted
 
     def history(self, item_id: int) -> list[HistoryEntry]:
-        """Return the item's state changes, oldest first."""
         query = select(_h).where(_h.c.item_id == item_id).order_by(_h.c.id)
         with self._read() as conn:
             if conn.scalar(select(_w.c.id).where(_w.c.id == item_id)) is None:
@@ -472,9 +276,8 @@ class SqlAlchemyBackend(QueueBackend):
     # Runs ------------------------------------------------------------------------
 
     def start_run(self, run_id: str, robot: str, *, host: str, pid: int) -> Run:
-        """Record a run that starts now."""
         run = Run(run_id, robot, self.clock(), None, RunStatus.RUNNING, {}, host, pid)
-        with self._write() as conn:
+        with self._transaction() as conn:
             if conn.scalar(select(_r.c.id).where(_r.c.id == run_id)) is not None:
                 raise QueueError(f"a run with id {run_id!r} exists already")
             conn.execute(insert(_r), {**asdict(run), "status": run.status.value})
@@ -483,14 +286,13 @@ class SqlAlchemyBackend(QueueBackend):
     def finish_run(
         self, run_id: str, *, status: RunStatus, counts: dict[str, int], note: str = ""
     ) -> Run:
-        """Record how a run ended."""
         values = {
             "finished_at": self.clock(),
             "status": RunStatus(status).value,
             "counts": dict(counts),
             "note": note,
         }
-        with self._write() as conn:
+        with self._transaction() as conn:
             done = conn.execute(update(_r).where(_r.c.id == run_id).values(values))
             if done.rowcount == 0:
                 raise KeyError(run_id)
@@ -498,7 +300,6 @@ class SqlAlchemyBackend(QueueBackend):
         return rows.run(row)
 
     def get_run(self, run_id: str) -> Run:
-        """Return one run; raise ``KeyError`` if there is none."""
         with self._read() as conn:
             row = conn.execute(select(_r).where(_r.c.id == run_id)).first()
         if row is None:
@@ -506,7 +307,6 @@ class SqlAlchemyBackend(QueueBackend):
         return rows.run(row)
 
     def runs(self, robot: str | None = None, *, limit: int | None = None) -> list[Run]:
-        """Return runs, newest first (by start, then by id)."""
         query = select(_r).order_by(_r.c.started_at.desc(), _r.c.id.desc()).limit(limit)
         if robot is not None:
             query = query.where(_r.c.robot == robot)
@@ -518,42 +318,26 @@ class SqlAlchemyBackend(QueueBackend):
     def record_audit(
         self, *, actor: str, action: str, note: str, item_id: int | None = None
     ) -> AuditEntry:
-        """Write one audit entry now."""
         at = self.clock()
         values = {"actor": actor, "action": action, "item_id": item_id, "note": note}
-        with self._write() as conn:
+        with self._transaction() as conn:
             entry_id = conn.scalar(insert(_a).returning(_a.c.id), {"at": at, **values})
         return AuditEntry(int(entry_id or 0), at, actor, action, item_id, note)
 
-    def audit_log(
-        self,
-        *,
-        item_id: int | None = None,
-        actor: str | None = None,
-        action: str | None = None,
-        since: datetime | None = None,
-        limit: int | None = None,
-    ) -> list[AuditEntry]:
-        """Return audit entries, newest first, filtered by item, actor, action and
-        time (``since``: entries at or after it; timezone-aware)."""
-        query = select(_a).order_by(_a.c.id.desc()).limit(limit)
-        if item_id is not None:
-            query = query.where(_a.c.item_id == item_id)
-        if actor is not None:
-            query = query.where(_a.c.actor == actor)
-        if action is not None:
-            query = query.where(_a.c.action == action)
-        if since is not None:
-            query = query.where(_a.c.at >= t.aware(since, "since"))
+    def _find_audit(self, query: AuditQuery) -> list[AuditEntry]:
+        select_ = select(_a).order_by(_a.c.id.desc()).limit(query.limit)
+        if query.item_id is not None:
+            select_ = select_.where(_a.c.item_id == query.item_id)
+        if query.actor is not None:
+            select_ = select_.where(_a.c.actor == query.actor)
+        if query.action is not None:
+            select_ = select_.where(_a.c.action == query.action)
+        if query.since is not None:
+            select_ = select_.where(_a.c.at >= query.since)
         with self._read() as conn:
-            return [AuditEntry(**row._mapping) for row in conn.execute(query)]
+            return [AuditEntry(**row._mapping) for row in conn.execute(select_)]
 
     def purge(self, *, finished_before: datetime) -> int:
-        """Delete runs and finished items older than the cut-off; return items gone.
-
-        A run counts as old by its end, or by its start if it never ended. History
-        goes with its item; the audit trail is kept.
-        """
         cutoff = t.aware(finished_before, "finished_before")
         old_items = select(_w.c.id).where(
             _w.c.state.in_([s.value for s in FINISHED_STATES]),
@@ -563,7 +347,7 @@ class SqlAlchemyBackend(QueueBackend):
             _r.c.finished_at < cutoff,
             and_(_r.c.finished_at.is_(None), _r.c.started_at < cutoff),
         )
-        with self._write() as conn:
+        with self._transaction() as conn:
             conn.execute(delete(_h).where(_h.c.item_id.in_(old_items)))
             gone = conn.execute(delete(_w).where(_w.c.id.in_(old_items))).rowcount
             conn.execute(delete(_r).where(old_runs))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,32 +17,17 @@ from sqlalchemy import create_engine
 
 from robotlib.db.schema import metadata
 from robotlib.queue import InMemoryBackend, QueueBackend, SqlAlchemyBackend
+from robotlib.testing import FakeClock
 
 BACKENDS = ["memory", "sqlite", "postgresql"]
 
 START = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
 
 
-class FakeClock:
-    """A clock that stands still until a test advances it."""
-
-    def __init__(self, start: datetime = START) -> None:
-        self.current = start
-
-    def now(self) -> datetime:
-        """Return the current fake time."""
-        return self.current
-
-    def advance(self, delta: timedelta) -> datetime:
-        """Move the clock forward by ``delta`` and return the new time."""
-        self.current += delta
-        return self.current
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     """Return a fake clock standing at START."""
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture
@@ -65,7 +50,7 @@ def make_sqlite_backend(
     opened: list[SqlAlchemyBackend] = []
 
     def make() -> SqlAlchemyBackend:
-        backend = SqlAlchemyBackend(sqlite_url, clock=clock.now)
+        backend = SqlAlchemyBackend(sqlite_url, clock=clock)
         opened.append(backend)
         return backend
 
@@ -105,12 +90,12 @@ def backend(
 ) -> Iterator[QueueBackend]:
     """Return each backend in turn, on the fake clock: the contract holds for all."""
     if request.param == "memory":
-        yield InMemoryBackend(clock=clock.now)
+        yield InMemoryBackend(clock=clock)
     elif request.param == "sqlite":
         yield make_sqlite_backend()
     else:
         url: str = request.getfixturevalue("postgresql_url")
         wipe_postgresql(url)
-        backend = SqlAlchemyBackend(url, clock=clock.now)
+        backend = SqlAlchemyBackend(url, clock=clock)
         yield backend
         backend.close()

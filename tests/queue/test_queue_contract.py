@@ -138,7 +138,7 @@ def test_enqueue_references_are_unique_per_robot(backend: QueueBackend) -> None:
 
 def test_enqueue_stores_the_new_item(backend: QueueBackend, clock: Any) -> None:
     """An enqueued item is new, unclaimed and carries its data and the run."""
-    deadline = clock.now() + timedelta(days=1)
+    deadline = clock() + timedelta(days=1)
     backend.enqueue(
         ROBOT,
         [NewItem("r1", {"cpr": "010190-1234", "values": [1, 2]}, 3, None, deadline)],
@@ -162,7 +162,7 @@ def test_enqueue_stores_the_new_item(backend: QueueBackend, clock: Any) -> None:
         item.lease_owner,
         item.started_at,
     )
-    assert (clock.now(), "load-run", {}, ()) == (
+    assert (clock(), "load-run", {}, ()) == (
         item.created_at,
         item.run_id,
         item.output,
@@ -182,7 +182,7 @@ def test_enqueue_rejected_item_is_a_business_exception(
         item.error_type,
         item.error_message,
     )
-    assert clock.now() == item.finished_at
+    assert clock() == item.finished_at
     assert [(None, S.BUSINESS_EXCEPTION)] == [
         (h.from_state, h.to_state) for h in backend.history(item.id)
     ]
@@ -277,7 +277,7 @@ def test_claim_order_is_priority_then_deadline_then_id(
     backend: QueueBackend, clock: Any
 ) -> None:
     """Highest priority first, then earliest deadline (none last), then lowest id."""
-    soon, later = clock.now() + timedelta(hours=1), clock.now() + timedelta(hours=2)
+    soon, later = clock() + timedelta(hours=1), clock() + timedelta(hours=2)
     backend.enqueue(
         ROBOT,
         [
@@ -299,7 +299,7 @@ def test_claim_order_is_priority_then_deadline_then_id(
 
 def test_claim_waits_for_not_before(backend: QueueBackend, clock: Any) -> None:
     """An item is not claimed before its not_before time."""
-    enqueue(backend, "r1", not_before=clock.now() + timedelta(minutes=10))
+    enqueue(backend, "r1", not_before=clock() + timedelta(minutes=10))
 
     early = backend.claim_next(ROBOT, owner="w1", lease=LEASE)
     clock.advance(timedelta(minutes=10))
@@ -315,8 +315,8 @@ def test_claim_leases_the_item(backend: QueueBackend, clock: Any) -> None:
     item = claim(backend, owner="w1", run_id="run-1")
 
     assert (S.IN_PROGRESS, 1, 1) == (item.state, item.attempts, item.claims)
-    assert ("w1", clock.now() + LEASE) == (item.lease_owner, item.lease_expires)
-    assert (clock.now(), "run-1") == (item.started_at, item.run_id)
+    assert ("w1", clock() + LEASE) == (item.lease_owner, item.lease_expires)
+    assert (clock(), "run-1") == (item.started_at, item.run_id)
     assert item == backend.get(item.id)
 
 
@@ -340,9 +340,7 @@ def test_started_at_is_stamped_on_the_first_claim_only(
 ) -> None:
     """A second claim keeps started_at and counts a second claim."""
     first = claimed_one(backend)
-    backend.fail(
-        first.id, owner="w1", error_type="E", message="m", retry_at=clock.now()
-    )
+    backend.fail(first.id, owner="w1", error_type="E", message="m", retry_at=clock())
     clock.advance(timedelta(minutes=1))
 
     second = claim(backend)
@@ -398,7 +396,7 @@ def test_extend_lease_moves_the_expiry(backend: QueueBackend, clock: Any) -> Non
 
     extended = backend.extend_lease(item.id, owner="w1", lease=timedelta(minutes=10))
 
-    assert clock.now() + timedelta(minutes=10) == extended.lease_expires
+    assert clock() + timedelta(minutes=10) == extended.lease_expires
     assert extended == backend.get(item.id)
 
 
@@ -425,7 +423,7 @@ def test_complete_merges_output_and_finishes(backend: QueueBackend, clock: Any) 
     done = backend.complete(item.id, owner="w1", output={"b": 2}, note="registered")
 
     assert (S.DONE, {"a": 1, "b": 2}) == (done.state, done.output)
-    assert (clock.now(), None, None) == (
+    assert (clock(), None, None) == (
         done.finished_at,
         done.lease_owner,
         done.lease_expires,
@@ -439,7 +437,7 @@ def test_fail_with_retry_at_returns_the_item_to_new(
 ) -> None:
     """A failure with retry_at makes the item new again, due at retry_at."""
     item = claimed_one(backend)
-    retry_at = clock.now() + timedelta(minutes=15)
+    retry_at = clock() + timedelta(minutes=15)
 
     failed = backend.fail(
         item.id,
@@ -474,7 +472,7 @@ def test_fail_without_retry_at_ends_failed(backend: QueueBackend, clock: Any) ->
         owner="w1",
         error_type="E",
         message="m",
-        retry_at=clock.now(),
+        retry_at=clock(),
         artifacts=["a.png"],
     )
     claim(backend)
@@ -488,7 +486,7 @@ def test_fail_without_retry_at_ends_failed(backend: QueueBackend, clock: Any) ->
         artifacts=["b.png", "b.zip"],
     )
 
-    assert (S.FAILED, clock.now(), "StepTimeoutError") == (
+    assert (S.FAILED, clock(), "StepTimeoutError") == (
         failed.state,
         failed.finished_at,
         failed.error_type,
@@ -508,7 +506,7 @@ def test_business_exception_ends_the_item(backend: QueueBackend, clock: Any) -> 
         artifacts=["shot.png"],
     )
 
-    assert (S.BUSINESS_EXCEPTION, clock.now(), None) == (
+    assert (S.BUSINESS_EXCEPTION, clock(), None) == (
         excepted.state,
         excepted.finished_at,
         excepted.lease_owner,
@@ -625,9 +623,9 @@ def test_retry_resets_attempts_but_not_claims(
         retried.claims,
         retried.finished_at,
     )
-    assert [
-        AuditEntry(1, clock.now(), "nurse.b", "retry", item.id, "CPR corrected")
-    ] == (backend.audit_log())
+    assert [AuditEntry(1, clock(), "nurse.b", "retry", item.id, "CPR corrected")] == (
+        backend.audit_log()
+    )
     assert 2 == claim(backend).claims
 
 
@@ -666,7 +664,7 @@ def test_correct_replaces_the_payload_and_retries(
         last.run_id,
         last.note,
     )
-    entry = AuditEntry(1, clock.now(), "input:lab.xlsx", "correct", item.id, note)
+    entry = AuditEntry(1, clock(), "input:lab.xlsx", "correct", item.id, note)
     assert [entry] == backend.audit_log()
     assert {"ref": "r1", "value": "9.9"} == claim(backend).payload
 
@@ -719,8 +717,8 @@ def test_resolve_closes_with_an_audited_note(
 
     [resolved] = backend.resolve([item.id], actor="nurse.b", note="entered by hand")
 
-    assert (S.RESOLVED, clock.now()) == (resolved.state, resolved.finished_at)
-    entry = AuditEntry(1, clock.now(), "nurse.b", "resolve", item.id, "entered by hand")
+    assert (S.RESOLVED, clock()) == (resolved.state, resolved.finished_at)
+    entry = AuditEntry(1, clock(), "nurse.b", "resolve", item.id, "entered by hand")
     assert [entry] == backend.audit_log(item_id=item.id)
     assert "entered by hand" == backend.history(item.id)[-1].note
 
@@ -864,7 +862,7 @@ def test_history_records_each_transition(backend: QueueBackend, clock: Any) -> N
         (item.id, S.NEW, S.IN_PROGRESS, "run-2"),
         (item.id, S.IN_PROGRESS, S.DONE, "run-2"),
     ] == history
-    assert clock.now() == backend.history(item.id)[-1].at
+    assert clock() == backend.history(item.id)[-1].at
 
 
 def test_history_of_a_missing_item(backend: QueueBackend) -> None:
@@ -901,7 +899,7 @@ def test_run_start_finish_and_get(backend: QueueBackend, clock: Any) -> None:
         started.host,
         started.pid,
     )
-    assert (RunStatus.COMPLETED, clock.now(), {"done": 3}, "ok") == (
+    assert (RunStatus.COMPLETED, clock(), {"done": 3}, "ok") == (
         finished.status,
         finished.finished_at,
         finished.counts,
@@ -975,7 +973,7 @@ def test_audit_log_since_keeps_entries_at_or_after_it(
     assert ["at"] == [
         e.note for e in backend.audit_log(since=start, actor="op", limit=5)
     ]
-    assert [] == backend.audit_log(since=clock.now() + timedelta(seconds=1))
+    assert [] == backend.audit_log(since=clock() + timedelta(seconds=1))
     with pytest.raises(ValueError, match="since"):
         backend.audit_log(since=start.replace(tzinfo=None))
 
@@ -987,14 +985,14 @@ def test_purge_deletes_old_finished_items_and_runs(
     backend.start_run("old-run", ROBOT, host="h", pid=1)
     backend.finish_run("old-run", status=RunStatus.COMPLETED, counts={})
     enqueue(backend, "old-done", "old-resolved", "old-in-progress", "recent-done")
-    enqueue(backend, "old-new", not_before=clock.now() + timedelta(days=365))
+    enqueue(backend, "old-new", not_before=clock() + timedelta(days=365))
     old_done = backend.complete(claim(backend).id, owner="w1", output={})
     excepted = claim(backend)
     backend.business_exception(excepted.id, owner="w1", error_type="E", message="m")
     backend.resolve([excepted.id], actor="op", note="by hand")
     old_in_progress = claim(backend)
     clock.advance(timedelta(days=100))
-    cutoff = clock.now() - timedelta(days=90)
+    cutoff = clock() - timedelta(days=90)
     backend.start_run("new-run", ROBOT, host="h", pid=1)
     backend.complete(claim(backend, owner="w2").id, owner="w2", output={})
 
@@ -1015,7 +1013,7 @@ def test_ids_are_not_reused_after_a_purge(backend: QueueBackend, clock: Any) -> 
     """An item enqueued after a purge gets a new id, never a purged one."""
     done = in_state(backend, S.DONE)
     clock.advance(timedelta(days=1))
-    backend.purge(finished_before=clock.now())
+    backend.purge(finished_before=clock())
 
     enqueue(backend, "r2")
 

@@ -67,6 +67,7 @@ from robotlib.queue import (
     WorkItem,
 )
 from robotlib.queue import _transitions as t
+from robotlib.testing import FakeClock
 
 S = ItemState
 START = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
@@ -190,17 +191,6 @@ def test_transitions_are_the_documented_ones() -> None:
 # Fresh backends per example ---------------------------------------------------------
 
 
-class FakeClock:
-    """A clock that stands still until the machine advances it."""
-
-    def __init__(self) -> None:
-        self.current = START
-
-    def now(self) -> datetime:
-        """Return the current fake time."""
-        return self.current
-
-
 @dataclass(frozen=True)
 class Fresh:
     """Opens ``handles`` backends on one new, empty store of a kind, on ``clock``."""
@@ -238,14 +228,14 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fresh]:
             backend.close()
         opened.clear()
         if request.param == "memory":
-            return [InMemoryBackend(clock=clock.now)] * handles
+            return [InMemoryBackend(clock=clock)] * handles
         if admin is not None and pg_url is not None:
             with admin.begin() as conn:
                 conn.execute(text(f"TRUNCATE {QUEUE_TABLES} RESTART IDENTITY"))
             url = pg_url
         else:
             url = f"sqlite:///{(tmp_path / f'queue-{calls}.db').as_posix()}"
-        opened.extend(SqlAlchemyBackend(url, clock=clock.now) for _ in range(handles))
+        opened.extend(SqlAlchemyBackend(url, clock=clock) for _ in range(handles))
         return list(opened)
 
     yield Fresh(request.param, make)
@@ -369,7 +359,7 @@ class QueueMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.clock = FakeClock()
+        self.clock = FakeClock(START)
         (self.queue,) = self.fresh(self.clock, 1)
         self.items: dict[int, Expected] = {}
         self.audit: list[tuple[str, str, int, str, datetime]] = []
@@ -377,7 +367,7 @@ class QueueMachine(RuleBasedStateMachine):
     # Helpers ----------------------------------------------------------------------
 
     def now(self) -> datetime:
-        return self.clock.now()
+        return self.clock()
 
     def in_state(self, *states: ItemState) -> list[Expected]:
         return [i for i in self.items.values() if i.state in states]
@@ -589,7 +579,7 @@ class QueueMachine(RuleBasedStateMachine):
 
     @rule(delta=minutes)
     def advance_clock(self, delta: timedelta) -> None:
-        self.clock.current += delta
+        self.clock.now += delta
 
     @precondition(lambda self: self.holding())
     @rule(pick=picks, recover=st.booleans())
@@ -598,7 +588,7 @@ class QueueMachine(RuleBasedStateMachine):
         recovering at once."""
         expires = self.pick(self.holding(), pick).lease_expires
         assert expires is not None
-        self.clock.current = max(self.clock.current, expires)
+        self.clock.now = max(self.clock.now, expires)
         if recover:
             self.recover_expired(None)
 
@@ -809,7 +799,7 @@ def test_two_workers_never_hold_the_same_item(fresh: Fresh) -> None:
     @budget(fresh.kind)
     @given(references=st.integers(1, 4), steps=claim_steps)
     def check(references: int, steps: list[tuple[str, int]]) -> None:
-        clock = FakeClock()
+        clock = FakeClock(START)
         handles = fresh(clock, 2)
         handles[0].enqueue(ROBOTS[0], [NewItem(f"r{n}", {}) for n in range(references)])
         lease = timedelta(minutes=5)
@@ -817,7 +807,7 @@ def test_two_workers_never_hold_the_same_item(fresh: Fresh) -> None:
         last_lease_end: dict[int, datetime] = {}
         for action, n in steps:
             owner, queue = OWNERS[n % 2], handles[n % 2]  # n: minutes for a tick
-            now = clock.now()
+            now = clock()
             if action == "claim":
                 got = queue.claim_next(ROBOTS[0], owner=owner, lease=lease)
                 if got is None:
@@ -832,7 +822,7 @@ def test_two_workers_never_hold_the_same_item(fresh: Fresh) -> None:
                     queue.extend_lease(item_id, owner=owner, lease=lease)
                     holder[item_id] = (owner, now + lease)
             elif action == "tick":
-                clock.current += timedelta(minutes=n)
+                clock.now += timedelta(minutes=n)
             else:
                 recovered = queue.recover_expired()
                 expired = {i for i, (_, until) in holder.items() if until <= now}
