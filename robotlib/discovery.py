@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from robotlib.errors import ConfigurationError, RobotDefinitionError
 from robotlib.robot import Robot
+from robotlib.validation import field_problem, field_problems
 
 __all__ = ["LoadedRobot", "Problem", "discover", "load_robot"]
 
@@ -143,9 +144,5 @@ def _line_in(exc: BaseException, path: Path) -> int | None:
 
 
 def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"{field}: {message}" if field else message)
+    parts = [field_problem(*problem) for problem in field_problems(exc)]
     return f"invalid {exc.title}: " + "; ".join(parts)

@@ -11,7 +11,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 
-__all__ = ["check_locale", "check_time_zone"]
+__all__ = ["HOSPITAL_TIME_ZONE", "check_locale", "check_time_zone"]
+
+#: The hospital's zone: the default for reading input, for schedules, and the zone
+#: times are shown to people in (:data:`robotlib.settings.DISPLAY_TZ`).
+HOSPITAL_TIME_ZONE = "Europe/Copenhagen"
 
 
 def check_locale(name: str) -> str:

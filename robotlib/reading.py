@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from robotlib.locales import HOSPITAL_TIME_ZONE
+
 __all__ = ["DEFAULT_LOCALE", "DEFAULT_TIME_ZONE", "Reading", "current", "reading"]
 
 DEFAULT_LOCALE = "da"
-DEFAULT_TIME_ZONE = "Europe/Copenhagen"
+DEFAULT_TIME_ZONE = HOSPITAL_TIME_ZONE
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,8 @@ from pydantic import (
 )
 
 from robotlib.discovery import Problem
+from robotlib.locales import HOSPITAL_TIME_ZONE
+from robotlib.validation import field_problem, field_problems
 
 __all__ = [
     "DEFAULT_TIMEZONE",
@@ -63,7 +65,7 @@ __all__ = [
     "next_fire_times",
 ]
 
-DEFAULT_TIMEZONE = "Europe/Copenhagen"
+DEFAULT_TIMEZONE = HOSPITAL_TIME_ZONE
 #: :func:`next_fire_times` gives up after this many fire times the calendar skipped.
 MAX_CANDIDATES = 10_000
 #: Days most Danish workplaces close although they are not public holidays
@@ -491,14 +493,9 @@ def _validation_problems(
     exc: ValidationError, path: Path, name: str, line: int | None
 ) -> list[Problem]:
     problems = []
-    for error in exc.errors():
-        loc = [str(part) for part in error["loc"]]
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown field"
-        field = ".".join(loc)
-        text = f"{field}: {message}" if field else message
+    for loc, message in field_problems(exc):
         where = (_key_line(path, name, loc[0]) if loc else None) or line
+        text = field_problem(loc, message)
         problems.append(Problem(path, where, f"job {name!r}: {text}"))
     return problems
 

@@ -50,7 +50,8 @@ from pydantic_settings import (
 )
 
 from robotlib.errors import ConfigurationError
-from robotlib.locales import check_locale, check_time_zone
+from robotlib.locales import HOSPITAL_TIME_ZONE, check_locale, check_time_zone
+from robotlib.validation import field_problem, field_problems
 
 __all__ = [
     "DISPLAY_TZ",
@@ -66,7 +67,7 @@ __all__ = [
 SETTINGS_FILE = "rpa.toml"
 #: The zone times are shown to people in (the hospital's): the CLI, the console,
 #: the run report and the robots' Excel reports.
-DISPLAY_TZ = ZoneInfo("Europe/Copenhagen")
+DISPLAY_TZ = ZoneInfo(HOSPITAL_TIME_ZONE)
 
 CprInLogs = Literal["hash", "mask", "clear"]
 
@@ -291,7 +292,7 @@ class Settings(BaseSettings):
         "otherwise.",
     )
     time_zone: str = Field(
-        default="Europe/Copenhagen",
+        default=HOSPITAL_TIME_ZONE,
         description="The project's time zone: a time with an offset in an input "
         "file becomes this zone's wall-clock time in a field without one.",
     )
@@ -420,8 +421,5 @@ def load_settings(project_dir: Path | None = None, **overrides: Any) -> Settings
 
 def _describe(exc: ValidationError, project_dir: Path | None) -> str:
     where = (project_dir or Path(".")) / SETTINGS_FILE
-    problems = "; ".join(
-        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-        for error in exc.errors()
-    )
+    problems = "; ".join(field_problem(*p) for p in field_problems(exc))
     return f"invalid settings (from {where} or RPA_* variables): {problems}"

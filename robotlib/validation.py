@@ -17,7 +17,16 @@ from pydantic.fields import FieldInfo
 
 from robotlib.cpr import mask_cpr_like
 
-__all__ = ["SHOWN_CHARS", "clipped", "explain", "failed_check", "input_key", "shown"]
+__all__ = [
+    "SHOWN_CHARS",
+    "clipped",
+    "explain",
+    "failed_check",
+    "field_problem",
+    "field_problems",
+    "input_key",
+    "shown",
+]
 
 #: How much of a long value a message shows.
 SHOWN_CHARS = 60
@@ -80,6 +89,25 @@ def explain(
         )
         problems.append(f"column {header!r}: {error['msg']}{quoted}")
     return "; ".join(problems)
+
+
+def field_problems(exc: ValidationError) -> list[tuple[tuple[str, ...], str]]:
+    """Each of pydantic's errors as a settings or definition file's messages say
+    it: the field's path and the problem ("Value error, " dropped; an extra field
+    is an "unknown field")."""
+    found = []
+    for error in exc.errors(include_url=False):
+        path = tuple(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            found.append((path, "unknown field"))
+        else:
+            found.append((path, error["msg"].removeprefix("Value error, ")))
+    return found
+
+
+def field_problem(path: tuple[str, ...], message: str) -> str:
+    """``dotted.path: message`` (the message alone for the whole object)."""
+    return f"{'.'.join(path)}: {message}" if path else message
 
 
 def input_key(name: str, info: FieldInfo) -> str:

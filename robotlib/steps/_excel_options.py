@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from robotlib.locales import HOSPITAL_TIME_ZONE
+
 __all__ = ["HiddenRows", "ReadOptions"]
 
 #: What is done with rows hidden in Excel or filtered away.
@@ -26,6 +28,6 @@ class ReadOptions:
 
     locale: str = "da"
     column_locales: dict[str, str] = field(default_factory=dict)
-    time_zone: str = "Europe/Copenhagen"
+    time_zone: str = HOSPITAL_TIME_ZONE
     hidden_rows: HiddenRows = "refuse"
     stable_for_s: float = 0.0

@@ -50,6 +50,8 @@ from babel.numbers import (
     parse_decimal,
 )
 
+from robotlib.locales import HOSPITAL_TIME_ZONE
+
 __all__ = [
     "ERROR_CODES",
     "NUMERIC_DATE",
@@ -153,7 +155,7 @@ def converter_for(
     annotation: Any,
     *,
     locale: str = "da",
-    time_zone: str = "Europe/Copenhagen",
+    time_zone: str = HOSPITAL_TIME_ZONE,
 ) -> Converter:
     """Return the converter for a field annotation (``Optional`` and ``Annotated``
     unwrapped).
