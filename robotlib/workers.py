@@ -47,6 +47,7 @@ from robotlib.engine import (
     EXIT_INVALID,
     EXIT_OK,
     EXIT_STOPPED,
+    dead_run_counts,
     ended,
     new_run_id,
 )
@@ -69,8 +70,6 @@ MAX_RESTARTS = 10
 _ENDED_ITSELF = (EXIT_OK, EXIT_STOPPED, EXIT_INVALID, EXIT_FAILED_ITEMS)
 #: A worker's run that ran to its end (its own failed items are the whole run's).
 _RAN_TO_END = (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_FAILURES)
-#: Item states that end an item: what a dead worker's run is credited with.
-_END_STATES = (ItemState.DONE, ItemState.BUSINESS_EXCEPTION, ItemState.FAILED)
 
 
 @dataclass(frozen=True)
@@ -283,8 +282,7 @@ class _Crew:
         kill_group(child)  # its browser, which would otherwise live on
         backend = self.project.backend
         recovered = backend.recover_run(run_id, note=f"worker {run_id} {how}")
-        ended = backend.counts(self.robot, run_id=run_id)
-        counts = {state.value: ended[state] for state in _END_STATES if ended[state]}
+        counts = dead_run_counts(backend, self.robot, run_id)
         try:
             backend.finish_run(
                 run_id, status=RunStatus.CRASHED, counts=counts, note=how

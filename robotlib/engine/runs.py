@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Protocol
 
 from robotlib.errors import ConfigurationError
-from robotlib.queue.models import EnqueueResult, Outcome, RunStatus
+from robotlib.queue.base import QueueBackend
+from robotlib.queue.models import EnqueueResult, ItemState, Outcome, RunStatus
 from robotlib.settings import Settings
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "RunObserver",
     "RunResult",
     "check_run_id",
+    "dead_run_counts",
     "ended",
     "new_run_id",
     "private_dir",
@@ -58,6 +60,21 @@ def ended(status: RunStatus, failed: int, settings: Settings) -> tuple[RunStatus
     if status is RunStatus.COMPLETED and failed > settings.notify.failed_item_threshold:
         status = RunStatus.COMPLETED_WITH_FAILURES
     return status, _EXIT_CODES.get(status, EXIT_STOPPED)
+
+
+#: The item states a run's counts name (as its outcomes).
+_ENDED = (ItemState.DONE, ItemState.BUSINESS_EXCEPTION, ItemState.FAILED)
+
+
+def dead_run_counts(backend: QueueBackend, robot: str, run_id: str) -> dict[str, int]:
+    """The counts of a run that could not record its own end (its process died or
+    was killed), from the end states of the items it claimed last.
+
+    The ``--workers`` coordinator (a dead worker) and the scheduler (a killed or
+    crashed child) close such runs with them.
+    """
+    ended = backend.counts(robot, run_id=run_id)
+    return {Outcome(state.value): ended[state] for state in _ENDED if ended[state]}
 
 
 def new_run_id(now: datetime) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Engine
 
-from robotlib.engine import new_run_id
+from robotlib.engine import dead_run_counts, new_run_id
 from robotlib.processes import rpa_command
 from robotlib.project import Project
 from robotlib.queue.models import Outcome, Run, RunStatus
@@ -215,7 +215,7 @@ class Firer:
             run = self.backend.finish_run(
                 run_id,
                 status=RunStatus.STOPPED if killed else RunStatus.CRASHED,
-                counts=self._counts(run),
+                counts=dead_run_counts(self.backend, run.robot, run.id),
                 note=f"killed: {_why_stopped(job, result)}"
                 if killed
                 else f"the run's process ended with exit code {result.exit_code} "
@@ -293,11 +293,6 @@ class Firer:
             return self.backend.get_run(run_id)
         except KeyError:
             return None
-
-    def _counts(self, run: Run) -> dict[str, int]:
-        """A killed run's counts, from its items' states."""
-        counts = self.backend.counts(run.robot, run_id=run.id)
-        return {str(state): n for state, n in counts.items() if n}
 
     # Preflight and deadline ----------------------------------------------------------
 
