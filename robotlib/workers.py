@@ -47,6 +47,7 @@ from robotlib.engine import (
     EXIT_INVALID,
     EXIT_OK,
     EXIT_STOPPED,
+    RunResult,
     dead_run_counts,
     ended,
     new_run_id,
@@ -89,18 +90,11 @@ class Progress:
 
 
 @dataclass(frozen=True)
-class ParallelResult:
-    """How a run with several workers ended."""
+class ParallelResult(RunResult):
+    """How a run with several workers ended: a run's result, with the workers'
+    own runs (replacements included), how many there were and were replaced."""
 
-    run_id: str
-    robot: str
-    status: RunStatus
-    run_dir: Path
-    counts: dict[str, int]
-    loaded: EnqueueResult | None
-    worker_runs: list[Run]
-    note: str = ""
-    exit_code: int = EXIT_OK
+    worker_runs: list[Run] = field(default_factory=list)
     workers: int = 0
     restarts: int = 0
 
@@ -197,9 +191,9 @@ def run_workers(
         run_dir,
         dict(counts),
         loaded,
-        worker_runs,
         note,
         exit_code,
+        worker_runs=worker_runs,
         workers=workers,
         restarts=crew.restarts,
     )

@@ -1,17 +1,7 @@
-"""Excel reports: formatted tables, charts and a summary sheet.
+"""The workbook writer: tables, charts, summary sheets, and saving them safely.
 
-Tables get a bold, filled header row, fitted column widths, frozen panes, an
-autofilter, Danish number formats (``dd-mm-yyyy``, ``0.00``) and conditional
-highlighting. Excel cannot hold timezone-aware datetimes: they are written as naive
-Europe/Copenhagen wall-clock time. Text that looks like a formula is stored as
-text, never evaluated. openpyxl is imported only when a workbook is made.
-
-Example:
-    >>> workbook = new_workbook()
-    >>> sheet = write_table(workbook, "Results", [{"Patient": "A", "Value": 7.4}])
-    >>> add_chart(sheet, kind="bar", title="Values", categories_column="Patient",
-    ...           value_columns=["Value"])
-    >>> save(workbook, Path("results.xlsx"))
+What :mod:`robotlib.workbooks` exports (and :mod:`robotlib.steps.reports` gives
+robots, with an example); how values become cells is :mod:`._cells`.
 """
 
 from __future__ import annotations

@@ -54,41 +54,17 @@ ROOMS = (
 #: imports only rooms below it. The core modules (errors, settings, secrecy, logs,
 #: cpr, validation, locales, retrying, robot, context, traces, workbooks) are below
 #: every room.
+#: The rooms above the engine: none of the rooms below may import them.
+_ABOVE_ENGINE = ("cli", "console", "scheduler", "workers", "project")
 FORBIDDEN = {
     "robotlib.workbooks": ROOMS,
     "robotlib.traces": ROOMS,
     "robotlib.validation": ROOMS,
     "robotlib.secrecy": ROOMS,
-    "robotlib.db": (
-        "cli",
-        "console",
-        "scheduler",
-        "workers",
-        "project",
-        "engine",
-        "queue",
-        "steps",
-    ),
-    "robotlib.queue": (
-        "cli",
-        "console",
-        "scheduler",
-        "workers",
-        "project",
-        "engine",
-        "steps",
-    ),
-    "robotlib.steps": (
-        "cli",
-        "console",
-        "scheduler",
-        "workers",
-        "project",
-        "engine",
-        "queue",
-        "db",
-    ),
-    "robotlib.engine": ("cli", "console", "scheduler", "workers", "project", "steps"),
+    "robotlib.db": (*_ABOVE_ENGINE, "engine", "queue", "steps"),
+    "robotlib.queue": (*_ABOVE_ENGINE, "engine", "steps"),
+    "robotlib.steps": (*_ABOVE_ENGINE, "engine", "queue", "db"),
+    "robotlib.engine": (*_ABOVE_ENGINE, "steps"),
     "robotlib.scheduler": ("cli", "console"),
     "robotlib.console": ("cli",),
 }
