@@ -26,7 +26,11 @@ __all__ = [
     "field_problems",
     "input_key",
     "shown",
+    "whole",
 ]
+
+#: Below this a float holds a whole number exactly.
+_EXACT = float(2**53)
 
 #: How much of a long value a message shows.
 SHOWN_CHARS = 60
@@ -47,11 +51,23 @@ def shown(value: Any) -> str:
     masked = mask_cpr_like(value)
     if masked is not None:
         return f"value {masked}"
-    if type(value) is float and value.is_integer() and abs(value) < 2**53:
-        value = int(value)
+    if type(value) is float:
+        value = whole(value)
     if isinstance(value, str):
         return f"value {clipped(value)}"
     return f"value {value}"
+
+
+def whole(value: float) -> float | int:
+    """A float holding a whole number as an int (``7.0`` → ``7``), else the float.
+
+    Example:
+        >>> whole(7.0), whole(7.5)
+        (7, 7.5)
+    """
+    if value.is_integer() and -_EXACT < value < _EXACT:
+        return int(value)
+    return value
 
 
 def explain(

@@ -44,6 +44,7 @@ from robotlib.db import database_engine
 from robotlib.errors import ConfigurationError
 from robotlib.notify import Notifier, build_notifiers
 from robotlib.project import Project
+from robotlib.queue.base import utc_now
 from robotlib.scheduler._alerts import Alerts
 from robotlib.scheduler._firer import Firer
 from robotlib.scheduler._firings import Firing, FiringStatus
@@ -119,7 +120,7 @@ class Scheduler:
                 "the scheduler needs a database (SQLite or PostgreSQL), not memory://"
             )
         self.engine = database_engine(self.settings.database)
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or utc_now
         self.stop = threading.Event()
         self._halt = threading.Event()
         self._lock: SchedulerLock | None = None

@@ -17,7 +17,7 @@ import json
 import os
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from robotlib.engine import dead_run_counts, new_run_id
 from robotlib.processes import rpa_command
 from robotlib.project import Project
+from robotlib.queue.base import utc_now
 from robotlib.queue.models import Outcome, Run, RunStatus
 from robotlib.queue.sqlalchemy import SqlAlchemyBackend
 from robotlib.schedule import Job
@@ -86,7 +87,7 @@ class Firer:
         self.halt = halt
         self.leader = leader
         self.term_grace_s = term_grace_s
-        self.clock = clock or _utc_now
+        self.clock = clock or utc_now
         #: The jobs this process fires, by name (the daemon keeps them in sync).
         self.jobs: dict[str, Job] = {}
         #: When each APScheduler job was (re)scheduled: deadlines before don't count.
@@ -474,7 +475,3 @@ def _json_report(output: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return found if isinstance(found, dict) else {}
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)

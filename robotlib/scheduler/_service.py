@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
@@ -26,6 +26,7 @@ from robotlib.db import database_engine
 from robotlib.discovery import Problem
 from robotlib.errors import ConfigurationError
 from robotlib.project import Project
+from robotlib.queue.base import utc_now
 from robotlib.queue.sqlalchemy import SqlAlchemyBackend
 from robotlib.schedule import Job, next_fire_times
 from robotlib.scheduler._firings import Firing, FiringStore
@@ -81,7 +82,7 @@ class ScheduleService:
                 "the scheduler needs a database (SQLite or PostgreSQL), not memory://"
             )
         self.project = project
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or utc_now
         self.engine = database_engine(project.settings.database)
         self.backend = SqlAlchemyBackend(self.engine)
         self.firings = FiringStore(self.engine)

@@ -51,6 +51,7 @@ from babel.numbers import (
 )
 
 from robotlib.locales import HOSPITAL_TIME_ZONE
+from robotlib.validation import whole
 
 __all__ = [
     "ERROR_CODES",
@@ -110,20 +111,6 @@ class CellError(ValueError):
 
 
 _SEPARATORS = re.compile(r"[\s_\-]+")
-#: Below this a float holds a whole number exactly.
-_EXACT = float(2**53)
-
-
-def whole(value: float) -> float | int:
-    """A float holding a whole number as an int (``7.0`` → ``7``), else the float.
-
-    Example:
-        >>> whole(7.0), whole(7.5)
-        (7, 7.5)
-    """
-    if value.is_integer() and -_EXACT < value < _EXACT:
-        return int(value)
-    return value
 
 
 def cell_text(value: object) -> str:
