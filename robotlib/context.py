@@ -57,7 +57,7 @@ class Context:
         shared: what lives for the whole run, across restarts (see at_run_end).
     """
 
-    robot: Robot
+    robot: Robot[Any]
     settings: Settings
     run_id: str
     run_dir: Path

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -28,7 +29,7 @@ __all__ = ["LoadedRobot", "Problem", "discover", "load_robot"]
 class LoadedRobot:
     """A robot and the file that declares it."""
 
-    robot: Robot
+    robot: Robot[Any]
     file: Path
 
 
@@ -102,7 +103,7 @@ def load_robot(robots_dir: Path, name: str) -> LoadedRobot:
     )
 
 
-def _import(path: Path, robots_dir: Path) -> tuple[list[Robot], Problem | None]:
+def _import(path: Path, robots_dir: Path) -> tuple[list[Robot[Any]], Problem | None]:
     module_name = f"_rpa_robots.{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:

@@ -68,18 +68,48 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["RetryPolicy", "Robot", "Row", "RowError", "Source", "SourceRow", "Stage"]
+from robotlib.context import Application, Context
+
+__all__ = [
+    "ApplicationSpec",
+    "RetryPolicy",
+    "Robot",
+    "Row",
+    "RowError",
+    "Source",
+    "SourceRow",
+    "Stage",
+]
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+#: The item model of a robot: its stages, precheck and verify take one.
+ItemT = TypeVar("ItemT", bound=BaseModel)
+#: A function of the run: setup, teardown, a preflight check, finish.
+RunHook = Callable[["Context"], object]
+
+
+@runtime_checkable
+class ApplicationSpec(Protocol):
+    """What a robot declares it works in (``Robot(browser=BrowserOptions(...))``).
+
+    The engine opens it before setup, as the first thing of every application
+    start, and closes it with the robot's other applications.
+    """
+
+    def open(self, ctx: Context) -> Application:
+        """Open the application (log in if the robot says so) and register it."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -122,7 +152,7 @@ Source = Callable[[Path | None], Iterable[SourceRow]]
 
 
 @dataclass(frozen=True)
-class Stage:
+class Stage(Generic[ItemT]):
     """A named part of ``process``; a retry resumes after the last finished stage.
 
     Args:
@@ -131,7 +161,7 @@ class Stage:
     """
 
     name: str
-    run: Callable[..., Any]
+    run: Callable[[Context, ItemT], Mapping[str, Any] | None]
 
 
 class RetryPolicy(BaseModel):
@@ -163,32 +193,46 @@ class RetryPolicy(BaseModel):
         return timedelta(seconds=self.backoff_s[min(attempt, len(self.backoff_s)) - 1])
 
 
-class Robot(BaseModel):
+class Robot(BaseModel, Generic[ItemT]):
     """A robot: its items, their source, and the functions that process them.
+
+    ``Robot`` is generic in its item model, so mypy checks each stage, precheck and
+    verify against ``item``: a stage written for another model is a type error.
 
     Args:
         name: lowercase identifier, unique in the project (``lab_results``).
-        description: one sentence for people.
+        description: one sentence for people; default: the first paragraph of the
+            module's docstring.
         item: the pydantic model of one work item.
         source: ``source(input_path) -> rows``; the engine validates each row.
         reference: the item fields that together identify it (unique per robot), or
             a function ``reference(item) -> str``.
+        browser: the browser the robot works in (``browser.BrowserOptions(...)``):
+            opened before setup at every start of the applications, logged in when
+            ``login`` is given; stages get it with ``browser.session(ctx)``.
+        login: the credentials system to log in to the browser with (its ``url`` is
+            the browser's base URL unless the options name one).
         setup: ``setup(ctx)``; opens applications and logs in. Run again after a
             system exception (the application restart).
         process: ``process(ctx, item)`` or a list of them (each a :class:`Stage`, or a
             function named after its stage).
         teardown: ``teardown(ctx)``; closes what setup opened.
-        preflight: ``preflight(ctx)``, run after ``setup`` by ``rpa preflight`` (never
-            in a run): checks that the pages, fields and buttons the robot needs
-            are still there, and changes nothing. It raises to fail; the message
-            is what the operator reads.
+        finish: ``finish(ctx)`` once, when the run has processed its items (a
+            report of the run); not at restarts. If it raises, the run crashed.
+        preflight: ``preflight(ctx)`` or a list of checks, run after ``setup`` by
+            ``rpa preflight`` (never in a run): checks that the pages, fields and
+            buttons the robot needs are still there, and changes nothing. It
+            raises to fail; the message is what the operator reads. The checks of
+            ``robotlib.steps.browser`` (``expect_page``, ``expect_columns``) are
+            data.
         precheck: ``precheck(ctx, item) -> dict | None`` run before an item that was
             claimed before is processed again; a dict means "already done".
         verify: ``verify(ctx, item, output)``; reads the record back, raises if it
             differs. An item is done only once verified.
-        retry: attempts and backoff for system exceptions.
+        retry: attempts and backoff for system exceptions; default: the project's
+            ``[robots] retry`` in rpa.toml, else 3 attempts.
         stop_after_system_errors: stop the run after this many system exceptions in
-            a row (0 turns it off).
+            a row (0 turns it off); default: the project's, else 5.
         time_limit: stop claiming items after this long.
         lease: how long a claimed item stays leased without a renewal.
         outputs: the output fields reports show.
@@ -201,13 +245,16 @@ class Robot(BaseModel):
 
     name: str
     description: str = ""
-    item: type[BaseModel]
+    item: type[ItemT]
     source: Source | None = None
     reference: tuple[str, ...] | Callable[[Any], str]
+    browser: ApplicationSpec | None = None
+    login: str | None = None
     setup: Callable[..., Any] | None = None
-    process: tuple[Stage, ...]
+    process: tuple[Stage[Any], ...]
     teardown: Callable[..., Any] | None = None
-    preflight: Callable[..., Any] | None = None
+    finish: Callable[..., Any] | None = None
+    preflight: tuple[Callable[..., Any], ...] = ()
     precheck: Callable[..., Mapping[str, Any] | None] | None = None
     verify: Callable[..., Any] | None = None
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
@@ -216,6 +263,41 @@ class Robot(BaseModel):
     lease: timedelta = timedelta(minutes=5)
     outputs: tuple[str, ...] = ()
     not_compared: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        item: type[ItemT],
+        process: Callable[[Context, ItemT], Mapping[str, Any] | None]
+        | Stage[ItemT]
+        | Sequence[Stage[ItemT] | Callable[[Context, ItemT], Mapping[str, Any] | None]],
+        reference: str | Sequence[str] | Callable[[ItemT], str],
+        source: Source | None = None,
+        description: str | None = None,
+        browser: ApplicationSpec | None = None,
+        login: str | None = None,
+        setup: RunHook | None = None,
+        teardown: RunHook | None = None,
+        finish: RunHook | None = None,
+        preflight: RunHook | Sequence[RunHook] | None = None,
+        precheck: Callable[[Context, ItemT], Mapping[str, Any] | None] | None = None,
+        verify: Callable[[Context, ItemT, dict[str, Any]], object] | None = None,
+        retry: RetryPolicy | None = None,
+        stop_after_system_errors: int | None = None,
+        time_limit: timedelta | None = None,
+        lease: timedelta | None = None,
+        outputs: Sequence[str] | None = None,
+        not_compared: Sequence[str] | None = None,
+    ) -> None:
+        given = {key: value for key, value in locals().items() if value is not None}
+        given.pop("self")
+        given.pop("__class__", None)
+        if description is None:
+            given["description"] = _docstring_of(sys._getframe(1).f_globals)
+        # only what the author gave: model_fields_set tells the project's defaults
+        # (rpa.toml [robots]) which fields to fill
+        super().__init__(**given)
 
     @field_validator("name")
     @classmethod
@@ -229,11 +311,11 @@ class Robot(BaseModel):
 
     @field_validator("process", mode="before")
     @classmethod
-    def _stages(cls, value: Any) -> tuple[Stage, ...]:
+    def _stages(cls, value: Any) -> tuple[Stage[Any], ...]:
         parts = [value] if callable(value) or isinstance(value, Stage) else value
         if not isinstance(parts, Iterable) or not parts:
             raise ValueError("give process a function, a Stage, or a list of them")
-        stages = []
+        stages: list[Stage[Any]] = []
         for part in parts:
             if isinstance(part, Stage):
                 stages.append(part)
@@ -246,6 +328,11 @@ class Robot(BaseModel):
             raise ValueError(f"stage names must be unique: {names}")
         return tuple(stages)
 
+    @field_validator("preflight", mode="before")
+    @classmethod
+    def _checks(cls, value: Any) -> Any:
+        return (value,) if callable(value) else value
+
     @field_validator("reference", mode="before")
     @classmethod
     def _reference(cls, value: Any) -> Any:
@@ -254,7 +341,7 @@ class Robot(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> Robot:
+    def _consistent(self) -> Robot[ItemT]:
         if isinstance(self.reference, tuple):
             fields = self.item.model_fields
             unknown = [name for name in self.reference if name not in fields]
@@ -274,21 +361,21 @@ class Robot(BaseModel):
             _check_arity(role, function, arity)
         if self.lease < timedelta(seconds=1):
             raise ValueError("the lease must be at least one second")
+        if self.login is not None and self.browser is None:
+            raise ValueError("login names the system to log in to: give a browser")
         return self
 
     def _callables(self) -> list[tuple[str, Callable[..., Any], int]]:
         found: list[tuple[str, Callable[..., Any], int]] = [
             (f"stage {stage.name!r}", stage.run, 2) for stage in self.process
         ]
-        for role, arity in (
-            ("setup", 1),
-            ("teardown", 1),
-            ("preflight", 1),
-            ("precheck", 2),
-        ):
+        for role in ("setup", "teardown", "finish"):
             function = getattr(self, role)
             if function is not None:
-                found.append((role, function, arity))
+                found.append((role, function, 1))
+        found += [("preflight", check, 1) for check in self.preflight]
+        if self.precheck is not None:
+            found.append(("precheck", self.precheck, 2))
         if self.verify is not None:
             found.append(("verify", self.verify, 3))
         if self.source is not None:
@@ -298,6 +385,18 @@ class Robot(BaseModel):
         return found
 
     # Used by the engine ------------------------------------------------------------
+
+    def start(self, ctx: Context) -> None:
+        """Start the applications: open the declared browser, then run setup."""
+        if self.browser is not None:
+            self.browser.open(ctx)
+        if self.setup is not None:
+            self.setup(ctx)
+
+    @property
+    def starts_applications(self) -> bool:
+        """Whether :meth:`start` does anything."""
+        return self.browser is not None or self.setup is not None
 
     def reference_of(self, item: BaseModel) -> str:
         """Return the item's unique reference: its reference fields joined by ``|``."""
@@ -309,6 +408,12 @@ class Robot(BaseModel):
     def stage_names(self) -> tuple[str, ...]:
         """The names of the stages, in order."""
         return tuple(stage.name for stage in self.process)
+
+
+def _docstring_of(module_globals: Mapping[str, Any]) -> str:
+    """The first paragraph of a module's docstring, on one line."""
+    doc = module_globals.get("__doc__") or ""
+    return " ".join(inspect.cleandoc(doc).split("\n\n", 1)[0].split())
 
 
 def _text(value: Any) -> str:
@@ -335,7 +440,7 @@ def _check_arity(role: str, function: Callable[..., Any], arity: int) -> None:
         ) from None
 
 
-def stages_after(robot: Robot, finished: Sequence[str]) -> list[Stage]:
+def stages_after(robot: Robot[Any], finished: Sequence[str]) -> list[Stage[Any]]:
     """Return the stages still to run, given the names of finished ones."""
     done = set(finished)
     return [stage for stage in robot.process if stage.name not in done]

@@ -21,6 +21,10 @@ Example ``rpa.toml``::
     smtp_to = ["rpa-team@region.dk"]
     business_exception_threshold = 10
 
+    [robots]                      # what every robot has unless it says otherwise
+    retry = { attempts = 3, backoff_s = [2, 10] }
+    stop_after_system_errors = 5
+
 A nested setting has a variable with ``__`` between the levels:
 ``RPA_NOTIFY__SMTP_HOST=smtp.region.dk``; a list is written as JSON:
 ``RPA_NOTIFY__SMTP_TO='["rpa-team@region.dk"]'``.
@@ -51,6 +55,7 @@ from pydantic_settings import (
 
 from robotlib.errors import ConfigurationError
 from robotlib.locales import HOSPITAL_TIME_ZONE, check_locale, check_time_zone
+from robotlib.robot import RetryPolicy
 from robotlib.validation import field_problem, field_problems
 
 __all__ = [
@@ -60,6 +65,7 @@ __all__ = [
     "CprInLogs",
     "NotifySettings",
     "OidcSettings",
+    "RobotDefaults",
     "Settings",
     "load_settings",
 ]
@@ -227,6 +233,27 @@ class ConsoleSettings(BaseModel):
     )
 
 
+class RobotDefaults(BaseModel):
+    """The project's defaults for its robots: the ``[robots]`` table.
+
+    A robot that sets a field itself keeps its own; unset, the field is the
+    project's here, else robotlib's default.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    retry: RetryPolicy | None = Field(
+        default=None,
+        description="Attempts and backoff after system exceptions, e.g. "
+        "{ attempts = 3, backoff_s = [2, 10] }.",
+    )
+    stop_after_system_errors: int | None = Field(
+        default=None,
+        ge=0,
+        description="Stop a run after this many system exceptions in a row.",
+    )
+
+
 class Settings(BaseSettings):
     """Settings of a robot project.
 
@@ -312,6 +339,10 @@ class Settings(BaseSettings):
         default_factory=NotifySettings,
         description="Who hears of a scheduled run that needs attention: the "
         "[notify] table, or RPA_NOTIFY__<SETTING> variables.",
+    )
+    robots: RobotDefaults = Field(
+        default_factory=RobotDefaults,
+        description="Defaults for every robot of the project: the [robots] table.",
     )
     console: ConsoleSettings = Field(
         default_factory=ConsoleSettings,

@@ -9,6 +9,8 @@ logged, and the next setup starts afresh.
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 
 from robotlib.context import Context
@@ -19,7 +21,7 @@ __all__ = ["notify", "stop_applications"]
 log = structlog.get_logger("robotlib.engine")
 
 
-def stop_applications(robot: Robot, ctx: Context, *, reason: str) -> None:
+def stop_applications(robot: Robot[Any], ctx: Context, *, reason: str) -> None:
     """Run teardown and close every registered application; never raises."""
     if robot.teardown is not None:
         try:

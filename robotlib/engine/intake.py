@@ -75,7 +75,7 @@ class Intake:
 
     def __init__(
         self,
-        robot: Robot,
+        robot: Robot[Any],
         *,
         settings: Settings,
         backend: QueueBackend,
@@ -225,9 +225,10 @@ class Intake:
 
     def _validated(self, values: Mapping[str, Any] | BaseModel) -> BaseModel:
         """The row as the robot's item; a reader's validated model is taken as it is."""
-        if isinstance(values, self.robot.item):
+        item: type[BaseModel] = self.robot.item
+        if isinstance(values, item):
             return values
-        return self.robot.item.model_validate(values)
+        return item.model_validate(values, by_name=True)
 
     def _raw_reference(self, values: Mapping[str, Any], location: str) -> str:
         """A reference for a row that failed validation, stable across reloads."""

@@ -50,7 +50,7 @@ class ItemProcessor:
     """
 
     def __init__(
-        self, robot: Robot, backend: QueueBackend, redactor: Redactor, logs: Path
+        self, robot: Robot[Any], backend: QueueBackend, redactor: Redactor, logs: Path
     ) -> None:
         self.robot = robot
         self.backend = backend
@@ -108,7 +108,7 @@ class ItemProcessor:
     ) -> Outcome:
         robot = self.robot
         try:
-            model = robot.item.model_validate(item.payload)
+            model = robot.item.model_validate(item.payload, by_name=True)
         except ValidationError as exc:
             message = invalid_row("the stored item", exc, item.payload, robot.item)
             raise BusinessRuleError(message) from None

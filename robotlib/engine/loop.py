@@ -87,7 +87,7 @@ class Engine:
 
     def __init__(
         self,
-        robot: Robot,
+        robot: Robot[Any],
         *,
         settings: Settings,
         backend: QueueBackend,
@@ -99,6 +99,7 @@ class Engine:
         shared: Mapping[str, Any] | None = None,
         input_stable_s: float = 0.0,
     ) -> None:
+        robot = with_project_defaults(robot, settings)
         self.robot = robot
         self.input_stable_s = input_stable_s
         self.shared = dict(shared or {})
@@ -171,6 +172,7 @@ class Engine:
                     self.observer.loaded(loaded, due)
                 try:
                     status, note = self._loop(ctx, loop, limit)
+                    self._finish(ctx)
                 finally:
                     for problem in ctx.end_run():
                         log.warning("run_end_callback_failed", error=str(problem))
@@ -338,14 +340,22 @@ class Engine:
         self._sleep(seconds)
         return True
 
+    def _finish(self, ctx: Context) -> None:
+        """Run the robot's finish hook once; what it raises crashes the run."""
+        if self.robot.finish is None:
+            return
+        started = time.perf_counter()
+        self.robot.finish(ctx)
+        log.info("finish_finished", duration_ms=elapsed_ms(started))
+
     def _start_applications(self, ctx: Context, loop: _Loop) -> bool:
         """Run setup; a failure counts as a system exception. True when it worked."""
         robot = self.robot
-        if robot.setup is None:
+        if not robot.starts_applications:
             return True
         started = time.perf_counter()
         try:
-            robot.setup(ctx)
+            robot.start(ctx)
         except ConfigurationError:
             # wrong credentials, a missing browser: trying again cannot help (and a
             # refused login tried again locks the account), so the run stops.
@@ -363,3 +373,14 @@ class Engine:
             return False
         log.info("setup_finished", duration_ms=elapsed_ms(started))
         return True
+
+
+def with_project_defaults(robot: Robot[Any], settings: Settings) -> Robot[Any]:
+    """The robot with the project's ``[robots]`` defaults where it sets nothing."""
+    defaults = settings.robots.model_dump(exclude_none=True)
+    update = {
+        name: getattr(settings.robots, name)
+        for name in defaults
+        if name not in robot.model_fields_set
+    }
+    return robot.model_copy(update=update) if update else robot

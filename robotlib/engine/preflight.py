@@ -54,7 +54,7 @@ class PreflightResult:
 
 
 def run_preflight(
-    robot: Robot,
+    robot: Robot[Any],
     *,
     settings: Settings,
     redactor: Redactor,
@@ -104,15 +104,15 @@ def run_preflight(
     return PreflightResult(robot.name, ok, message, run_dir, duration_s, checked)
 
 
-def _checks(robot: Robot, ctx: Context, logs: Path) -> None:
+def _checks(robot: Robot[Any], ctx: Context, logs: Path) -> None:
     """Setup, then preflight; screenshots if either raises; always teardown."""
     try:
         try:
-            if robot.setup is not None:
-                robot.setup(ctx)
+            if robot.starts_applications:
+                robot.start(ctx)
                 log.info("setup_finished")
-            if robot.preflight is not None:
-                robot.preflight(ctx)
+            for check in robot.preflight:
+                check(ctx)
         except Exception:
             save_screenshots(ctx, "preflight", logs)
             raise
@@ -123,10 +123,10 @@ def _checks(robot: Robot, ctx: Context, logs: Path) -> None:
             log.warning("run_end_callback_failed", error=str(problem))
 
 
-def _checked(robot: Robot) -> str:
+def _checked(robot: Robot[Any]) -> str:
     """What a preflight of ``robot`` runs, in words."""
-    if robot.preflight is not None:
-        return "setup and preflight" if robot.setup is not None else "preflight"
-    if robot.setup is not None:
+    if robot.preflight:
+        return "setup and preflight" if robot.starts_applications else "preflight"
+    if robot.starts_applications:
         return "setup only (the robot declares no preflight)"
     return "nothing (the robot declares neither setup nor preflight)"

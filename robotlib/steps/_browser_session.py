@@ -101,6 +101,16 @@ class BrowserOptions(BaseModel):
         "whether it went through is unknown.",
     )
 
+    def open(self, ctx: Context) -> BrowserSession:
+        """Open a session with these options; log in to the robot's ``login``.
+
+        The engine calls it before setup when a robot declares
+        ``Robot(browser=BrowserOptions(...))``.
+        """
+        from robotlib.steps.browser import open_declared
+
+        return open_declared(ctx, self)
+
     @field_validator("trace", mode="before")
     @classmethod
     def _trace_flag(cls, value: Any) -> Any:

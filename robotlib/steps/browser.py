@@ -1,22 +1,21 @@
 """Browser steps on top of Playwright: log in, navigate, fill forms, read tables.
 
-Every step takes the :class:`BrowserSession` a robot's setup opened with
-:func:`open_browser`, is logged with its name and duration, turns Playwright's
-timeouts into :class:`~robotlib.errors.StepTimeoutError` and its other errors into
-:class:`~robotlib.errors.TargetSystemError` (both system exceptions: the item is
-retried), and checks that the page did not answer with a server error. For anything
-else, ``session.page`` is the plain Playwright page.
+Every step takes the robot's :class:`BrowserSession` (``session(ctx)``: the browser
+the robot declares with ``Robot(browser=BrowserOptions(...), login="system")``, or
+one its setup opened with :func:`open_browser`), is logged with its name and
+duration, turns Playwright's timeouts into :class:`~robotlib.errors.StepTimeoutError`
+and its other errors into :class:`~robotlib.errors.TargetSystemError` (both system
+exceptions: the item is retried), and checks that the page did not answer with a
+server error. For anything else, ``session.page`` is the plain Playwright page.
 
 Example:
-    >>> def setup(ctx):  # doctest: +SKIP
-    ...     session = open_browser(ctx, BrowserOptions(base_url=URL))
-    ...     login(session, ctx.credentials("sandbox"))
-    ...     ctx.state["browser"] = session
     >>> def register(ctx, item):  # doctest: +SKIP
-    ...     session = ctx.state["browser"]
-    ...     goto(session, "/patients/search")
-    ...     fill_form(session, {"CPR number": item.cpr})
-    ...     click(session, "Search")
+    ...     page = session(ctx)
+    ...     goto(page, "/patients/search")
+    ...     fill_form(page, {"CPR number": item.cpr})
+    ...     click(page, "Search")
+    >>> robot = Robot(..., browser=BrowserOptions(mask=("#cpr",)), login="sandbox")
+    ... # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -27,13 +26,25 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 import structlog
 from pydantic import BaseModel
 
-from robotlib.errors import CredentialsError, StepTimeoutError, TargetSystemError
+from robotlib.errors import (
+    ConfigurationError,
+    CredentialsError,
+    StepTimeoutError,
+    TargetSystemError,
+)
 from robotlib.retrying import retrying
+from robotlib.steps._browser_checks import (
+    ColumnsCheck,
+    PageCheck,
+    expect_columns,
+    expect_elements,
+    expect_page,
+)
 from robotlib.steps._browser_session import (
     BrowserOptions,
     BrowserSession,
@@ -45,22 +56,30 @@ from robotlib.steps._registry import step
 if TYPE_CHECKING:
     from playwright.sync_api import Locator
 
+    from robotlib.context import Context
     from robotlib.credentials import SystemCredentials
 
 __all__ = [
     "BrowserOptions",
     "BrowserSession",
+    "ColumnsCheck",
     "Notice",
+    "PageCheck",
     "click",
     "download",
+    "expect_columns",
+    "expect_elements",
+    "expect_page",
     "expect_text",
     "fill_form",
+    "find_row",
     "goto",
     "login",
     "open_browser",
     "read_table",
     "screenshot",
     "select",
+    "session",
     "upload",
     "wait_for",
 ]
@@ -74,6 +93,41 @@ _SELECTOR = re.compile(r"^(css=|xpath=|text=|#|\.|\[|//)")
 #: Playwright's errors for a value put the wrong way: fill on a select, a select
 #: on an input, a datetime in the wrong format for the input.
 _WRONG_KIND = re.compile(r"not an <input>|not a <select>|Malformed value")
+M = TypeVar("M", bound=BaseModel)
+
+
+def session(ctx: Context) -> BrowserSession:
+    """The robot's browser session: the one open in this run, else opened now.
+
+    A robot that declares ``Robot(browser=BrowserOptions(...), login="sandbox")``
+    has its browser opened and logged in before setup; a robot whose setup calls
+    :func:`open_browser` gets that one.
+
+    Raises:
+        ConfigurationError: no browser is open and the robot declares none.
+    """
+    for application in reversed(ctx.applications):
+        if isinstance(application, BrowserSession):
+            return application
+    options = ctx.robot.browser
+    if not isinstance(options, BrowserOptions):
+        raise ConfigurationError(
+            f"robot {ctx.robot.name!r} has no browser: declare one with "
+            "Robot(browser=browser.BrowserOptions(...)), or open one in setup"
+        )
+    return open_declared(ctx, options)
+
+
+def open_declared(ctx: Context, options: BrowserOptions) -> BrowserSession:
+    """Open the robot's declared browser; log in to ``ctx.robot.login`` if named."""
+    system = ctx.robot.login
+    credentials = ctx.credentials(system) if system is not None else None
+    if credentials is not None and options.base_url is None and credentials.url:
+        options = options.model_copy(update={"base_url": credentials.url})
+    opened = open_browser(ctx, options)
+    if credentials is not None:
+        login(opened, credentials)
+    return opened
 
 
 def _playwright_errors(function: Callable[P, R]) -> Callable[P, R]:
@@ -315,6 +369,28 @@ def expect_text(
     return found.inner_text()
 
 
+@overload
+def read_table(
+    session: BrowserSession,
+    selector: str,
+    *,
+    model: None = None,
+    next_page: str | None = ...,
+    max_pages: int = ...,
+) -> list[dict[str, str]]: ...
+
+
+@overload
+def read_table(
+    session: BrowserSession,
+    selector: str,
+    *,
+    model: type[M],
+    next_page: str | None = ...,
+    max_pages: int = ...,
+) -> list[M]: ...
+
+
 @step
 @_playwright_errors
 def read_table(
@@ -324,7 +400,7 @@ def read_table(
     model: type[BaseModel] | None = None,
     next_page: str | None = "a[rel=next]",
     max_pages: int = 1000,
-) -> list[Any]:
+) -> list[dict[str, str]] | list[Any]:
     """Read an HTML table into dicts (header → cell text), following pagination.
 
     Args:
@@ -365,7 +441,26 @@ def read_table(
         session.check()
     if model is None:
         return rows
-    return [model.model_validate(row) for row in rows]
+    return [model.model_validate(row, by_name=True) for row in rows]
+
+
+def find_row(
+    session: BrowserSession,
+    selector: str,
+    match: Mapping[str, str],
+    *,
+    next_page: str | None = None,
+) -> dict[str, str] | None:
+    """The first row of the table ``selector`` whose cells equal ``match``, or None.
+
+    Example:
+        >>> row = find_row(page, "#lab-results", {"Registration id": "12"})
+        ... # doctest: +SKIP
+    """
+    for row in read_table(session, selector, next_page=next_page):
+        if all(row.get(column) == value for column, value in match.items()):
+            return row
+    return None
 
 
 @step
