@@ -1,17 +1,19 @@
 """Finding robots in a project's ``robots/`` folder, and reporting what is wrong.
 
-Every ``robots/*.py`` whose name does not start with ``_`` is imported; each
-:class:`~robotlib.robot.Robot` it defines at module level is a robot. Files starting
-with ``_`` are helpers robots may import (``from _common import ...``).
+``robots/`` is a Python package (its ``__init__.py`` may be empty), so mypy and
+editors follow its imports. Every ``robots/*.py`` whose name does not start with
+``_`` is imported as a module of it; each :class:`~robotlib.robot.Robot` it defines
+at module level is a robot. Files starting with ``_`` are helpers robots import
+relatively (``from ._epj import open_patient``). Nothing is added to ``sys.path``;
+each discovery imports the files afresh.
 """
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import sys
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,10 @@ from robotlib.robot import Robot
 from robotlib.validation import field_problem, field_problems
 
 __all__ = ["LoadedRobot", "Problem", "discover", "load_robot"]
+
+#: The name robots/ is imported under: private, so that it cannot shadow a
+#: ``robots`` package of the project's own.
+PACKAGE = "_rpa_robots"
 
 
 @dataclass(frozen=True)
@@ -104,15 +110,15 @@ def load_robot(robots_dir: Path, name: str) -> LoadedRobot:
 
 
 def _import(path: Path, robots_dir: Path) -> tuple[list[Robot[Any]], Problem | None]:
-    module_name = f"_rpa_robots.{path.stem}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        return [], Problem(path, None, "cannot be imported as Python")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
     try:
-        with _on_path(robots_dir):
-            spec.loader.exec_module(module)
+        _fresh_package(robots_dir)
+        module_name = f"{PACKAGE}.{path.stem}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            return [], Problem(path, None, "cannot be imported as Python")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
     except SyntaxError as exc:
         return [], Problem(path, exc.lineno, f"syntax error: {exc.msg}")
     except ValidationError as exc:
@@ -124,15 +130,30 @@ def _import(path: Path, robots_dir: Path) -> tuple[list[Robot[Any]], Problem | N
     return robots, None
 
 
-@contextmanager
-def _on_path(folder: Path) -> Iterator[None]:
-    """Let robot files import their helpers from the robots folder."""
-    entry = str(folder.resolve())
-    sys.path.insert(0, entry)
-    try:
-        yield
-    finally:
-        sys.path.remove(entry)
+def _fresh_package(robots_dir: Path) -> None:
+    """Make ``robots_dir`` the package :data:`PACKAGE`, its modules not yet imported.
+
+    Every import of a robot file starts afresh (a file edited since is read again),
+    and a robot file's relative imports find the helpers beside it.
+    """
+    for name in [name for name in sys.modules if name.split(".")[0] == PACKAGE]:
+        del sys.modules[name]
+    init = robots_dir / "__init__.py"
+    folder = [str(robots_dir.resolve())]
+    spec = (
+        importlib.util.spec_from_file_location(
+            PACKAGE, init, submodule_search_locations=folder
+        )
+        if init.is_file()
+        else None
+    )
+    if spec is None:  # a folder without __init__.py: a namespace package
+        spec = importlib.machinery.ModuleSpec(PACKAGE, None, is_package=True)
+        spec.submodule_search_locations = folder
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[PACKAGE] = package
+    if spec.loader is not None:
+        spec.loader.exec_module(package)
 
 
 def _line_in(exc: BaseException, path: Path) -> int | None:

@@ -1,13 +1,13 @@
-"""What the example robots share about the (sandbox) EPJ: logging in, finding a patient.
+"""What the example robots share about the (sandbox) EPJ: its browser, its patients.
 
 Files in robots/ whose name starts with ``_`` are helpers, not robots; robot files
-import them by name (``from _epj import open_patient``).
+import them relatively (``from ._epj import open_patient``).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Mapping
 
 from robotlib import BusinessRuleError, Context, TargetSystemError, step
 from robotlib.steps import browser
@@ -16,152 +16,115 @@ from robotlib.steps import browser
 SYSTEM = "sandbox"
 #: Fields that show who the patient is: blacked out in screenshots.
 PATIENT_FIELDS = ("#patient-cpr", ".patient-line")
+#: The EPJ's browser: ``Robot(browser=EPJ, login=SYSTEM)``.
+EPJ = browser.BrowserOptions(mask=PATIENT_FIELDS)
 #: The patient preflights look up: fictitious, of the sandbox's seed data (seed
 #: 2026). Against a real EPJ this is its test patient: a preflight opens no real
 #: patient's record.
 TEST_PATIENT = "170551-4514"
-#: How long a preflight waits for the elements of a page to show.
-PREFLIGHT_TIMEOUT_S = 5.0
-
-
-def log_in(
-    ctx: Context, *, mask: tuple[str, ...] = PATIENT_FIELDS
-) -> browser.BrowserSession:
-    """Setup: open a browser on the EPJ, log in as the robot user, keep the session.
-
-    Args:
-        ctx: the run; the session is kept in ``ctx.state["browser"]``.
-        mask: selectors blacked out in screenshots (patient data on the pages used).
-    """
-    login = ctx.credentials(SYSTEM)
-    session = browser.open_browser(
-        ctx, browser.BrowserOptions(base_url=login.url, mask=mask)
-    )
-    browser.login(session, login)
-    ctx.state["browser"] = session
-    return session
 
 
 @step(log_args=False, retries=2)
-def open_patient(session: browser.BrowserSession, cpr: str, *, fix: str) -> None:
-    """Search the patient by CPR number and open their page.
+def open_patient(ctx: Context, cpr: str, *, fix: str) -> browser.BrowserSession:
+    """Search the patient by CPR number and open their page; return the session.
 
     A search saves nothing, so a search the EPJ answered with an error is run
     again (twice at most) rather than costing the item an attempt.
 
-    Args:
-        session: the browser session.
-        cpr: ``DDMMYY-SSSS``.
-        fix: what the operator should do when there is no such patient, e.g.
-            ``"check the spreadsheet"``.
-
     Raises:
         BusinessRuleError: the EPJ has no patient with that number (its own words
-            are in the message).
+            are in the message, then ``fix``: what the operator should do).
     """
+    session = browser.session(ctx)
     browser.goto(session, "/patients/search")
     browser.fill_form(session, {"CPR number": cpr})
     browser.click(session, "Search")
-    refusal = session.page.locator("#cpr-error")
-    if refusal.count():
+    if (refusal := session.page.locator("#cpr-error")).count():
         raise BusinessRuleError(
             f"No patient with CPR number {cpr} in the EPJ, which says "
             f"{refusal.inner_text()!r}: {fix}",
             code="unknown_patient",
         )
+    return session
 
 
-# Preflight checks: open pages and look, never save ---------------------------------
-
-
-@step(log_args=False)
-def expect_elements(
-    session: browser.BrowserSession,
-    where: str,
-    *,
-    fields: Sequence[str] = (),
-    buttons: Sequence[str] = (),
-    links: Sequence[str] = (),
-    selectors: Sequence[str] = (),
-    timeout_s: float = PREFLIGHT_TIMEOUT_S,
-) -> None:
-    """Preflight: wait until each element shows on the page; name every one missing.
+def saved_id(session: browser.BrowserSession, what: str, shown_in: str) -> int:
+    """After a save: the id of the record (a new one, or the one already there).
 
     Args:
-        session: the browser session, on the page to check.
-        where: the page, for the message (``"the lab result form"``).
-        fields: labels of fields.
-        buttons: names of buttons.
-        links: names of links.
-        selectors: CSS selectors (tables, texts the robot reads).
-        timeout_s: how long to wait for all of them together.
-
-    Raises:
-        TargetSystemError: some are missing after ``timeout_s``; the message names
-            them and the page's address.
+        session: on the page the save answered with.
+        what: what was saved, for a refusal's message: ``"The EPJ refused
+            <what>: <its reasons>"``, each reason with its question if it has one.
+        shown_in: the selector of the text holding the new record's id.
     """
     page = session.page
-    wanted = [
-        (f"field {label!r}", page.get_by_label(label, exact=True)) for label in fields
-    ]
-    wanted += [
-        (f"button {name!r}", page.get_by_role("button", name=name, exact=True))
-        for name in buttons
-    ]
-    wanted += [
-        (f"link {name!r}", page.get_by_role("link", name=name, exact=True))
-        for name in links
-    ]
-    wanted += [(selector, page.locator(selector)) for selector in selectors]
-    deadline = time.monotonic() + timeout_s
-    while True:
-        missing = [name for name, locator in wanted if not locator.first.is_visible()]
-        if not missing or time.monotonic() >= deadline:
-            break
-        page.wait_for_timeout(100)
-    session.check()
-    if missing:
-        raise TargetSystemError(
-            f"{where} ({page.url}) has no {', '.join(missing)}: has the EPJ changed? "
-            "The robot needs them"
-        )
+    duplicate = page.get_by_role("alert").filter(has_text="Already registered")
+    if duplicate.count():
+        return _number(duplicate.first.inner_text())
+    errors: list[str] = page.locator(".field-error").evaluate_all(
+        """errors => errors.map(e => {
+             const legend = e.closest('fieldset')?.querySelector('legend');
+             return (legend ? legend.innerText + ': ' : '') + e.innerText;
+           })"""
+    )
+    if errors:
+        raise BusinessRuleError(f"The EPJ refused {what}: " + "; ".join(errors))
+    return _number(page.locator(shown_in).first.inner_text())
 
 
-@step(log_args=False)
-def expect_columns(
-    session: browser.BrowserSession, where: str, table: str, columns: Sequence[str]
+def check_record(
+    session: browser.BrowserSession,
+    table: str,
+    key: Mapping[str, str],
+    expected: Mapping[str, str],
+    *,
+    source: str,
+    cells: Callable[[dict[str, str]], dict[str, str]] = dict,
 ) -> None:
-    """Preflight: the table ``table`` (a selector) has each of ``columns``.
+    """Verify: the table lists the record ``key`` with the ``expected`` values.
+
+    Args:
+        cells: the row's cells as they compare with ``expected``.
 
     Raises:
-        TargetSystemError: the table lacks some; the message names them.
+        BusinessRuleError: the record is missing, or holds other values than
+            ``source`` (``"the spreadsheet"``) says.
     """
-    expect_elements(session, where, selectors=[table])
-    headers: list[str] = session.page.locator(f"{table} thead th").evaluate_all(
-        "cells => cells.map(c => c.innerText.trim())"
-    )
-    if missing := [column for column in columns if column not in headers]:
-        raise TargetSystemError(
-            f"the table {table} of {where} has no column {', '.join(missing)} (it "
-            f"has {', '.join(headers)}): has the EPJ changed? The robot reads them"
+    record = ", ".join(f"{column} {value}" for column, value in key.items())
+    row = browser.find_row(session, table, key)
+    if row is None:
+        raise BusinessRuleError(f"The record with {record} is not in the EPJ")
+    row = cells(row)
+    shown = {column: row[column] for column in expected}
+    if shown != expected:
+        raise BusinessRuleError(
+            f"The EPJ holds the record with {record} with other values {shown} "
+            f"than {source} {dict(expected)}: check which is right"
         )
 
 
-def check_patient_search(session: browser.BrowserSession) -> None:
+def check_test_patient(ctx: Context) -> None:
     """Preflight: the patient search finds the test patient and opens their page."""
-    browser.goto(session, "/patients/search")
-    expect_elements(
-        session, "the patient search", fields=["CPR number"], buttons=["Search"]
-    )
-    open_patient(
-        session,
+    browser.expect_page(
+        "the patient search",
+        goto="/patients/search",
+        fields=["CPR number"],
+        buttons=["Search"],
+    )(ctx)
+    session = open_patient(
+        ctx,
         TEST_PATIENT,
         fix="the preflight's test patient is missing; set TEST_PATIENT in "
         "robots/_epj.py to the EPJ's test patient",
     )
-    expect_elements(session, "the patient page", selectors=["#patient-cpr"])
+    browser.expect_elements(session, "the patient page", selectors=["#patient-cpr"])
     shown = session.page.locator("#patient-cpr").inner_text().strip()
     if shown != TEST_PATIENT:
         raise TargetSystemError(
             f"the patient search for {TEST_PATIENT} opened the page of {shown!r}"
         )
+
+
+def _number(text: str) -> int:
+    """The id in ``"Already registered (id 12)."`` or ``"12"``."""
+    return int(re.findall(r"\d+", text)[-1])

@@ -8,31 +8,22 @@ open for the patient is a business exception and the board stays as it was. A
 patient already in the bed counts as moved, so a retry never moves anyone twice.
 
 Run it against the sandbox:  rpa run bed_board --input robots/inputs/transfers.xlsx
-Check that it can still log in and read the board:  rpa preflight bed_board
 """
-
-from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from _epj import TEST_PATIENT, check_patient_search, expect_elements, log_in
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from robotlib import (
-    ApplicationError,
-    BusinessRuleError,
-    Context,
-    RetryPolicy,
-    TargetSystemError,
-)
-from robotlib.cpr import Cpr
-from robotlib.robot import Robot, Stage
+from robotlib import ApplicationError, BusinessRuleError, Context, Cpr, Robot, Stage
 from robotlib.steps import browser
 from robotlib.steps.excel import excel_source
 
+from ._epj import SYSTEM, TEST_PATIENT, check_test_patient
+
 INPUT = Path(__file__).parent / "inputs" / "transfers.xlsx"
+MASK = ("#patient-cpr", "#board td:nth-child(-n+3)", "#waiting td")
 
 
 class Transfer(BaseModel):
@@ -42,8 +33,6 @@ class Transfer(BaseModel):
     department: str = Field(alias="Til afdeling", pattern=r"^[A-ZÆØÅ]{2,5}$")
     bed: str | None = Field(default=None, alias="Seng", pattern=r"^[A-ZÆØÅ]+-\d+$")
     tasks: list[str] = Field(default_factory=list, alias="Opgaver afsluttet")
-
-    model_config = {"populate_by_name": True}
 
     @field_validator("department", "bed", mode="before")
     @classmethod
@@ -58,7 +47,7 @@ class Transfer(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _bed_in_department(self) -> Transfer:
+    def _bed_in_department(self) -> Self:
         if self.bed is not None and not self.bed.startswith(f"{self.department}-"):
             raise ValueError(f"bed {self.bed} is not a bed of {self.department}")
         return self
@@ -73,31 +62,33 @@ class Place:
     tasks: list[str]
 
 
-def open_board(ctx: Context) -> None:
-    """Open a browser on the EPJ, log in, and learn the departments from the tabs."""
-    session = log_in(
-        ctx, mask=("#patient-cpr", "#board td:nth-child(-n+3)", "#waiting td")
-    )
+def learn_departments(ctx: Context) -> None:
+    """Setup: learn the departments (name → code) from the board's tabs."""
+    session = browser.session(ctx)
     browser.goto(session, "/board")
     tabs = session.page.locator("nav[aria-label=Departments] a").evaluate_all(
         "links => links.map(a => [a.innerText.trim(), a.getAttribute('href')])"
     )
+    if not tabs:
+        raise ApplicationError("the board shows no department tabs")
     ctx.state["departments"] = {name: href.rsplit("/", 1)[1] for name, href in tabs}
 
 
 def assign_bed(ctx: Context, item: Transfer) -> dict[str, Any]:
     """Check the whole row, then move the patient into the bed unless already there."""
-    session: browser.BrowserSession = ctx.state["browser"]
     place = _locate(ctx, item.cpr)
     if missing := [task for task in item.tasks if not _shown(task, place.tasks)]:
         raise BusinessRuleError(
             f"{', '.join(missing)}: not an open task of the patient on the board "
             f"(open: {', '.join(place.tasks) or 'none'}); check the transfer list"
         )
-    name = _department_name(ctx, item.department)
-    here = place.department == item.department and place.bed is not None
-    if here and item.bed in (None, place.bed):
-        return {"bed": place.bed, "bed_assigned": False}
+    names = {code: name for name, code in ctx.state["departments"].items()}
+    if (name := names.get(item.department)) is None:
+        raise BusinessRuleError(f"No department {item.department} on the board")
+    if place.department == item.department and item.bed in (None, place.bed):
+        if place.bed is not None:
+            return {"bed": place.bed, "bed_assigned": False}
+    session = browser.session(ctx)
     browser.goto(session, f"/board/{item.department}")
     beds = _beds(session)
     label = item.bed or next((bed for bed, cpr in beds.items() if cpr is None), None)
@@ -113,24 +104,18 @@ def assign_bed(ctx: Context, item: Transfer) -> dict[str, Any]:
         )
     browser.goto(session, f"/board/{place.department}")
     browser.select(session, f"Bed for {item.cpr}", label)
-    browser.click(session, f"Assign bed to {item.cpr}")
-    _refused(session)
-    browser.expect_text(session, "The patient is assigned the bed.")
+    _done(ctx, f"Assign bed to {item.cpr}", "The patient is assigned the bed.")
     return {"bed": label, "bed_assigned": True}
 
 
 def close_tasks(ctx: Context, item: Transfer) -> dict[str, Any]:
     """Mark the listed tasks done; one no longer open was done by an earlier try."""
-    session: browser.BrowserSession = ctx.state["browser"]
     place = _locate(ctx, item.cpr)
     for task in item.tasks:
-        shown = _shown(task, place.tasks)
-        if shown is None:  # "assign bed" saw it open: an earlier attempt closed it
-            ctx.log.info("task_closed_before", task=task)
+        if (shown := _shown(task, place.tasks)) is None:
+            ctx.log.info("task_closed_before", task=task)  # "assign bed" saw it open
             continue
-        browser.click(session, f"Mark {shown} done for {item.cpr}")
-        _refused(session)
-        browser.expect_text(session, "The task is marked done.")
+        _done(ctx, f"Mark {shown} done for {item.cpr}", "The task is marked done.")
     return {"tasks_closed": item.tasks}
 
 
@@ -158,17 +143,10 @@ def read_back(ctx: Context, item: Transfer, output: dict[str, Any]) -> None:
 
 
 def check_board(ctx: Context) -> None:
-    """Preflight: the board shows the test patient with the controls the robot uses.
-
-    Moves no one and marks nothing done.
-    """
-    session: browser.BrowserSession = ctx.state["browser"]
-    if not ctx.state["departments"]:
-        raise TargetSystemError("the board shows no department tabs")
-    check_patient_search(session)
+    """Preflight: the board shows the test patient with the controls the robot uses."""
     place = _locate(ctx, TEST_PATIENT)
-    expect_elements(
-        session,
+    browser.expect_elements(
+        browser.session(ctx),
         f"the board of {place.department}",
         fields=[f"Bed for {TEST_PATIENT}"],
         buttons=[f"Assign bed to {TEST_PATIENT}"],
@@ -178,30 +156,28 @@ def check_board(ctx: Context) -> None:
 
 def _locate(ctx: Context, cpr: str) -> Place:
     """Find the patient's department by CPR, then open its board and find them."""
-    session: browser.BrowserSession = ctx.state["browser"]
+    session = browser.session(ctx)
     browser.goto(session, "/patients/search")
     browser.fill_form(session, {"CPR number": cpr})
     browser.click(session, "Search")
-    page = session.page
-    not_found = page.get_by_text("No patient found")
-    if not_found.count():
+    if (not_found := session.page.get_by_text("No patient found")).count():
         raise BusinessRuleError(
             f"No patient with CPR number {cpr} on any board: the patient search "
             f"says {not_found.first.inner_text()!r}; check the transfer list"
         )
-    name = page.locator("#patient-department").inner_text()
-    department = ctx.state["departments"][name]  # the board's tabs
+    name = session.page.locator("#patient-department").inner_text()
+    department = ctx.state["departments"][name]
     browser.goto(session, f"/board/{department}")
     patient_row = f"tr[data-patient-id]:has(td:text-is('{cpr}'))"
-    row = page.locator(patient_row)
+    row = session.page.locator(patient_row)
     if row.count() != 1:
         raise ApplicationError(f"the patient is not on the board of {name}")
-    in_bed = page.locator(f"#board {patient_row}").count() == 1
     suffix = f" done for {cpr}"
     labels = row.locator(f"button[aria-label$='{suffix}']").evaluate_all(
         "buttons => buttons.map(b => b.getAttribute('aria-label'))"
     )
     tasks = [label[len("Mark ") : -len(suffix)] for label in labels]
+    in_bed = session.page.locator(f"#board {patient_row}").count() == 1
     bed = row.locator("td").first.inner_text().strip() if in_bed else None
     return Place(department, bed, tasks)
 
@@ -212,21 +188,16 @@ def _beds(session: browser.BrowserSession) -> dict[str, str | None]:
         """rows => rows.map(r => [r.cells[0].innerText.trim(),
                  r.dataset.patientId ? r.cells[2].innerText.trim() : null])"""
     )
-    return {label: cpr for label, cpr in rows}
+    return dict(rows)
 
 
-def _department_name(ctx: Context, code: str) -> str:
-    names: dict[str, str] = {c: n for n, c in ctx.state["departments"].items()}
-    if code not in names:
-        raise BusinessRuleError(f"No department {code} on the board: check the list")
-    return names[code]
-
-
-def _refused(session: browser.BrowserSession) -> None:
-    """Raise the board's own message when it refused the change."""
-    alert = session.page.locator(".form-error[role=alert]")
-    if alert.count():
+def _done(ctx: Context, button: str, confirmation: str) -> None:
+    """Click the button; raise the board's own message if it refused the change."""
+    session = browser.session(ctx)
+    browser.click(session, button)
+    if (alert := session.page.locator(".form-error[role=alert]")).count():
         raise BusinessRuleError(f"The board refused: {alert.first.inner_text()}")
+    browser.expect_text(session, confirmation)
 
 
 def _shown(task: str, open_tasks: list[str]) -> str | None:
@@ -234,22 +205,17 @@ def _shown(task: str, open_tasks: list[str]) -> str | None:
     return next((t for t in open_tasks if t.casefold() == task.casefold()), None)
 
 
-def _reference(item: Transfer) -> str:
-    return f"{item.cpr}|{item.department}|{item.bed or '*'}|{','.join(item.tasks)}"
-
-
 robot = Robot(
     name="bed_board",
-    description="Moves patients into beds and marks their tasks done on the board.",
     item=Transfer,
     source=excel_source(INPUT, model=Transfer),
-    reference=_reference,
-    setup=open_board,
+    reference=lambda t: f"{t.cpr}|{t.department}|{t.bed or '*'}|{','.join(t.tasks)}",
+    browser=browser.BrowserOptions(mask=MASK),
+    login=SYSTEM,
+    setup=learn_departments,
     process=[Stage("assign bed", assign_bed), Stage("close tasks", close_tasks)],
     precheck=already_done,
     verify=read_back,
-    preflight=check_board,
-    retry=RetryPolicy(attempts=3, backoff_s=(2, 10)),
-    stop_after_system_errors=5,
+    preflight=[check_test_patient, check_board],
     outputs=("bed", "bed_assigned", "tasks_closed"),
 )

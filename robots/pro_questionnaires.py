@@ -13,41 +13,30 @@ questionnaire's last question).
 Run it against the sandbox:
 
     rpa run pro_questionnaires --input robots/inputs/pro_answers.csv
-
-Check that it can still log in and find its pages:  rpa preflight pro_questionnaires
 """
 
-from __future__ import annotations
-
 import json
-import re
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from _epj import (
-    check_patient_search,
-    expect_columns,
-    expect_elements,
-    log_in,
-    open_patient,
-)
 from pydantic import BaseModel, Field, field_validator
 
-from robotlib import (
-    BusinessRuleError,
-    Context,
-    RetryPolicy,
-    Robot,
-    Stage,
-    TargetSystemError,
-    step,
-)
-from robotlib.cpr import Cpr
+from robotlib import BusinessRuleError, Context, Cpr, Robot, TargetSystemError, step
 from robotlib.steps import browser
 from robotlib.steps.excel import excel_source
 
+from ._epj import (
+    EPJ,
+    SYSTEM,
+    check_record,
+    check_test_patient,
+    open_patient,
+    saved_id,
+)
+
 INPUT = Path(__file__).parent / "inputs" / "pro_answers.csv"
+Answer = Annotated[int | None, Field(ge=0, le=4)]
 
 
 class ProAnswers(BaseModel):
@@ -56,14 +45,12 @@ class ProAnswers(BaseModel):
     cpr: Cpr = Field(alias="CPR-nummer")
     questionnaire: str = Field(alias="Skema")
     answered_on: date = Field(alias="Besvarelsesdato")
-    answer_1: int | None = Field(default=None, alias="Svar 1", ge=0, le=4)
-    answer_2: int | None = Field(default=None, alias="Svar 2", ge=0, le=4)
-    answer_3: int | None = Field(default=None, alias="Svar 3", ge=0, le=4)
-    answer_4: int | None = Field(default=None, alias="Svar 4", ge=0, le=4)
-    answer_5: int | None = Field(default=None, alias="Svar 5", ge=0, le=4)
-    answer_6: int | None = Field(default=None, alias="Svar 6", ge=0, le=4)
-
-    model_config = {"populate_by_name": True}
+    answer_1: Answer = Field(None, alias="Svar 1")
+    answer_2: Answer = Field(None, alias="Svar 2")
+    answer_3: Answer = Field(None, alias="Svar 3")
+    answer_4: Answer = Field(None, alias="Svar 4")
+    answer_5: Answer = Field(None, alias="Svar 5")
+    answer_6: Answer = Field(None, alias="Svar 6")
 
     @field_validator("answered_on")
     @classmethod
@@ -75,28 +62,28 @@ class ProAnswers(BaseModel):
     @property
     def answers(self) -> list[int | None]:
         """The answers to questions 1..N; blanks after the last answer dropped."""
-        answers = [self.answer_1, self.answer_2, self.answer_3]
-        answers += [self.answer_4, self.answer_5, self.answer_6]
+        answers = [getattr(self, f"answer_{number}") for number in range(1, 7)]
         while answers and answers[-1] is None:
             answers.pop()
         return answers
 
-
-def open_epj(ctx: Context) -> None:
-    """Open a browser on the EPJ and log in as the robot user."""
-    log_in(ctx)
+    def shown(self) -> dict[str, str]:
+        """The answers as the patient's page lists them."""
+        answered = {"Answered on": self.answered_on.isoformat()}
+        return (
+            answered
+            | {"Questionnaire": self.questionnaire}
+            | {"Answers": json.dumps(self.answers)}
+        )
 
 
 def register_answers(ctx: Context, item: ProAnswers) -> dict[str, Any]:
     """Find the patient, pick the questionnaire, answer its questions and save."""
-    session: browser.BrowserSession = ctx.state["browser"]
-    page = session.page
-    _open_patient(session, item.cpr)
+    session = open_patient(ctx, item.cpr, fix="check the export")
     browser.click(session, "Register questionnaire")
-    offered: list[str] = page.locator("#questionnaire-choice option").evaluate_all(
-        "options => options.map(o => o.value).filter(Boolean)"
-    )
-    if item.questionnaire not in offered:
+    if item.questionnaire not in (
+        offered := browser.options(session, "#questionnaire-choice")
+    ):
         raise BusinessRuleError(
             f"The EPJ has no questionnaire {item.questionnaire} (it has "
             f"{', '.join(offered)}): check the export",
@@ -105,7 +92,7 @@ def register_answers(ctx: Context, item: ProAnswers) -> dict[str, Any]:
     browser.select(session, "Questionnaire type", item.questionnaire)
     browser.click(session, "Open questionnaire")
     browser.wait_for(session, selector="#pro-form")
-    count = page.locator("#pro-form fieldset").count()
+    count = session.page.locator("#pro-form fieldset").count()
     if len(item.answers) > count:
         raise BusinessRuleError(
             f"{item.questionnaire} has {count} questions, but the export answers "
@@ -115,18 +102,9 @@ def register_answers(ctx: Context, item: ProAnswers) -> dict[str, Any]:
     answer_questions(session, item.answers)
     browser.fill_form(session, {"Answered on": item.answered_on})
     browser.click(session, "Save answers")
-    duplicate = page.get_by_role("alert").filter(has_text="Already registered")
-    if duplicate.count():
-        return {"registration_id": _id_in(duplicate.first.inner_text())}
-    errors: list[str] = page.locator(".field-error").evaluate_all(
-        """errors => errors.map(e => {
-             const legend = e.closest('fieldset')?.querySelector('legend');
-             return (legend ? legend.innerText + ': ' : '') + e.innerText;
-           })"""
-    )
-    if errors:
-        raise BusinessRuleError("The EPJ refused the answers: " + "; ".join(errors))
-    return {"registration_id": _id_in(browser.expect_text(session, "registered (id"))}
+    return {
+        "registration_id": saved_id(session, "the answers", "p.notice[role=status]")
+    }
 
 
 @step
@@ -142,61 +120,29 @@ def answer_questions(
 
 def already_registered(ctx: Context, item: ProAnswers) -> dict[str, Any] | None:
     """Precheck: the registration id if the patient's page shows these answers."""
-    session: browser.BrowserSession = ctx.state["browser"]
-    _open_patient(session, item.cpr)
-    for row in _questionnaires(session):
-        if _shown(row) == _expected(item):
-            return {"registration_id": int(row["Id"])}
-    return None
+    session = open_patient(ctx, item.cpr, fix="check the export")
+    row = browser.find_row(session, "#questionnaires", item.shown())
+    return {"registration_id": int(row["Id"])} if row else None
 
 
 def read_back(ctx: Context, item: ProAnswers, output: dict[str, Any]) -> None:
     """Verify: the patient's page shows the registration with the row's answers."""
-    session: browser.BrowserSession = ctx.state["browser"]
-    _open_patient(session, item.cpr)
-    registration_id = output["registration_id"]
-    rows = {row["Id"]: row for row in _questionnaires(session)}
-    row = rows.get(str(registration_id))
-    if row is None:
-        raise BusinessRuleError(
-            f"Questionnaire {registration_id} is not on the patient's page"
-        )
-    if _shown(row) != _expected(item):
-        raise BusinessRuleError(
-            f"The EPJ holds questionnaire {registration_id} with other answers "
-            f"{_shown(row)} than the export {_expected(item)}: check which is right"
-        )
+    session = open_patient(ctx, item.cpr, fix="check the export")
+    key = {"Id": str(output["registration_id"])}
+    check_record(session, "#questionnaires", key, item.shown(), source="the export")
 
 
-def check_pages(ctx: Context) -> None:
-    """Preflight: the search, the patient page and the questionnaire form are as used.
+def check_form(ctx: Context) -> None:
+    """Preflight: the form of the first questionnaire offered has what the robot uses.
 
-    Opens the test patient's form of the first questionnaire and leaves it unsaved.
+    Leaves it unsaved.
     """
-    session: browser.BrowserSession = ctx.state["browser"]
-    check_patient_search(session)
-    expect_elements(session, "the patient page", links=["Register questionnaire"])
-    expect_columns(
-        session,
-        "the patient page",
-        "#questionnaires",
-        ["Id", "Answered on", "Questionnaire", "Answers"],
-    )
-    browser.click(session, "Register questionnaire")
-    expect_elements(
-        session,
-        "the questionnaire page",
-        fields=["Questionnaire type"],
-        buttons=["Open questionnaire"],
-    )
-    offered: list[str] = session.page.locator(
-        "#questionnaire-choice option"
-    ).evaluate_all("options => options.map(o => o.value).filter(Boolean)")
-    if not offered:
+    session = browser.session(ctx)
+    if not (offered := list(browser.options(session, "#questionnaire-choice"))):
         raise TargetSystemError("the questionnaire page offers no questionnaire")
     browser.select(session, "Questionnaire type", offered[0])
     browser.click(session, "Open questionnaire")
-    expect_elements(
+    browser.expect_elements(
         session,
         f"the form of {offered[0]}",
         fields=["Answered on"],
@@ -205,41 +151,30 @@ def check_pages(ctx: Context) -> None:
     )
 
 
-def _open_patient(session: browser.BrowserSession, cpr: str) -> None:
-    open_patient(session, cpr, fix="check the export")
-
-
-def _questionnaires(session: browser.BrowserSession) -> list[dict[str, str]]:
-    rows: list[dict[str, str]] = browser.read_table(
-        session, "#questionnaires", next_page=None
-    )
-    return rows
-
-
-def _shown(row: dict[str, str]) -> tuple[str, str, list[int | None]]:
-    return row["Questionnaire"], row["Answered on"], json.loads(row["Answers"])
-
-
-def _expected(item: ProAnswers) -> tuple[str, str, list[int | None]]:
-    return item.questionnaire, item.answered_on.isoformat(), item.answers
-
-
-def _id_in(text: str) -> int:
-    return int(re.findall(r"\(id (\d+)\)", text)[0])  # "... (id 12)."
-
-
 robot = Robot(
     name="pro_questionnaires",
-    description="Registers PRO questionnaire answers from the PRO export in the EPJ.",
     item=ProAnswers,
     source=excel_source(INPUT, model=ProAnswers),
     reference=["cpr", "questionnaire", "answered_on"],
-    setup=open_epj,
-    process=[Stage("register answers", register_answers)],
+    browser=EPJ,
+    login=SYSTEM,
+    process=register_answers,
     precheck=already_registered,
     verify=read_back,
-    preflight=check_pages,
-    retry=RetryPolicy(attempts=3, backoff_s=(2, 10)),
-    stop_after_system_errors=5,
+    preflight=[
+        check_test_patient,
+        browser.expect_columns(
+            "#questionnaires",
+            ["Id", "Answered on", "Questionnaire", "Answers"],
+            where="the patient page",
+        ),
+        browser.expect_page(
+            "the questionnaire page",
+            click="Register questionnaire",
+            fields=["Questionnaire type"],
+            buttons=["Open questionnaire"],
+        ),
+        check_form,
+    ],
     outputs=("registration_id",),
 )

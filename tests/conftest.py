@@ -18,10 +18,9 @@ import httpx2 as httpx
 import pytest
 import structlog
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
-from robotlib.launcher import launch_chromium
-from robotlib.settings import Settings
+from robotlib.pytest_plugin import Sandbox
 from sandbox import SandboxConfig, SandboxServer, create_app
 from sandbox.database import SEED_USERS
 
@@ -103,29 +102,33 @@ def log_in_fixture() -> Callable[..., httpx.Response]:
     return log_in
 
 
+# The sandbox and the browser are robotlib's pytest plugin's (robotlib.pytest_plugin):
+# one sandbox and one Chromium for the session, shared with the robots' tests.
+
+
 @pytest.fixture(scope="session")
-def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    """Serve one sandbox on a free loopback port for the whole test session."""
+def rpa_sandbox_config(tmp_path_factory: pytest.TempPathFactory) -> SandboxConfig:
+    """The plugin's sandbox, with a short spinner: the tests wait for it often."""
     db_path = tmp_path_factory.mktemp("sandbox") / "sandbox.db"
-    with SandboxServer(SandboxConfig(db_path=db_path, spinner_ms=200)) as server:
-        yield server
+    return SandboxConfig(db_path=db_path, spinner_ms=200)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server(rpa_sandbox_server: SandboxServer) -> SandboxServer:
+    """The one sandbox of the session, on a free loopback port."""
+    return rpa_sandbox_server
 
 
 @pytest.fixture
-def live_sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
+def live_sandbox(rpa_sandbox: Sandbox) -> SandboxServer:
     """Return the live sandbox, reset to its seed data before and after the test."""
-    httpx.post(f"{sandbox_server.url}/api/reset").raise_for_status()
-    yield sandbox_server
-    httpx.post(f"{sandbox_server.url}/api/reset").raise_for_status()
+    return rpa_sandbox.server
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """Launch one real headless Chromium for the session, as robots will."""
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright, settings=Settings())
-        yield chromium
-        chromium.close()
+def browser(rpa_browser: Browser) -> Browser:
+    """The one real headless Chromium of the session, launched as robots do."""
+    return rpa_browser
 
 
 @pytest.fixture

@@ -76,6 +76,7 @@ __all__ = [
     "goto",
     "login",
     "open_browser",
+    "options",
     "read_table",
     "screenshot",
     "select",
@@ -461,6 +462,20 @@ def find_row(
         if all(row.get(column) == value for column, value in match.items()):
             return row
     return None
+
+
+@_playwright_errors
+def options(session: BrowserSession, select: str) -> dict[str, str]:
+    """The options of a ``<select>`` (a selector): value → text, blank values left out.
+
+    Example:
+        >>> options(page, "#department")  # doctest: +SKIP
+        {'KIR': 'Kirurgisk afdeling', 'MED': 'Medicinsk afdeling'}
+    """
+    found = session.page.locator(f"{select} option").evaluate_all(
+        "options => options.map(o => [o.value, o.innerText.trim()])"
+    )
+    return {value: text for value, text in found if value}
 
 
 @step

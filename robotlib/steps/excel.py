@@ -89,7 +89,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import chain
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -103,12 +103,14 @@ from robotlib.steps._excel_options import HiddenRows, ReadOptions
 from robotlib.steps._excel_values import CellError, day_first, is_date_type
 from robotlib.validation import explain, failed_check, shown
 
-__all__ = ["excel_source", "read_rows"]
+__all__ = ["excel_source", "read_items", "read_rows"]
 
 #: How many non-empty rows are looked at to find the header row.
 HEADER_SEARCH_ROWS = 20
 
 log = structlog.get_logger("robotlib.excel")
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def read_rows(
@@ -186,6 +188,28 @@ def read_rows(
     fields = Fields.of(model, aliases, options)
     with open_table(path, sheet, options, fields.matches) as table:
         yield from _read(table, fields, header_row, options)
+
+
+def read_items(
+    path: str | PathLike[str], *, model: type[M], **options: Any
+) -> tuple[list[M], list[RowError]]:
+    """Read a whole sheet: its good rows as ``model`` instances, and its bad rows.
+
+    For a file a robot reads in a stage (an export it downloaded); a robot's input
+    is read by its ``source``. The options are :func:`read_rows`'s.
+
+    Example:
+        >>> results, bad = read_items("export.xlsx", model=WorklistRow)
+        ... # doctest: +SKIP
+    """
+    good: list[M] = []
+    bad: list[RowError] = []
+    for row in read_rows(path, model=model, **options):
+        if isinstance(row, RowError):
+            bad.append(row)
+        elif isinstance(row.values, model):
+            good.append(row.values)
+    return good, bad
 
 
 def excel_source(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,6 +231,47 @@ def add_chart(
         right = xl.utils.get_column_letter(worksheet.max_column + 2)
         anchor = f"{right}{2 + _CHART_ROWS * len(worksheet._charts)}"
     worksheet.add_chart(chart, anchor)
+
+
+def add_counts_chart(worksheet: Worksheet, *, column: str, title: str) -> None:
+    """Add a bar chart of how many rows hold each value of ``column``.
+
+    The counts go in a small table right of the :func:`write_table` table (the
+    column's values, sorted, and their counts), the chart below that.
+
+    Raises:
+        ValueError: ``column`` is not in the table's first row.
+
+    Example:
+        >>> add_counts_chart(sheet, column="Test code", title="Results per test")
+    """
+    xl = _openpyxl()
+    headers = {cell.value: cell.column for cell in worksheet[1] if cell.value}
+    if column not in headers:
+        raise ValueError(
+            f"sheet {worksheet.title!r} has no column {column!r}; "
+            f"its columns: {', '.join(map(str, headers))}"
+        )
+    values = worksheet.iter_rows(
+        min_row=2, min_col=headers[column], max_col=headers[column], values_only=True
+    )
+    counts = Counter(value for (value,) in values if value is not None)
+    first = worksheet.max_column + 2
+    for offset, header in enumerate((column, "Rows")):
+        cell = worksheet.cell(row=1, column=first + offset, value=header)
+        cell.font = xl.styles.Font(bold=True)
+    for number, (value, count) in enumerate(sorted(counts.items()), start=2):
+        worksheet.cell(row=number, column=first, value=value)
+        worksheet.cell(row=number, column=first + 1, value=count)
+    last = len(counts) + 1
+    chart = _chart("bar", title)
+    chart.legend = None
+    data = xl.chart.Reference(worksheet, min_col=first + 1, min_row=1, max_row=last)
+    chart.add_data(data, titles_from_data=True)
+    chart.set_categories(
+        xl.chart.Reference(worksheet, min_col=first, min_row=2, max_row=last)
+    )
+    worksheet.add_chart(chart, worksheet.cell(row=last + 2, column=first).coordinate)
 
 
 def write_summary(
