@@ -384,6 +384,16 @@ class Robot(BaseModel, Generic[ItemT]):
             found.append(("reference", self.reference, 1))
         return found
 
+    def replace(self, **fields: Any) -> Robot[ItemT]:
+        """A copy with ``fields`` replaced, validated as a new declaration.
+
+        Example:
+            >>> robot.replace(process=wrapped, stop_after_system_errors=0)
+            ... # doctest: +SKIP
+        """
+        given = {name: getattr(self, name) for name in self.model_fields_set}
+        return type(self)(**(given | fields))
+
     # Used by the engine ------------------------------------------------------------
 
     def start(self, ctx: Context) -> None:

@@ -45,9 +45,12 @@ if TYPE_CHECKING:
 __all__ = [
     "FakeClock",
     "InMemoryBackend",
+    "ItemState",
     "RobotRun",
+    "WorkItem",
     "capture_events",
     "find_project",
+    "load_robot",
     "make_work_item",
     "preflight_robot",
     "run_robot",
@@ -103,16 +106,34 @@ class RobotRun:
 
 
 def find_project(start: Path) -> Path:
-    """The robot project ``start`` is in: the nearest folder holding ``robots/``.
+    """The robot project ``start`` is in.
+
+    The nearest folder from ``start`` up that holds an ``rpa.toml``; without one,
+    the nearest holding a ``robots/`` package (``robots/__init__.py``), so that a
+    ``tests/robots/`` folder of tests is not taken for the robots.
 
     Raises:
-        LookupError: no folder from ``start`` up holds one.
+        LookupError: no folder from ``start`` up is a project.
     """
     start = start.resolve()
-    for folder in (start, *start.parents):
-        if (folder / "robots").is_dir():
-            return folder
-    raise LookupError(f"no robots/ folder in {start} or above it")
+    folders = (start, *start.parents)
+    for marker in ("rpa.toml", "robots/__init__.py"):
+        for folder in folders:
+            if (folder / marker).is_file() and (folder / "robots").is_dir():
+                return folder
+    raise LookupError(
+        f"no robot project (rpa.toml, or robots/__init__.py) in {start} or above it"
+    )
+
+
+def load_robot(name: str, *, project_dir: Path | None = None) -> Robot[Any]:
+    """The robot ``name`` of the project (default: the one the current folder is in).
+
+    For a test that wraps one of its functions (``robot.process[0].run``).
+    """
+    from robotlib.discovery import load_robot as load
+
+    return load((project_dir or find_project(Path.cwd())) / "robots", name).robot
 
 
 def run_robot(
@@ -281,7 +302,7 @@ def _engine(
     if not wait_for_retries and "retry" not in fields:
         attempts = robot.retry.attempts
         fields = {**fields, "retry": RetryPolicy(attempts=attempts, backoff_s=(0,))}
-    robot = robot.model_copy(update=dict(fields)) if fields else robot
+    robot = robot.replace(**fields) if fields else robot
     redactor = build_redactor(settings)
     configure_logging(settings, redactor=redactor, console_level="ERROR")
     environ = _environ(credentials)

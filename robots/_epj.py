@@ -48,13 +48,15 @@ def open_patient(ctx: Context, cpr: str, *, fix: str) -> browser.BrowserSession:
     return session
 
 
-def saved_id(session: browser.BrowserSession, what: str, shown_in: str) -> int:
+def saved_id(
+    session: browser.BrowserSession, what: str, shown_in: str, *, by: str = "The EPJ"
+) -> int:
     """After a save: the id of the record (a new one, or the one already there).
 
     Args:
         session: on the page the save answered with.
-        what: what was saved, for a refusal's message: ``"The EPJ refused
-            <what>: <its reasons>"``, each reason with its question if it has one.
+        what: what was saved, for a refusal's message: ``"<by> refused <what>:
+            <its reasons>"``, each reason with its question if it has one.
         shown_in: the selector of the text holding the new record's id.
     """
     page = session.page
@@ -68,7 +70,7 @@ def saved_id(session: browser.BrowserSession, what: str, shown_in: str) -> int:
            })"""
     )
     if errors:
-        raise BusinessRuleError(f"The EPJ refused {what}: " + "; ".join(errors))
+        raise BusinessRuleError(f"{by} refused {what}: " + "; ".join(errors))
     return _number(page.locator(shown_in).first.inner_text())
 
 

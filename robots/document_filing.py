@@ -91,7 +91,11 @@ def file_document(ctx: Context, item: Document) -> dict[str, Any]:
     fields = {"Document type": item.doc_type, "Document date": item.doc_date}
     browser.fill_form(session, fields | {"Title": item.title})
     browser.click(session, "Upload")
-    return {"document_id": saved_id(session, item.path.name, "#document-id")}
+    return {
+        "document_id": saved_id(
+            session, item.path.name, "#document-id", by="The archive"
+        )
+    }
 
 
 def already_filed(ctx: Context, item: Document) -> dict[str, Any] | None:

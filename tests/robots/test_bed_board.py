@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from openpyxl import Workbook
 
-from robotlib.queue.models import ItemState
-from sandbox import SandboxServer
+from robotlib.pytest_plugin import Sandbox
+from robotlib.testing import ItemState
 from sandbox.database import connect
 
 pytestmark = pytest.mark.browser
@@ -19,19 +19,19 @@ pytestmark = pytest.mark.browser
 HEADERS = ["CPR-nummer", "Til afdeling", "Seng", "Opgaver afsluttet"]
 
 
-def _changes(run: Any, live_sandbox: SandboxServer) -> list[tuple[str, str, str]]:
+def _changes(run: Any, rpa_sandbox: Sandbox) -> list[tuple[str, str, str]]:
     """The robot's board changes as (kind, CPR number, bed or task), sorted."""
-    with closing(connect(live_sandbox.config.db_path)) as db:
+    with closing(connect(rpa_sandbox.server.config.db_path)) as db:
         tasks = dict(db.execute("SELECT id, description FROM tasks").fetchall())
     return sorted(
         (c["kind"], c["cpr"], c["bed"] if c["bed"] else tasks[c["task_id"]])
-        for c in run.api("/board-changes?registered_by=robot")
+        for c in rpa_sandbox.api("/board-changes?registered_by=robot")
     )
 
 
-def _discharge(live_sandbox: SandboxServer, *cprs: str) -> None:
+def _discharge(rpa_sandbox: Sandbox, *cprs: str) -> None:
     """A ward clerk discharges patients from their beds (the board has no button)."""
-    with closing(connect(live_sandbox.config.db_path)) as db:
+    with closing(connect(rpa_sandbox.server.config.db_path)) as db:
         for cpr in cprs:
             db.execute("UPDATE patients SET bed_id = NULL WHERE cpr = ?", (cpr,))
 
@@ -49,7 +49,7 @@ def _outcomes(run: Any) -> tuple[set[str], dict[str, str]]:
 
 
 def test_example_transfers_on_the_default_seed(
-    run_robot: Callable[..., Any], live_sandbox: SandboxServer
+    run_robot: Callable[..., Any], rpa_sandbox: Sandbox
 ) -> None:
     """Tasks of patients in their beds are closed; every other row is an exception."""
     run = run_robot("bed_board")
@@ -59,7 +59,7 @@ def test_example_transfers_on_the_default_seed(
         ("task_done", "181211-9731", "Ernæringsscreening"),
         ("task_done", "181211-9731", "Mobilisering"),
         ("task_done", "271082-4009", "Sårpleje"),
-    ] == _changes(run, live_sandbox)
+    ] == _changes(run, rpa_sandbox)
     assert 8 == len(run.backend.items("bed_board"))  # nine rows, one twice
     done, reasons = _outcomes(run)
     assert {"181211-9731", "271082-4009"} == done
@@ -78,21 +78,21 @@ def test_example_transfers_on_the_default_seed(
 
 
 def test_second_run_changes_nothing_more(
-    run_robot: Callable[..., Any], live_sandbox: SandboxServer
+    run_robot: Callable[..., Any], rpa_sandbox: Sandbox
 ) -> None:
     """Loading the same transfer list again adds no item and no board change."""
     first = run_robot("bed_board")
-    changes = _changes(first, live_sandbox)
+    changes = _changes(first, rpa_sandbox)
     second = run_robot("bed_board")
     assert 0 == second.result.loaded.added
-    assert changes == _changes(second, live_sandbox)
+    assert changes == _changes(second, rpa_sandbox)
 
 
 def test_moves_into_free_beds_and_transfers(
-    run_robot: Callable[..., Any], live_sandbox: SandboxServer, tmp_path: Path
+    run_robot: Callable[..., Any], rpa_sandbox: Sandbox, tmp_path: Path
 ) -> None:
     """Free beds are assigned, across departments too; a bed taken before is refused."""
-    _discharge(live_sandbox, "150801-4200", "070492-9361")  # frees KIR-19 and MED-17
+    _discharge(rpa_sandbox, "150801-4200", "070492-9361")  # frees KIR-19 and MED-17
     book = Workbook()
     book.active.append(HEADERS)
     for row in (
@@ -103,7 +103,7 @@ def test_moves_into_free_beds_and_transfers(
         book.active.append(row)
     book.save(tmp_path / "transfers.xlsx")
 
-    run = run_robot("bed_board", input_path=tmp_path / "transfers.xlsx")
+    run = run_robot("bed_board", input=tmp_path / "transfers.xlsx")
     assert 0 == run.result.exit_code, run.result.note
 
     assert [
@@ -111,8 +111,8 @@ def test_moves_into_free_beds_and_transfers(
         ("bed_assigned", "290616-9122", "KIR-19"),
         ("task_done", "060235-0527", "Udskrivningssamtale"),
         ("task_done", "290616-9122", "Mobilisering"),
-    ] == _changes(run, live_sandbox)
-    patients = {p["cpr"]: p for p in run.api("/patients?limit=1000")}
+    ] == _changes(run, rpa_sandbox)
+    patients = {p["cpr"]: p for p in rpa_sandbox.api("/patients?limit=1000")}
     assert ("KIR", "KIR-19") == (
         patients["290616-9122"]["department"],
         patients["290616-9122"]["bed"],

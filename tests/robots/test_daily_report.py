@@ -12,17 +12,18 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from robotlib import ApplicationError, Stage
-from robotlib.discovery import load_robot
-from robotlib.queue.models import ItemState
+from robotlib import ApplicationError
+from robotlib.pytest_plugin import Sandbox
+from robotlib.testing import ItemState, load_robot
 
 pytestmark = pytest.mark.browser
 
-ROBOTS = Path(__file__).resolve().parents[2] / "robots"
+PROJECT = Path(__file__).resolve().parents[2]
+ROBOTS = PROJECT / "robots"
 DEPARTMENTS = ["MED", "KIR", "AKM", "KAR", "ORT"]  # the input's order
 
 
-def _expected(run: Any) -> dict[str, Counter[str]]:
+def _expected(run: Any, rpa_sandbox: Sandbox) -> dict[str, Counter[str]]:
     """Per department, the sandbox's results per test code in the items' periods."""
     periods = {
         item.payload["department"]: (
@@ -32,9 +33,11 @@ def _expected(run: Any) -> dict[str, Counter[str]]:
         for item in run.backend.items("daily_report")
         if item.state is ItemState.DONE
     }
-    department = {p["cpr"]: p["department"] for p in run.api("/patients?limit=1000")}
+    department = {
+        p["cpr"]: p["department"] for p in rpa_sandbox.api("/patients?limit=1000")
+    }
     expected: dict[str, Counter[str]] = {code: Counter() for code in periods}
-    for result in run.api("/lab-results"):
+    for result in rpa_sandbox.api("/lab-results"):
         code = department[result["cpr"]]
         sampled = date.fromisoformat(result["sampled_at"][:10])
         if code in periods and periods[code][0] <= sampled <= periods[code][1]:
@@ -53,12 +56,14 @@ def _table(sheet: Any) -> list[dict[str, Any]]:
     ]
 
 
-def test_report_matches_the_sandbox(run_robot: Callable[..., Any]) -> None:
+def test_report_matches_the_sandbox(
+    run_robot: Callable[..., Any], rpa_sandbox: Sandbox
+) -> None:
     """Each department's sheet, chart and summary count match the sandbox's data."""
     run = run_robot("daily_report")
     assert 0 == run.result.exit_code, run.result.note
 
-    expected = _expected(run)
+    expected = _expected(run, rpa_sandbox)
     assert DEPARTMENTS == list(expected)
     assert all(sum(counts.values()) > 0 for counts in expected.values())
     items = run.backend.items("daily_report")
@@ -86,15 +91,20 @@ def test_report_matches_the_sandbox(run_robot: Callable[..., Any]) -> None:
     assert [] == list(run.result.run_dir.rglob("worklist.xlsx"))
 
 
-def test_restart_writes_the_report_so_far_and_all_at_the_end(
+def test_the_report_is_written_once_at_the_end_not_at_a_restart(
     run_robot: Callable[..., Any],
 ) -> None:
-    """Teardown at a restart writes what was collected; the last one has everything."""
-    robot = load_robot(ROBOTS, "daily_report").robot
-    collect, write_report = robot.process[0].run, robot.teardown
+    """A restart (teardown, setup) writes nothing; finish writes every department.
+
+    Before the run-level finish hook, the report was written in teardown, so at
+    every restart a partial report replaced the last one.
+    """
+    robot = load_robot("daily_report", project_dir=PROJECT)
+    collect, write_report = robot.process[0].run, robot.finish
     assert write_report is not None
     failures: list[str] = []
     written: list[list[str]] = []
+    restarts: list[bool] = []
 
     def flaky(ctx: Any, item: Any) -> Any:
         if item.department == "KIR" and not failures:
@@ -102,22 +112,22 @@ def test_restart_writes_the_report_so_far_and_all_at_the_end(
             raise ApplicationError("the worklist did not answer")
         return collect(ctx, item)
 
-    def teardown(ctx: Any) -> None:
+    def finish(ctx: Any) -> None:
         write_report(ctx)
         written.append(load_workbook(ctx.run_dir / "daily_report.xlsx").sheetnames)
 
-    run = run_robot(
-        "daily_report",
-        process=(Stage("collect results", flaky),),
-        teardown=teardown,
-    )
-    assert 0 == run.result.exit_code, run.result.note
+    def teardown(ctx: Any) -> None:
+        restarts.append((ctx.run_dir / "daily_report.xlsx").exists())
+
+    run = run_robot("daily_report", process=flaky, finish=finish, teardown=teardown)
+    assert 0 == run.exit_code, run.result.note
     assert ["KIR"] == failures
 
-    # MED is the first item, KIR the second: the restart comes after MED
-    assert [["Summary", "MED"], ["Summary", *sorted(DEPARTMENTS)]] == written
+    # the restart after KIR's failure and the last teardown found no report yet
+    assert [False, False] == restarts
+    assert [["Summary", *sorted(DEPARTMENTS)]] == written
     report = load_workbook(run.result.run_dir / "daily_report.xlsx")
     summary = {key: value for key, value in report["Summary"].values}
-    done = [i for i in run.backend.items("daily_report") if i.output]
+    done = [i for i in run.items if i.output]
     assert [2] == [i.attempts for i in done if i.payload["department"] == "KIR"]
     assert sum(i.output["rows"] for i in done) == summary["Results in all"]

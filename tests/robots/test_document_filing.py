@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from robotlib import ApplicationError, Context, RetryPolicy, Stage
-from robotlib.discovery import load_robot
-from robotlib.queue.models import ItemState
+from robotlib.pytest_plugin import Sandbox
+from robotlib.testing import ItemState, load_robot
 
 pytestmark = pytest.mark.browser
 
-ROBOTS = Path(__file__).resolve().parents[2] / "robots"
+PROJECT = Path(__file__).resolve().parents[2]
+ROBOTS = PROJECT / "robots"
 FOLDER = ROBOTS / "inputs" / "documents"
 FILED = {
     ("161275-0014", "Henvisning", "2026-11-18", "Henvisning fra egen læge",
@@ -27,21 +28,23 @@ FILED = {
 }  # fmt: skip
 
 
-def _filed(run: Any) -> list[tuple[str, str, str, str, str]]:
+def _filed(run: Any, rpa_sandbox: Sandbox) -> list[tuple[str, str, str, str, str]]:
     """The robot's documents, sorted: a document filed twice shows twice."""
     return sorted(
         (d["cpr"], d["doc_type"], d["doc_date"], d["title"], d["filename"])
-        for d in run.api("/documents?registered_by=robot")
+        for d in rpa_sandbox.api("/documents?registered_by=robot")
     )
 
 
-def test_documents_exceptions_and_sizes(run_robot: Callable[..., Any]) -> None:
+def test_documents_exceptions_and_sizes(
+    run_robot: Callable[..., Any], rpa_sandbox: Sandbox
+) -> None:
     """Good rows are filed once with their files; bad ones carry a reason to act on."""
     run = run_robot("document_filing")
     assert 0 == run.result.exit_code, run.result.note
 
-    assert sorted(FILED) == _filed(run)
-    sizes = {d["filename"]: d["size"] for d in run.api("/documents")}
+    assert sorted(FILED) == _filed(run, rpa_sandbox)
+    sizes = {d["filename"]: d["size"] for d in rpa_sandbox.api("/documents")}
     assert {name: (FOLDER / name).stat().st_size for *_, name in FILED} == sizes
 
     items = run.backend.items("document_filing")
@@ -49,7 +52,7 @@ def test_documents_exceptions_and_sizes(run_robot: Callable[..., Any]) -> None:
     by_file = {item.payload["file"]: item for item in items}
     done = {f for f, i in by_file.items() if i.state is ItemState.DONE}
     assert {name for *_, name in FILED} == done
-    documents = {d["filename"]: d["id"] for d in run.api("/documents")}
+    documents = {d["filename"]: d["id"] for d in rpa_sandbox.api("/documents")}
     assert documents == {f: by_file[f].output["document_id"] for f in done}
     reasons = {
         file: item.error_message or ""
@@ -74,22 +77,22 @@ def test_documents_exceptions_and_sizes(run_robot: Callable[..., Any]) -> None:
 
 
 def test_second_run_files_nothing_more(
-    run_robot: Callable[..., Any], tmp_path: Path
+    run_robot: Callable[..., Any], tmp_path: Path, rpa_sandbox: Sandbox
 ) -> None:
     """The same index again, even from another folder, adds no item and no document."""
-    first = run_robot("document_filing")
-    filed = first.api("/documents")
+    run_robot("document_filing")
+    filed = rpa_sandbox.api("/documents")
     copy = shutil.copytree(FOLDER, tmp_path / "scans")
-    second = run_robot("document_filing", input_path=copy / "index.xlsx")
+    second = run_robot("document_filing", input=copy / "index.xlsx")
     assert (0, 0) == (second.result.exit_code, second.result.loaded.added)
-    assert filed == second.api("/documents")
+    assert filed == rpa_sandbox.api("/documents")
 
 
 def test_precheck_finds_a_document_uploaded_before_a_system_exception(
-    run_robot: Callable[..., Any],
+    run_robot: Callable[..., Any], rpa_sandbox: Sandbox
 ) -> None:
     """A row whose upload went through before a system exception is filed once."""
-    real = load_robot(ROBOTS, "document_filing").robot.process[0]
+    real = load_robot("document_filing", project_dir=PROJECT).process[0]
     calls: list[str] = []
 
     def upload_then_fail(ctx: Context, item: Any) -> Any:
@@ -106,13 +109,13 @@ def test_precheck_finds_a_document_uploaded_before_a_system_exception(
     )
     assert 0 == run.result.exit_code, run.result.note
 
-    assert sorted(FILED) == _filed(run)
+    assert sorted(FILED) == _filed(run, rpa_sandbox)
     first = calls[0]
     [item] = [
         i for i in run.backend.items("document_filing") if i.payload["file"] == first
     ]
     assert (ItemState.DONE, 2) == (item.state, item.attempts)
-    [document] = [d for d in run.api("/documents") if d["filename"] == first]
+    [document] = [d for d in rpa_sandbox.api("/documents") if d["filename"] == first]
     assert {"document_id": document["id"]} == item.output
     notes = [entry.note for entry in run.backend.history(item.id)]
     assert "done already (precheck)" in notes

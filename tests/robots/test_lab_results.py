@@ -9,8 +9,8 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from robotlib.queue.models import ItemState
-from sandbox import SandboxServer
+from robotlib.pytest_plugin import Sandbox
+from robotlib.testing import ItemState
 
 pytestmark = pytest.mark.browser
 
@@ -35,20 +35,20 @@ def _register_by_hand(url: str, cpr: str, code: str, value: str, at: str) -> Non
 
 
 def test_registrations_exceptions_and_nothing_twice(
-    run_robot: Callable[..., Any], live_sandbox: SandboxServer
+    run_robot: Callable[..., Any], rpa_sandbox: Sandbox
 ) -> None:
     """Good rows are registered and verified once; bad ones carry the EPJ's message."""
-    _register_by_hand(live_sandbox.url, *ALREADY_THERE)
+    _register_by_hand(rpa_sandbox.url, *ALREADY_THERE)
     run = run_robot("lab_results")
     assert 0 == run.result.exit_code, run.result.note
 
-    robot_rows = run.api("/lab-results?registered_by=robot")
+    robot_rows = rpa_sandbox.api("/lab-results?registered_by=robot")
     assert REGISTERED == {
         (r["cpr"], r["code"], r["value"], r["sampled_at"]) for r in robot_rows
     }
     same = [
         r
-        for r in run.api(f"/lab-results?cpr={ALREADY_THERE[0]}")
+        for r in rpa_sandbox.api(f"/lab-results?cpr={ALREADY_THERE[0]}")
         if (r["code"], r["sampled_at"]) == (ALREADY_THERE[1], ALREADY_THERE[3])
     ]
     assert ["nurse"] == [r["registered_by"] for r in same]
@@ -71,35 +71,37 @@ def test_registrations_exceptions_and_nothing_twice(
     assert any("column 'CPR-nummer'" in reason for reason in reasons.values())
 
 
-def test_second_run_registers_nothing_more(run_robot: Callable[..., Any]) -> None:
+def test_second_run_registers_nothing_more(
+    run_robot: Callable[..., Any], rpa_sandbox: Sandbox
+) -> None:
     """Loading the same spreadsheet again adds no item and no registration."""
-    first = run_robot("lab_results")
-    count = len(first.api("/lab-results?registered_by=robot"))
+    run_robot("lab_results")
+    count = len(rpa_sandbox.api("/lab-results?registered_by=robot"))
     second = run_robot("lab_results")
     assert 0 == second.result.loaded.added
-    assert count == len(second.api("/lab-results?registered_by=robot"))
+    assert count == len(rpa_sandbox.api("/lab-results?registered_by=robot"))
 
 
-def test_corrections_across_days(run_robot: Callable[..., Any]) -> None:
+def test_corrections_across_days(
+    run_robot: Callable[..., Any], rpa_sandbox: Sandbox
+) -> None:
     """The EPJ refuses yesterday's 99; today's corrected 9,9 is registered once.
     Today's 143 for a result registered as 141 is a business exception of its own;
     the unchanged row is already queued."""
     corpus = Path(__file__).resolve().parents[1] / "data" / "real_world"
-    yesterday = run_robot(
-        "lab_results", input_path=corpus / "corrections_yesterday.csv"
-    )
+    yesterday = run_robot("lab_results", input=corpus / "corrections_yesterday.csv")
     [refused] = yesterday.backend.items(
         "lab_results", states=[ItemState.BUSINESS_EXCEPTION]
     )
     cpr = refused.reference.split("|")[0]
 
-    today = run_robot("lab_results", input_path=corpus / "corrections_today.csv")
+    today = run_robot("lab_results", input=corpus / "corrections_today.csv")
 
     loaded = today.result.loaded
     assert (1, 1, 1) == (loaded.added, loaded.existing, loaded.corrected)
     registered = [
         (r["code"], r["value"])
-        for r in today.api(f"/lab-results?cpr={cpr}")
+        for r in rpa_sandbox.api(f"/lab-results?cpr={cpr}")
         if r["registered_by"] == "robot"
     ]
     assert [("NPU02319", 9.9)] == registered
@@ -115,4 +117,4 @@ def test_corrections_across_days(run_robot: Callable[..., Any]) -> None:
         conflict.error_message or ""
     )
     assert "value 143.0 here, 141.0 there" in (conflict.error_message or "")
-    assert 3 == len(today.api("/lab-results?registered_by=robot"))
+    assert 3 == len(rpa_sandbox.api("/lab-results?registered_by=robot"))

@@ -14,13 +14,7 @@ from typing import Any
 import pytest
 
 from robotlib import ApplicationError, Context, Stage
-from robotlib.credentials import Credentials
-from robotlib.discovery import load_robot
-from robotlib.engine import Engine, RunResult
-from robotlib.logs import build_redactor, configure_logging
-from robotlib.queue import InMemoryBackend
-from robotlib.queue.models import ItemState, WorkItem
-from robotlib.settings import Settings
+from robotlib.testing import ItemState, RobotRun, WorkItem, load_robot
 
 ROBOTS = Path(__file__).resolve().parents[2] / "robots"
 NAME = "legacy_desktop"
@@ -46,11 +40,15 @@ REFUSED = {
 
 @dataclass
 class LegacyRun:
-    """One run of the robot: its result, its queue and the client's store file."""
+    """One run of the robot (the kit's) and the client's store file."""
 
-    result: RunResult
-    backend: InMemoryBackend
+    run: RobotRun
     store: Path
+
+    @property
+    def result(self) -> Any:
+        """How the run ended."""
+        return self.run.result
 
     def records(self) -> list[dict[str, Any]]:
         """The registrations in the client's store, oldest first."""
@@ -59,39 +57,19 @@ class LegacyRun:
 
     def items(self) -> list[WorkItem]:
         """The robot's work items in the queue."""
-        return self.backend.items(NAME)
+        return self.run.items
 
 
 @pytest.fixture
-def run_legacy(display: Any, tmp_path: Path) -> Callable[..., LegacyRun]:
+def run_legacy(
+    display: Any, run_robot: Callable[..., RobotRun], tmp_path: Path
+) -> Callable[..., LegacyRun]:
     """Return a runner of the robot on the test display, with one queue per test."""
-    settings = Settings(project_dir=tmp_path, cpr_in_logs="hash")
-    redactor = build_redactor(settings)
-    configure_logging(settings, redactor=redactor, console_level="ERROR")
-    backend = InMemoryBackend()
 
-    def run(
-        *,
-        input_path: Path | None = None,
-        environ: dict[str, str] | None = None,
-        store: str = "legacy_lab_store.jsonl",
-        **options: Any,
-    ) -> LegacyRun:
-        robot = load_robot(ROBOTS, NAME).robot
-        if options:
-            robot = robot.model_copy(update=options)
-        engine = Engine(
-            robot,
-            settings=settings,
-            backend=backend,
-            redactor=redactor,
-            credentials_loader=lambda: Credentials.load(
-                settings, environ=environ or {}, redactor=redactor
-            ),
-            sleep=lambda seconds: None,
-        )
-        result = engine.run(input_path=input_path)
-        return LegacyRun(result, backend, tmp_path / store)
+    def run(*, store: str = "legacy_lab_store.jsonl", **options: Any) -> LegacyRun:
+        if store != "legacy_lab_store.jsonl":
+            options["credentials"] = {"legacy_lab": {"store": store}}
+        return LegacyRun(run_robot(NAME, **options), tmp_path / store)
 
     return run
 
@@ -152,7 +130,7 @@ def test_retry_after_a_save_finds_the_result_instead_of_saving_again(
     run_legacy: Callable[..., LegacyRun], tmp_path: Path
 ) -> None:
     """A crash after the save is retried; the precheck finds the record in the store."""
-    register = load_robot(ROBOTS, NAME).robot.process[0].run
+    register = load_robot(NAME, project_dir=ROBOTS.parent).process[0].run
 
     def register_then_crash(ctx: Context, item: Any) -> dict[str, Any]:
         output: dict[str, Any] = register(ctx, item)
@@ -166,8 +144,7 @@ def test_retry_after_a_save_finds_the_result_instead_of_saving_again(
         encoding="utf-8",
     )
     run = run_legacy(
-        input_path=sheet,
-        environ={"RPA_CRED_LEGACY_LAB_STORE": "legacy/store.jsonl"},
+        input=sheet,
         store="legacy/store.jsonl",
         process=[Stage("register result", register_then_crash)],
     )
@@ -195,8 +172,8 @@ def test_loading_the_robot_needs_no_display() -> None:
     environ = {key: value for key, value in os.environ.items() if key != "DISPLAY"}
     code = (
         "import sys; from pathlib import Path; "
-        "from robotlib.discovery import load_robot; "
-        f"robot = load_robot(Path({str(ROBOTS)!r}), {NAME!r}).robot; "
+        "from robotlib.testing import load_robot; "
+        f"robot = load_robot({NAME!r}, project_dir=Path({str(ROBOTS.parent)!r})); "
         "print(robot.name, 'robotlib.steps.desktop' in sys.modules)"
     )
 

@@ -11,13 +11,13 @@ import httpx2 as httpx
 import pytest
 
 from robotlib import ApplicationError, Context, RetryPolicy, Stage
-from robotlib.discovery import load_robot
-from robotlib.queue.models import ItemState
-from sandbox import SandboxServer
+from robotlib.pytest_plugin import Sandbox
+from robotlib.testing import ItemState, load_robot
 
 pytestmark = pytest.mark.browser
 
-ROBOTS = Path(__file__).resolve().parents[2] / "robots"
+PROJECT = Path(__file__).resolve().parents[2]
+ROBOTS = PROJECT / "robots"
 REGISTERED = {
     ("030933-1661", "PRO-SMERTE", "2026-11-19", (1, 2, 3, 0, 4)),
     ("131278-4545", "PRO-FUNKTION", "2026-11-20", (0, 1, 2, 2, 3, 4)),
@@ -42,11 +42,13 @@ def _register_by_hand(
         return int(saved.headers["location"].rsplit("id=", 1)[1])
 
 
-def _robot_registrations(run: Any) -> list[tuple[str, str, str, tuple[int, ...]]]:
+def _robot_registrations(
+    run: Any, rpa_sandbox: Sandbox
+) -> list[tuple[str, str, str, tuple[int, ...]]]:
     """The robot's registrations, sorted: one registered twice shows twice."""
     return sorted(
         (r["cpr"], r["questionnaire"], r["answered_on"], _answers(r))
-        for r in run.api("/questionnaires?registered_by=robot")
+        for r in rpa_sandbox.api("/questionnaires?registered_by=robot")
     )
 
 
@@ -56,15 +58,15 @@ def _answers(registration: dict[str, Any]) -> tuple[int, ...]:
 
 
 def test_registrations_exceptions_and_nothing_twice(
-    run_robot: Callable[..., Any], live_sandbox: SandboxServer
+    run_robot: Callable[..., Any], rpa_sandbox: Sandbox
 ) -> None:
     """Good rows are registered and verified once; bad ones carry the EPJ's message."""
-    nurse_id = _register_by_hand(live_sandbox.url, *ALREADY_THERE)
+    nurse_id = _register_by_hand(rpa_sandbox.url, *ALREADY_THERE)
     run = run_robot("pro_questionnaires")
     assert 0 == run.result.exit_code, run.result.note
 
-    assert sorted(REGISTERED) == _robot_registrations(run)
-    same = run.api(f"/questionnaires?cpr={ALREADY_THERE[0]}")
+    assert sorted(REGISTERED) == _robot_registrations(run, rpa_sandbox)
+    same = rpa_sandbox.api(f"/questionnaires?cpr={ALREADY_THERE[0]}")
     assert [("nurse", nurse_id)] == [(r["registered_by"], r["id"]) for r in same]
 
     items = run.backend.items("pro_questionnaires")
@@ -95,20 +97,22 @@ def test_registrations_exceptions_and_nothing_twice(
     assert any("column 'Svar 2'" in reason for reason in reasons.values())
 
 
-def test_second_run_registers_nothing_more(run_robot: Callable[..., Any]) -> None:
+def test_second_run_registers_nothing_more(
+    run_robot: Callable[..., Any], rpa_sandbox: Sandbox
+) -> None:
     """Loading the same export again adds no item and no registration."""
     first = run_robot("pro_questionnaires")
-    registered = _robot_registrations(first)
+    registered = _robot_registrations(first, rpa_sandbox)
     second = run_robot("pro_questionnaires")
     assert 0 == second.result.loaded.added
-    assert registered == _robot_registrations(second)
+    assert registered == _robot_registrations(second, rpa_sandbox)
 
 
 def test_precheck_finds_answers_saved_before_a_system_exception(
-    run_robot: Callable[..., Any],
+    run_robot: Callable[..., Any], rpa_sandbox: Sandbox
 ) -> None:
     """An item that failed after saving is found by the precheck, not saved again."""
-    real = load_robot(ROBOTS, "pro_questionnaires").robot.process[0]
+    real = load_robot("pro_questionnaires", project_dir=PROJECT).process[0]
     target = "131278-4545"
     failed: list[int] = []
 
@@ -127,7 +131,7 @@ def test_precheck_finds_answers_saved_before_a_system_exception(
     assert 0 == run.result.exit_code, run.result.note
 
     expected = sorted(REGISTERED | {ALREADY_THERE})  # no nurse registered it here
-    assert expected == _robot_registrations(run)
+    assert expected == _robot_registrations(run, rpa_sandbox)
     [item] = [
         i
         for i in run.backend.items("pro_questionnaires")
