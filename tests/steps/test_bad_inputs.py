@@ -8,7 +8,6 @@ row present with the right values. Nothing else may come out.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,19 +25,15 @@ from robotlib.queue.models import ItemState
 from robotlib.robot import Row, RowError
 from robotlib.settings import Settings
 from robotlib.steps.excel import excel_source, read_rows
+from robotlib.testing import load_robot
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "bad_inputs"
 
 
 def _lab_result_model() -> type[BaseModel]:
-    """The robot's own LabResult (robots/ is not a package: its folder goes first)."""
-    sys.path.insert(0, str(ROOT / "robots"))
-    try:
-        from lab_results import LabResult
-    finally:
-        sys.path.remove(str(ROOT / "robots"))
-    model: type[BaseModel] = LabResult
+    """The example robot's own LabResult."""
+    model: type[BaseModel] = load_robot("lab_results", project_dir=ROOT).item
     return model
 
 
@@ -62,7 +57,7 @@ def lab(values: tuple[Any, ...], **changes: Any) -> BaseModel:
     """A LabResult from a row's cells, some fields changed."""
     names = ["cpr", "code", "value", "unit", "sampled_at", "comment"]
     return LabResult.model_validate(
-        {**dict(zip(names, values, strict=True)), **changes}
+        {**dict(zip(names, values, strict=True)), **changes}, by_name=True
     )
 
 
