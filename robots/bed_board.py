@@ -84,10 +84,12 @@ def assign_bed(ctx: Context, item: Transfer) -> dict[str, Any]:
         )
     names = {code: name for name, code in ctx.state["departments"].items()}
     if (name := names.get(item.department)) is None:
-        raise BusinessRuleError(f"No department {item.department} on the board")
-    if place.department == item.department and item.bed in (None, place.bed):
-        if place.bed is not None:
-            return {"bed": place.bed, "bed_assigned": False}
+        raise BusinessRuleError(
+            f"No department {item.department} on the board: check the list"
+        )
+    here = place.department == item.department and place.bed is not None
+    if here and item.bed in (None, place.bed):
+        return {"bed": place.bed, "bed_assigned": False}
     session = browser.session(ctx)
     browser.goto(session, f"/board/{item.department}")
     beds = _beds(session)

@@ -13,13 +13,12 @@ Run it against the sandbox:  rpa run daily_report --input robots/inputs/daily_re
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import suppress
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Self
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from robotlib import (
     ApplicationError,
@@ -27,31 +26,16 @@ from robotlib import (
     Context,
     InputError,
     Robot,
-    Row,
     RowError,
     TargetSystemError,
 )
 from robotlib.cpr import mask_cpr
-from robotlib.settings import DISPLAY_TZ
 from robotlib.steps import browser, reports
-from robotlib.steps.excel import read_items, read_rows
+from robotlib.steps.excel import excel_source, read_items
 
 INPUT = Path(__file__).parent / "inputs" / "daily_report.csv"
-COLLECTED = "daily_report.collected"  # ctx.shared: item reference → (period, rows)
+COLLECTED = "daily_report.collected"  # in ctx.shared: what finish reports
 SHOWN = ("Registration id", "Sampled at", "CPR", "Test code", "Test", "Value", "Unit")
-_TODAY = re.compile(r"i dag(?:\s*-\s*(\d+))?")
-
-
-def day(text: str) -> date:
-    """A date from dd-mm-yyyy, dd.mm.yyyy, yyyy-mm-dd, "i dag", "i går" or "i dag-7"."""
-    spoken = " ".join(text.casefold().split()).replace("i går", "i dag-1")
-    if relative := _TODAY.fullmatch(spoken):
-        today = datetime.now(DISPLAY_TZ).date()
-        return today - timedelta(days=int(relative[1] or 0))
-    for pattern in ("%d-%m-%Y", "%d.%m.%Y", "%d/%m/%Y", "%Y-%m-%d"):
-        with suppress(ValueError):
-            return datetime.strptime(spoken, pattern).date()
-    raise ValueError(f"{text!r} is not a date: 24-12-2026, 'i dag', 'i dag-7'")
 
 
 class Period(BaseModel):
@@ -60,11 +44,6 @@ class Period(BaseModel):
     department: str = Field(alias="Afdeling", pattern=r"^[A-ZÆØÅ]{2,5}$")
     date_from: date = Field(alias="Fra")
     date_to: date = Field(alias="Til")
-
-    @field_validator("date_from", "date_to", mode="before")
-    @classmethod
-    def _day(cls, value: Any) -> Any:
-        return day(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _in_order(self) -> Self:
@@ -78,14 +57,6 @@ class Period(BaseModel):
         return f"{self.date_from:%d-%m-%Y} to {self.date_to:%d-%m-%Y}"
 
 
-class _Cells(BaseModel):
-    """The input's cells as text, so that "i går" reaches Period's validator."""
-
-    Afdeling: str
-    Fra: str
-    Til: str
-
-
 class WorklistRow(BaseModel):
     """A row of the worklist's Excel export."""
 
@@ -97,14 +68,6 @@ class WorklistRow(BaseModel):
     test: str = Field(alias="Test")
     value: float = Field(alias="Value")
     unit: str = Field(alias="Unit")
-
-
-def read_periods(input_path: Path | None) -> Iterator[Row | RowError]:
-    """Source: the input's rows, with relative dates resolved when they are loaded."""
-    for row in read_rows(input_path or INPUT, model=_Cells):
-        if isinstance(row, Row) and isinstance(row.values, BaseModel):
-            row = Row(row.values.model_dump(), row.location)
-        yield row
 
 
 def show(
@@ -154,7 +117,8 @@ def check_worklist(ctx: Context) -> None:
     if not (names := browser.options(session, "#department")):
         raise TargetSystemError("the worklist's Department list offers no department")
     try:
-        _, _, unread = show(ctx, next(iter(names)), day("i dag"), day("i dag"))
+        today = datetime.now(ZoneInfo(ctx.settings.time_zone)).date()
+        _, _, unread = show(ctx, next(iter(names)), today, today)
     except InputError as exc:
         raise TargetSystemError(f"the worklist's export has changed: {exc}") from exc
     if unread:
@@ -165,9 +129,7 @@ def check_worklist(ctx: Context) -> None:
 
 def write_report(ctx: Context) -> None:
     """Finish: write what the run has collected, by department and dates."""
-    collected: dict[str, tuple[Period, str, list[WorklistRow]]] = ctx.shared.get(
-        COLLECTED, {}
-    )
+    collected = ctx.shared.get(COLLECTED, {})  # reference → (period, name, rows)
     if not collected:
         return
     workbook = reports.new_workbook()
@@ -192,7 +154,7 @@ def write_report(ctx: Context) -> None:
         ("Departments", ", ".join(departments)),
         ("Results in all", sum(count for _, count in facts)),
     ]
-    written = ("Written", datetime.now(DISPLAY_TZ))
+    written = ("Written", datetime.now(UTC))  # shown in the hospital's time zone
     reports.write_summary(workbook, "Summary", [*head, *facts, written])
     reports.save(workbook, ctx.run_dir / "daily_report.xlsx")
     ctx.log.info("report_written", file="daily_report.xlsx", departments=departments)
@@ -206,7 +168,7 @@ def _shown(row: WorklistRow) -> dict[str, Any]:
 robot = Robot(
     name="daily_report",
     item=Period,
-    source=read_periods,
+    source=excel_source(INPUT, model=Period),
     reference=["department", "date_from", "date_to"],
     browser=browser.BrowserOptions(mask=("#worklist",)),
     login="sandbox",

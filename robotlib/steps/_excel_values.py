@@ -23,6 +23,10 @@ Times with an offset (``2026-11-20T08:00:00+01:00``, ``...Z``, ``+0100``, or an
 aware datetime) become the wall-clock time in the read's time zone, made naive,
 for ``datetime`` fields, and that zone's date for ``date`` fields. Other field
 types, pydantic's ``AwareDatetime`` among them, get the value as it is.
+
+A ``date`` field also reads a day said in words, counted from today in the read's
+time zone when the sheet is read: ``i dag``, ``i går``, ``i dag-30`` (and
+``today``, ``yesterday``, ``today-30``), for a sheet run every day.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import typing
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -64,6 +68,7 @@ __all__ = [
     "is_date_type",
     "normalise",
     "parse_number",
+    "relative_day",
     "whole",
 ]
 
@@ -396,6 +401,23 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ].*)?")
 _DATE_FORMATS = (
     "dd-mm-yyyy, dd.mm.yyyy, dd/mm/yyyy or yyyy-mm-dd, optionally with a time HH:MM"
 )
+#: A day said in words, as an operator types it in a sheet that is run every
+#: day: "i dag", "i går", "i dag-30" (and "today", "yesterday", "today-30").
+_RELATIVE_DAY = re.compile(r"(i dag|i går|today|yesterday)(?:\s*-\s*(\d{1,4}))?")
+
+
+def relative_day(text: str, zone: ZoneInfo) -> date | None:
+    """The day ``text`` says in words, counted from today in ``zone``; or None.
+
+    Example:
+        >>> relative_day("i dag-7", ZoneInfo("Europe/Copenhagen"))  # doctest: +SKIP
+        datetime.date(2026, 11, 29)
+    """
+    match = _RELATIVE_DAY.fullmatch(" ".join(text.casefold().split()))
+    if match is None:
+        return None
+    back = int(match[2] or 0) + (match[1] in ("i går", "yesterday"))
+    return datetime.now(zone).date() - timedelta(days=back)
 
 
 def day_first(locale: str) -> bool:
@@ -473,6 +495,8 @@ def _to_date(value: Any, zone: ZoneInfo, day_first: bool = True) -> Any:
         text = _text(value)
         if text is None:
             return None
+        if (said := relative_day(text, zone)) is not None:
+            return said
         value, kind = _parse_datetime(text, day_first), datetime
     if kind is datetime and value.tzinfo is not None:
         return _local(value, zone).date()

@@ -23,7 +23,9 @@ How a sheet is read:
   missing, which for a required field is the missing-column error.
 - **Values**, converted by the field's type (``Optional[...]`` included): text dates
   ``dd-mm-yyyy``, ``dd.mm.yyyy``, ``dd/mm/yyyy`` and ``yyyy-mm-dd``, optionally with
-  ``HH:MM[:SS]`` (``2026-12-24T14:30`` too), for date and datetime fields; numbers
+  ``HH:MM[:SS]`` (``2026-12-24T14:30`` too), for date and datetime fields, and
+  for date fields a day in words counted from today (``i dag``, ``i går``,
+  ``i dag-30``; ``today``, ``yesterday``, ``today-30``); numbers
   stored as ``12.0`` become ``12`` in int fields and ``"12"`` in text fields; text
   is stripped; an empty cell is left out, so the field's default applies.
 - **Numbers in text cells** (float, Decimal and int fields) are read by the
