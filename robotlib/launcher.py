@@ -149,6 +149,7 @@ def launch_chromium(
     settings: Settings,
     headless: bool | None = None,
     extra_args: Sequence[str] = (),
+    slow_mo_ms: float = 0,
 ) -> Browser:
     """Find a Chromium and launch it.
 
@@ -157,6 +158,7 @@ def launch_chromium(
         settings: where to look and whether to run headless.
         headless: overrides ``settings.headless``.
         extra_args: more command-line flags after :data:`CHROMIUM_FLAGS`.
+        slow_mo_ms: wait this long before every browser action (to watch it).
 
     Raises:
         BrowserNotFoundError: no Chromium was found.
@@ -171,6 +173,7 @@ def launch_chromium(
         executable_path=binary.path,
         headless=run_headless,
         args=[*CHROMIUM_FLAGS, *extra_args],
+        slow_mo=slow_mo_ms,
         # The robot closes the browser when it has finished its item; see above.
         handle_sigint=False,
         handle_sigterm=False,

@@ -311,7 +311,34 @@ class Settings(BaseSettings):
         default=None,
         description="A Chrome, Chromium or Edge executable to use; skips the search.",
     )
-    headless: bool = Field(default=True, description="Run the browser headless.")
+    headless: bool = Field(
+        default=True,
+        description="Run the browser headless; false shows it (rpa run --headed), "
+        "whatever the robots' own BrowserOptions say.",
+    )
+    browser_slowmo_ms: int = Field(
+        default=0,
+        ge=0,
+        le=60_000,
+        description="Slow every browser action down by this many milliseconds, to "
+        "watch a robot work (rpa run --slowmo).",
+    )
+    browser_trace: Literal["retries", "always", "off"] | None = Field(
+        default=None,
+        description="Which attempts record a Playwright trace, for every robot "
+        "(rpa run --trace); none: each robot's BrowserOptions.trace.",
+    )
+    pause_on_failure: Literal["off", "pdb", "inspector"] = Field(
+        default="off",
+        description="At a system exception, before the screenshots and the "
+        "restart: 'pdb' opens the debugger where it was raised, 'inspector' the "
+        "Playwright Inspector on the page (rpa run --pause-on-failure).",
+    )
+    keep_traces: bool = Field(
+        default=False,
+        description="Save the trace of every attempt that recorded one, not only "
+        "of those that ended in a system exception (rpa run --trace always).",
+    )
     locale: str = Field(
         default="da",
         description="How numbers and dates in input files' text cells are written "

@@ -97,12 +97,16 @@ def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
 
 @contextmanager
 def open_project(
-    ctx: typer.Context, *, console_level: str = "WARNING"
+    ctx: typer.Context, *, console_level: str = "WARNING", **settings_given: Any
 ) -> Iterator[Project]:
-    """Open the project of the command line; a ConfigurationError exits 2."""
+    """Open the project of the command line; a ConfigurationError exits 2.
+
+    ``settings_given`` win over rpa.toml and the environment (a command's options:
+    ``rpa run --headed``).
+    """
     project_dir: Path = ctx.obj if isinstance(ctx.obj, Path) else Path(".")
     try:
-        settings = load_settings(project_dir)
+        settings = load_settings(project_dir, **settings_given)
         project = Project(settings, environ=dict(os.environ))
         configure_logging(
             settings, redactor=project.redactor, console_level=console_level

@@ -7,6 +7,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -28,7 +29,7 @@ from robotlib.cli._app import (
 )
 from robotlib.engine import EXIT_OK, PreflightResult, RunResult
 from robotlib.project import Project
-from robotlib.queue.models import EnqueueResult, Outcome, RunStatus
+from robotlib.queue.models import EnqueueResult, ItemState, Outcome, RunStatus
 from robotlib.schedule import check_schedules, load_schedules
 from robotlib.workers import ParallelResult, run_workers
 from robotlib.workers import Progress as WorkersProgress
@@ -75,6 +76,52 @@ def run(
             "--run-id", hidden=True, help="The run's id (the scheduler sets it)."
         ),
     ] = None,
+    item: Annotated[
+        str | None,
+        typer.Option(
+            "--item",
+            metavar="ID_OR_REFERENCE",
+            help="Process this one item only (its id or its reference, as `rpa "
+            "queue ROBOT` shows them), if it is due: to watch or debug it.",
+        ),
+    ] = None,
+    headed: Annotated[
+        bool,
+        typer.Option(
+            "--headed",
+            help="Show the browser (it needs a display: on a server, xvfb-run "
+            "rpa run ...; see docs/debugging.md).",
+        ),
+    ] = False,
+    slowmo: Annotated[
+        int,
+        typer.Option(
+            "--slowmo",
+            min=0,
+            max=60_000,
+            metavar="MS",
+            help="Wait this many milliseconds before every browser action.",
+        ),
+    ] = 0,
+    trace: Annotated[
+        _Trace | None,
+        typer.Option(
+            "--trace",
+            help="Record a Playwright trace of every attempt ('always', and keep "
+            "each one in the run folder: open it with `rpa show-trace FILE`), of "
+            "retries only ('retries', the default) or none ('off').",
+        ),
+    ] = None,
+    pause_on_failure: Annotated[
+        _Pause | None,
+        typer.Option(
+            "--pause-on-failure",
+            help="Stop at a system exception, before the screenshots and the "
+            "restart: 'pdb' in the debugger where it was raised (a terminal is "
+            "enough), 'inspector' in the Playwright Inspector on the page (it "
+            "shows the browser: it needs a display).",
+        ),
+    ] = None,
     stable_for: Annotated[
         float,
         typer.Option(
@@ -103,7 +150,23 @@ def run(
     """
     if workers > 1 and limit is not None:
         fail("--workers cannot be combined with --limit.")
-    with open_project(ctx) as project:
+    debugging = {
+        "--item": item is not None,
+        "--headed": headed,
+        "--slowmo": slowmo > 0,
+        "--trace": trace is not None,
+        "--pause-on-failure": pause_on_failure is not None,
+    }
+    if workers > 1 and (used := [name for name, on in debugging.items() if on]):
+        fail(f"{', '.join(used)} run one worker: leave out --workers.")
+    given: dict[str, Any] = {"browser_slowmo_ms": slowmo} if slowmo else {}
+    if pause_on_failure is not None:
+        given["pause_on_failure"] = pause_on_failure.value
+    if headed or pause_on_failure is _Pause.INSPECTOR:
+        given["headless"] = False
+    if trace is not None:
+        given |= {"browser_trace": trace.value, "keep_traces": trace is _Trace.ALWAYS}
+    with open_project(ctx, **given) as project:
         project.input_stable_s = stable_for
         if dry_run:
             report = project.engine(robot).dry_run(input_path=input_file)
@@ -125,7 +188,50 @@ def run(
                 project, robot, workers=workers, input_path=input_file, run_id=run_id
             )
             return
-        _run_here(project, robot, input_path=input_file, limit=limit, run_id=run_id)
+        only = _item_to_run(project, robot, item) if item is not None else None
+        _run_here(
+            project,
+            robot,
+            input_path=input_file,
+            limit=limit,
+            run_id=run_id,
+            item_id=only,
+        )
+
+
+class _Pause(StrEnum):
+    PDB = "pdb"
+    INSPECTOR = "inspector"
+
+
+class _Trace(StrEnum):
+    ALWAYS = "always"
+    RETRIES = "retries"
+    OFF = "off"
+
+
+def _item_to_run(project: Project, robot: str, wanted: str) -> int:
+    """The id of the item ``--item`` names: by id, by reference, or as shown masked.
+
+    Exits 2 when no item, or more than one, matches, or when it is not waiting.
+    """
+    name = project.robot(robot).robot.name
+    items = project.backend.items(name)
+    found = [i for i in items if str(i.id) == wanted or i.reference == wanted]
+    found = found or [i for i in items if shown(i.reference) == wanted]
+    if len(found) != 1:
+        many = f"{len(found)} items match" if found else "no item matches"
+        fail(
+            f"--item {wanted}: {many} in the queue of {name}; `rpa queue {name}` "
+            "lists its items with their ids"
+        )
+    [chosen] = found
+    if chosen.state is not ItemState.NEW:
+        fail(
+            f"item {chosen.id} is {chosen.state.value}, not waiting to run: send it "
+            f"back first (`rpa exceptions retry {chosen.id} --note ...`)"
+        )
+    return chosen.id
 
 
 @app.command()

@@ -20,7 +20,7 @@ from robotlib.context import Context
 from robotlib.logs import Redactor
 from robotlib.traces import scrub_trace
 
-__all__ = ["owner_only", "save_screenshots", "save_traces"]
+__all__ = ["owner_only", "pause_at", "save_screenshots", "save_traces"]
 
 log = structlog.get_logger("robotlib.engine")
 
@@ -64,6 +64,22 @@ def save_traces(ctx: Context, prefix: str, logs: Path, redactor: Redactor) -> li
         if written is not None:
             saved.append(written.relative_to(logs).as_posix())
     return saved
+
+
+def pause_at(ctx: Context, exc: BaseException, *, inspector: bool) -> None:
+    """Stop for a person at a system exception: pdb where it was raised, or the
+    Playwright Inspector on the page of an application that has one (``pause()``).
+    """
+    log.warning("paused_at_failure", error=str(exc), inspector=inspector)
+    if inspector:
+        for application in reversed(ctx.applications):
+            if (pause := getattr(application, "pause", None)) is not None:
+                pause()
+                return
+    import pdb
+
+    print(f"\nPaused at {type(exc).__name__}: {exc}  (c: continue the run)")
+    pdb.post_mortem(exc.__traceback__)
 
 
 def owner_only(path: Path) -> None:

@@ -26,7 +26,7 @@ from robotlib import _lease
 from robotlib._lease import LeaseGuard
 from robotlib.context import Context
 from robotlib.engine.applications import notify
-from robotlib.engine.artifacts import save_screenshots, save_traces
+from robotlib.engine.artifacts import pause_at, save_screenshots, save_traces
 from robotlib.engine.intake import invalid_row
 from robotlib.errors import BusinessRuleError, LeaseLostError, RobotlibError
 from robotlib.logs import Redactor
@@ -47,15 +47,27 @@ class ItemProcessor:
         backend: the work queue the outcomes are recorded in.
         redactor: masks secrets and CPR numbers in stored error messages.
         logs: the logs folder artifacts' paths are relative to.
+        keep_traces: save every attempt's trace, not only a failed one's.
+        pause_on_failure: ``"pdb"`` or ``"inspector"``: stop at a system exception
+            for a person to look (``rpa run --pause-on-failure``).
     """
 
     def __init__(
-        self, robot: Robot[Any], backend: QueueBackend, redactor: Redactor, logs: Path
+        self,
+        robot: Robot[Any],
+        backend: QueueBackend,
+        redactor: Redactor,
+        logs: Path,
+        *,
+        keep_traces: bool = False,
+        pause_on_failure: str = "off",
     ) -> None:
         self.robot = robot
         self.backend = backend
         self.redactor = redactor
         self.logs = logs
+        self.keep_traces = keep_traces
+        self.pause_on_failure = pause_on_failure
 
     def process(self, ctx: Context, item: WorkItem, owner: str) -> Outcome:
         """Run ``item``'s stages as ``owner``; return how it ended (never raises,
@@ -74,11 +86,13 @@ class ItemProcessor:
             notify(ctx, "item_started", item)
             try:
                 outcome = self._run_stages(ctx, item, owner, started)
+                self._keep_trace(ctx, item)
                 notify(ctx, "item_finished", True)
                 return outcome
             except BusinessRuleError as exc:
                 if _lease_lost(guard):
                     return Outcome.LEASE_LOST
+                self._keep_trace(ctx, item)
                 notify(ctx, "item_finished", True)
                 self.backend.business_exception(
                     item.id,
@@ -142,9 +156,18 @@ class ItemProcessor:
         log.info("item_done", duration_ms=elapsed_ms(started))
         return Outcome.DONE
 
+    def _keep_trace(self, ctx: Context, item: WorkItem) -> None:
+        """Save the trace of an attempt that did not fail, when asked to keep all."""
+        if self.keep_traces:
+            prefix = f"item-{item.id}-attempt-{item.attempts}"
+            if saved := save_traces(ctx, prefix, self.logs, self.redactor):
+                log.info("trace_saved", artifacts=saved)
+
     def _system_exception(
         self, ctx: Context, item: WorkItem, owner: str, exc: Exception
     ) -> Outcome:
+        if self.pause_on_failure != "off":
+            pause_at(ctx, exc, inspector=self.pause_on_failure == "inspector")
         prefix = f"item-{item.id}-attempt-{item.attempts}"
         artifacts = save_screenshots(ctx, prefix, self.logs)
         artifacts += save_traces(ctx, prefix, self.logs, self.redactor)

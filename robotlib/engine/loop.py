@@ -65,6 +65,8 @@ class _Loop:
     counts: Counter[str] = field(default_factory=Counter)
     claimed: int = 0
     consecutive_system: int = 0
+    #: The one item to process (``rpa run --item``), or None: every due item.
+    only: int | None = None
 
 
 class Engine:
@@ -112,7 +114,14 @@ class Engine:
         self._sleep = sleep or self.stop.wait
         self.host = socket.gethostname()
         self.pid = os.getpid()
-        self._items = ItemProcessor(robot, backend, redactor, settings.logs)
+        self._items = ItemProcessor(
+            robot,
+            backend,
+            redactor,
+            settings.logs,
+            keep_traces=settings.keep_traces,
+            pause_on_failure=settings.pause_on_failure,
+        )
 
     # Public API --------------------------------------------------------------------
 
@@ -123,6 +132,7 @@ class Engine:
         limit: int | None = None,
         run_id: str | None = None,
         load: bool = True,
+        item_id: int | None = None,
     ) -> RunResult:
         """Load the input, then process items until the queue is empty or a stop.
 
@@ -133,6 +143,7 @@ class Engine:
             run_id: the run's id; default a new one. The scheduler chooses it, so
                 that it can find the run of a child process it had to kill.
             load: False for a worker: process what is in the queue, load nothing.
+            item_id: process this item only (``rpa run --item``), if it is due.
         """
         if run_id is not None:
             check_run_id(run_id)
@@ -146,7 +157,7 @@ class Engine:
             credentials_loader=self.credentials_loader,
             shared=dict(self.shared),
         )
-        loop = _Loop()
+        loop = _Loop(only=item_id)
         loaded: EnqueueResult | None = None
         status, note, exit_code = RunStatus.CRASHED, "", EXIT_STOPPED
         with (
@@ -282,10 +293,14 @@ class Engine:
                     continue
                 owner = self._owner(ctx)
                 item = self.backend.claim_next(
-                    robot.name, owner=owner, lease=robot.lease, run_id=ctx.run_id
+                    robot.name,
+                    owner=owner,
+                    lease=robot.lease,
+                    run_id=ctx.run_id,
+                    item_id=loop.only,
                 )
                 if item is None:
-                    if self._wait_for_retry(deadline):
+                    if self._wait_for_retry(deadline, loop.only):
                         continue
                     return RunStatus.COMPLETED, ""
                 loop.claimed += 1
@@ -317,7 +332,7 @@ class Engine:
         log.error("run_stopping", reason=note)
         return note
 
-    def _wait_for_retry(self, deadline: datetime | None) -> bool:
+    def _wait_for_retry(self, deadline: datetime | None, only: int | None) -> bool:
         """Wait for the earliest retry due in the queue; False when there is none.
 
         Any worker's retries count, not only this run's: a worker that died while
@@ -328,7 +343,9 @@ class Engine:
         retries = [
             item.not_before
             for item in waiting
-            if item.attempts > 0 and item.not_before is not None
+            if item.attempts > 0
+            and item.not_before is not None
+            and only in (None, item.id)
         ]
         if not retries:
             return False

@@ -116,8 +116,12 @@ class QueueBackend(RunLog, AuditTrail, abc.ABC):
         numbers it)."""
 
     @abc.abstractmethod
-    def _next_due(self, tx: Any, robot: str, now: datetime) -> WorkItem | None:
+    def _next_due(
+        self, tx: Any, robot: str, now: datetime, item_id: int | None = None
+    ) -> WorkItem | None:
         """The robot's next due ``new`` item in claim order, locked; None if none.
+
+        With ``item_id``, that item only (when it is a due ``new`` item).
 
         Claim order: highest priority, then earliest deadline (none last), then
         lowest id; due: ``not_before`` is none or has passed. Concurrent workers
@@ -142,12 +146,21 @@ class QueueBackend(RunLog, AuditTrail, abc.ABC):
     # Items: the worker's side ----------------------------------------------------
 
     def claim_next(
-        self, robot: str, *, owner: str, lease: timedelta, run_id: str | None = None
+        self,
+        robot: str,
+        *,
+        owner: str,
+        lease: timedelta,
+        run_id: str | None = None,
+        item_id: int | None = None,
     ) -> WorkItem | None:
-        """Lease the next due ``new`` item of the robot to ``owner``, or return None."""
+        """Lease the next due ``new`` item of the robot to ``owner``, or return None.
+
+        With ``item_id``, only that item (``rpa run --item``), if it is due.
+        """
         now = self.clock()
         with self._transaction() as tx:
-            item = self._next_due(tx, robot, now)
+            item = self._next_due(tx, robot, now, item_id)
             if item is None:
                 return None
             change = t.claimed(

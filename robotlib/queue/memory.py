@@ -77,11 +77,14 @@ class InMemoryBackend(QueueBackend):
     def _audit(self, tx: None, entry: AuditEntry) -> None:
         self._audit_entries.append(replace(entry, id=len(self._audit_entries) + 1))
 
-    def _next_due(self, tx: None, robot: str, now: datetime) -> WorkItem | None:
+    def _next_due(
+        self, tx: None, robot: str, now: datetime, item_id: int | None = None
+    ) -> WorkItem | None:
         due = [
             item
             for item in self._items.values()
             if item.robot == robot
+            and item_id in (None, item.id)
             and item.state == ItemState.NEW
             and (item.not_before is None or item.not_before <= now)
         ]

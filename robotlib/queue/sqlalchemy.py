@@ -81,6 +81,7 @@ _NEXT_DUE = (
     .limit(1)
     .with_for_update(skip_locked=True)
 )
+_ITEM_DUE = _NEXT_DUE.where(_w.c.id == bindparam("item_id"))
 _ITEM_FOR_UPDATE = select(_w).where(_w.c.id == bindparam("item_id")).with_for_update()
 #: SET takes its columns from the parameters: every column of rows.item_values.
 _UPDATE_ITEM = update(_w).where(_w.c.id == bindparam("item_id"))
@@ -149,7 +150,13 @@ class SqlAlchemyBackend(QueueBackend):
         del values["id"]
         tx.execute(insert(_a), values)
 
-    def _next_due(self, tx: Connection, robot: str, now: datetime) -> WorkItem | None:
+    def _next_due(
+        self, tx: Connection, robot: str, now: datetime, item_id: int | None = None
+    ) -> WorkItem | None:
+        if item_id is not None:
+            found = {"robot": robot, "now": now, "item_id": item_id}
+            row = tx.execute(_ITEM_DUE, found).first()
+            return None if row is None else rows.item(row)
         row = tx.execute(_NEXT_DUE, {"robot": robot, "now": now}).first()
         return None if row is None else rows.item(row)
 

@@ -286,6 +286,11 @@ class BrowserSession:
         scrub_trace(path)
         return path
 
+    def pause(self) -> None:
+        """Open the Playwright Inspector on the page and wait (a headed browser)."""
+        if self._page is not None and not self._page.is_closed():
+            self._page.pause()
+
     def screenshot(self, path: Path) -> Path | None:
         """Save the page with the configured patient-data fields masked."""
         if self._page is None or self._page.is_closed():
@@ -315,6 +320,8 @@ def open_browser(ctx: Context, options: BrowserOptions | None = None) -> Browser
         ...     ctx.state["browser"] = open_browser(ctx, BrowserOptions(base_url=URL))
     """
     options = options or BrowserOptions()
+    if ctx.settings.browser_trace is not None:  # rpa run --trace
+        options = options.model_copy(update={"trace": ctx.settings.browser_trace})
     session = BrowserSession(_worker_browser(ctx, options), options)
     ctx.open_application(session)
     return session
@@ -330,7 +337,11 @@ def _worker_browser(ctx: Context, options: BrowserOptions) -> Browser:
     playwright = start_playwright()
     try:
         browser = launch_chromium(
-            playwright, settings=ctx.settings, headless=options.headless
+            playwright,
+            settings=ctx.settings,
+            # headed when the project says so (rpa run --headed), else as the robot
+            headless=ctx.settings.headless and options.headless is not False,
+            slow_mo_ms=ctx.settings.browser_slowmo_ms,
         )
     except BaseException:
         playwright.stop()

@@ -308,6 +308,31 @@ def test_claim_waits_for_not_before(backend: QueueBackend, clock: Any) -> None:
     assert "r1" == claim(backend).reference
 
 
+def test_claim_of_one_item_takes_that_item_only_when_due(
+    backend: QueueBackend, clock: Any
+) -> None:
+    """claim_next(item_id=...) (rpa run --item): that item, not the first in order,
+    and nothing when it is not due, taken, or another robot's."""
+    enqueue(backend, "first", "second")
+    enqueue(backend, "later", not_before=clock() + timedelta(minutes=10))
+    ids = {item.reference: item.id for item in backend.items(ROBOT)}
+
+    second = claim(backend, item_id=ids["second"])
+    assert "second" == second.reference
+    assert None is backend.claim_next(
+        ROBOT, owner="w2", lease=LEASE, item_id=ids["second"]
+    )
+    assert None is backend.claim_next(
+        ROBOT, owner="w1", lease=LEASE, item_id=ids["later"]
+    )
+    assert None is backend.claim_next(
+        "other_robot", owner="w1", lease=LEASE, item_id=ids["first"]
+    )
+    clock.advance(timedelta(minutes=10))
+    assert "later" == claim(backend, item_id=ids["later"]).reference
+    assert [S.NEW] == [i.state for i in backend.items(ROBOT) if i.reference == "first"]
+
+
 def test_claim_leases_the_item(backend: QueueBackend, clock: Any) -> None:
     """A claim sets in_progress, counts an attempt and a claim and leases the item."""
     enqueue(backend, "r1")
