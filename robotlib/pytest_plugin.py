@@ -113,13 +113,20 @@ def rpa_sandbox(rpa_sandbox_server: SandboxServer) -> Iterator[Sandbox]:
 
 @pytest.fixture(scope="session")
 def rpa_browser() -> Iterator[Browser]:
-    """One headless Chromium for the session, launched as ``rpa run`` launches it."""
+    """One Chromium for the session, launched as ``rpa run`` launches it.
+
+    Headless; ``RPA_HEADLESS=false`` shows it and ``RPA_BROWSER_SLOWMO_MS=300``
+    slows it down, to watch a test (docs/debugging.md).
+    """
     from robotlib.launcher import launch_chromium, start_playwright
     from robotlib.settings import Settings
 
+    settings = Settings()  # the RPA_* variables
     playwright = start_playwright()
     try:
-        chromium = launch_chromium(playwright, settings=Settings(), headless=True)
+        chromium = launch_chromium(
+            playwright, settings=settings, slow_mo_ms=settings.browser_slowmo_ms
+        )
         yield chromium
         chromium.close()
     finally:
