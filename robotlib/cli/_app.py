@@ -41,6 +41,14 @@ console = Console(soft_wrap=True)
 errors = Console(stderr=True)
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from robotlib import __version__
+
+        console.print(f"rpa (robotlib) {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     ctx: typer.Context,
@@ -54,6 +62,15 @@ def _main(
             file_okay=False,
         ),
     ] = Path("."),
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print robotlib's version and exit.",
+        ),
+    ] = False,
 ) -> None:
     """robotlib: build, run and review software robots for clinical registrations.
 

@@ -10,8 +10,13 @@ from robotlib.cli import app
 HELP = {
     (): ["--project", "RPA_PROJECT_DIR", "run", "check", "robots", "runs", "logs",
          "queue", "exceptions", "purge", "browser", "sandbox", "preflight",
-         "scheduler", "schedules", "notify", "worker", "audit"],
-    ("run",): ["The robot's name", "--input", "--limit", "--dry-run", "--workers"],
+         "scheduler", "schedules", "notify", "worker", "audit", "new",
+         "show-trace", "codegen", "--version"],
+    ("run",): ["The robot's name", "--input", "--limit", "--dry-run", "--workers",
+               "--item", "--headed", "--slowmo", "--trace", "--pause-on-failure"],
+    ("new",): ["ROBOT", "tests/test_ROBOT.py", "Nothing is overwritten"],
+    ("show-trace",): ["--port", "--no-open", "127.0.0.1"],
+    ("codegen",): ["Inspector", "display"],
     ("worker",): ["The robot's name", "--workers", "without loading any input"],
     ("check",): ["Exits 2 when a robot has a problem"],
     ("robots",): ["--json"],
@@ -55,3 +60,12 @@ def test_rpa_without_a_command_shows_the_help() -> None:
 
     assert 2 == result.exit_code
     assert "Commands:" in result.output
+
+
+def test_version_names_robotlib_and_its_version() -> None:
+    """`rpa --version` prints the installed robotlib's version and exits 0."""
+    from robotlib import __version__
+
+    result = CliRunner().invoke(app, ["--version"])
+
+    assert (0, f"rpa (robotlib) {__version__}\n") == (result.exit_code, result.stdout)
