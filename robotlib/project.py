@@ -18,6 +18,7 @@ from pathlib import Path
 from robotlib.credentials import Credentials
 from robotlib.discovery import LoadedRobot, Problem, discover, load_robot
 from robotlib.engine import Engine, RunObserver, run_started_at
+from robotlib.errors import ConfigurationError
 from robotlib.logs import Redactor, build_redactor
 from robotlib.queue import QueueBackend, open_backend
 from robotlib.queue.models import Run
@@ -83,6 +84,25 @@ class Project:
     def robot(self, name: str) -> LoadedRobot:
         """One robot by name (raises ConfigurationError when it is not there)."""
         return load_robot(self.settings.robots_dir, name)
+
+    def check_robot_name(self, name: str) -> None:
+        """Refuse a name that is neither a robot here nor one the database knows.
+
+        A robot whose file was removed still has its runs and items to review.
+
+        Raises:
+            ConfigurationError: the name is unknown; the message lists the robots.
+        """
+        robots, _ = discover(self.settings.robots_dir)
+        if name in robots or self.backend.runs(name, limit=1):
+            return
+        if any(self.backend.counts(name).values()):
+            return
+        known = ", ".join(sorted(robots)) or "none"
+        raise ConfigurationError(
+            f"no robot named {name!r} in {self.settings.robots_dir} (robots there: "
+            f"{known})"
+        )
 
     def credentials(self) -> Credentials:
         """Load the credentials; their secrets join the redactor."""

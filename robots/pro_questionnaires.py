@@ -1,18 +1,13 @@
 """Registers patients' PRO questionnaire answers from the PRO system's CSV export.
 
-For each row: find the patient by CPR number, open the questionnaire form, pick the
-questionnaire, choose the answer (0-4) to each question, save, and read the answers
-back from the patient's page. An unknown patient, a question left unanswered or a
-questionnaire the EPJ does not have is a business exception carrying the EPJ's own
-message; answers the EPJ already holds are done without a second registration.
+For each row: find the patient, open the questionnaire's form, choose the answer
+(0-4) to each question, save, and read the answers back from the patient's page. An
+unknown patient, a question left unanswered or a questionnaire the EPJ does not have
+is a business exception with the EPJ's own message; answers the EPJ already holds
+are done without a second registration. The export is Danish: ``;``-separated,
+UTF-8 with BOM, columns "CPR-nummer", "Skema", "Besvarelsesdato", "Svar 1".."Svar 6".
 
-The export is Danish: ``;`` separated, UTF-8 with BOM, dates as dd-mm-yyyy, columns
-"CPR-nummer", "Skema", "Besvarelsesdato" and "Svar 1".."Svar 6" (blank beyond the
-questionnaire's last question).
-
-Run it against the sandbox:
-
-    rpa run pro_questionnaires --input robots/inputs/pro_answers.csv
+Run it:  rpa run pro_questionnaires --input robots/inputs/pro_answers.csv
 """
 
 import json
@@ -26,16 +21,10 @@ from robotlib import BusinessRuleError, Context, Cpr, Robot, TargetSystemError, 
 from robotlib.steps import browser
 from robotlib.steps.excel import excel_source
 
-from ._epj import (
-    EPJ,
-    SYSTEM,
-    check_record,
-    check_test_patient,
-    open_patient,
-    saved_id,
-)
+from ._epj import EPJ, SYSTEM, check_record, check_test_patient, open_patient, saved_id
 
 INPUT = Path(__file__).parent / "inputs" / "pro_answers.csv"
+FIX = "check the export"
 Answer = Annotated[int | None, Field(ge=0, le=4)]
 
 
@@ -69,85 +58,83 @@ class ProAnswers(BaseModel):
 
     def shown(self) -> dict[str, str]:
         """The answers as the patient's page lists them."""
-        answered = {"Answered on": self.answered_on.isoformat()}
+        answers = {"Answers": json.dumps(self.answers)}
         return (
-            answered
-            | {"Questionnaire": self.questionnaire}
-            | {"Answers": json.dumps(self.answers)}
+            {"Questionnaire": self.questionnaire}
+            | answers
+            | {"Answered on": self.answered_on.isoformat()}
         )
 
 
 def register_answers(ctx: Context, item: ProAnswers) -> dict[str, Any]:
     """Find the patient, pick the questionnaire, answer its questions and save."""
-    session = open_patient(ctx, item.cpr, fix="check the export")
+    session = open_patient(ctx, item.cpr, fix=FIX)
     browser.click(session, "Register questionnaire")
-    if item.questionnaire not in (
-        offered := browser.options(session, "#questionnaire-choice")
-    ):
+    offered = browser.options(session, "#questionnaire-choice")
+    if item.questionnaire not in offered:
         raise BusinessRuleError(
             f"The EPJ has no questionnaire {item.questionnaire} (it has "
-            f"{', '.join(offered)}): check the export",
+            f"{', '.join(offered)}): {FIX}",
             code="unknown_questionnaire",
         )
-    browser.select(session, "Questionnaire type", item.questionnaire)
-    browser.click(session, "Open questionnaire")
-    browser.wait_for(session, selector="#pro-form")
-    count = session.page.locator("#pro-form fieldset").count()
-    if len(item.answers) > count:
+    questions = open_form(session, item.questionnaire)
+    if len(item.answers) > questions:
         raise BusinessRuleError(
-            f"{item.questionnaire} has {count} questions, but the export answers "
-            f"{len(item.answers)}: check the export",
+            f"{item.questionnaire} has {questions} questions, but the export answers "
+            f"{len(item.answers)}: {FIX}",
             code="too_many_answers",
         )
     answer_questions(session, item.answers)
     browser.fill_form(session, {"Answered on": item.answered_on})
     browser.click(session, "Save answers")
-    return {
-        "registration_id": saved_id(session, "the answers", "p.notice[role=status]")
-    }
+    saved = saved_id(session, "the answers", "p.notice[role=status]")
+    return {"registration_id": saved}
+
+
+def open_form(session: browser.BrowserSession, questionnaire: str) -> int:
+    """Open the questionnaire's form; return how many questions it has."""
+    browser.select(session, "Questionnaire type", questionnaire)
+    browser.click(session, "Open questionnaire")
+    browser.wait_for(session, selector="#pro-form")
+    return session.page.locator("#pro-form fieldset").count()
 
 
 @step
-def answer_questions(
-    session: browser.BrowserSession, answers: list[int | None]
-) -> None:
+def answer_questions(session: browser.BrowserSession, answers: list[Any]) -> None:
     """Choose the radio of each answer in its question's fieldset (#q1, #q2, ...)."""
     for number, answer in enumerate(answers, 1):
         if answer is not None:
-            fieldset = session.page.locator(f"#q{number}")
-            fieldset.get_by_role("radio", name=str(answer), exact=True).check()
+            question = session.page.locator(f"#q{number}")
+            question.get_by_role("radio", name=str(answer), exact=True).check()
 
 
 def already_registered(ctx: Context, item: ProAnswers) -> dict[str, Any] | None:
     """Precheck: the registration id if the patient's page shows these answers."""
-    session = open_patient(ctx, item.cpr, fix="check the export")
+    session = open_patient(ctx, item.cpr, fix=FIX)
     row = browser.find_row(session, "#questionnaires", item.shown())
     return {"registration_id": int(row["Id"])} if row else None
 
 
 def read_back(ctx: Context, item: ProAnswers, output: dict[str, Any]) -> None:
     """Verify: the patient's page shows the registration with the row's answers."""
-    session = open_patient(ctx, item.cpr, fix="check the export")
+    session = open_patient(ctx, item.cpr, fix=FIX)
     key = {"Id": str(output["registration_id"])}
     check_record(session, "#questionnaires", key, item.shown(), source="the export")
 
 
 def check_form(ctx: Context) -> None:
-    """Preflight: the form of the first questionnaire offered has what the robot uses.
-
-    Leaves it unsaved.
-    """
+    """Preflight: the first questionnaire's form has what the robot uses (unsaved)."""
     session = browser.session(ctx)
     if not (offered := list(browser.options(session, "#questionnaire-choice"))):
         raise TargetSystemError("the questionnaire page offers no questionnaire")
-    browser.select(session, "Questionnaire type", offered[0])
-    browser.click(session, "Open questionnaire")
+    open_form(session, offered[0])
+    radios = "#pro-form #q1 input[type=radio]"
     browser.expect_elements(
         session,
         f"the form of {offered[0]}",
         fields=["Answered on"],
         buttons=["Save answers"],
-        selectors=["#pro-form #q1 input[type=radio]"],
+        selectors=[radios],
     )
 
 

@@ -63,6 +63,8 @@ def runs(
     if ctx.invoked_subcommand is not None:
         return
     with open_project(ctx) as project:
+        if robot is not None:
+            project.check_robot_name(robot)
         found = project.backend.runs(robot, limit=last)
         if as_json:
             print_json(found)
@@ -197,6 +199,7 @@ def queue(
 ) -> None:
     """Show a robot's queue: counts by state and the items."""
     with open_project(ctx) as project:
+        project.check_robot_name(robot)
         counts = project.backend.counts(robot)
         items = project.backend.items(robot, states=state)[-last:]
         if as_json:
@@ -260,6 +263,8 @@ def _list_exceptions(
     ctx: typer.Context, robot: str | None, *, clear: bool, as_json: bool
 ) -> None:
     with open_project(ctx) as project:
+        if robot is not None:
+            project.check_robot_name(robot)
         items = project.backend.items(robot, states=EXCEPTION_STATES)
         if as_json:
             print_json([_item(i, clear=clear) for i in items])
