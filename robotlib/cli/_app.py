@@ -175,10 +175,14 @@ def stop_on_signals(
 
 
 def local(moment: datetime | None) -> str:
-    """A UTC time as Copenhagen wall-clock time, for people."""
+    """A time as the hospital's wall-clock time with its zone, for people.
+
+    The zone (CET or CEST) is always printed: the autumn night has one hour twice,
+    and a reader must never wonder whether a time is UTC.
+    """
     if moment is None:
         return ""
-    return moment.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M:%S")
+    return moment.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 _MASKER = display_masker()
@@ -199,7 +203,17 @@ def print_json(value: Any) -> None:
 def print_table(
     title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
-    """Print a table for people."""
+    """Print a table: drawn for people on a terminal; piped, plain and whole.
+
+    Piped (``rpa queue lab_results | grep``), the table is a header line and one
+    line per row, the cells separated by tabs and never cut or wrapped, whatever
+    the width: what ``cut -f``, ``awk -F'\t'`` and spreadsheets read.
+    """
+    if not console.is_terminal:
+        for cells in [columns, *rows]:
+            plain = (" ".join(str(cell).split()) for cell in cells)
+            console.file.write("\t".join(plain) + "\n")  # rich would expand tabs
+        return
     table = Table(title=title, title_justify="left")
     for column in columns:
         table.add_column(column, overflow="fold")

@@ -12,6 +12,7 @@ from robotlib.cli._app import (
     app,
     console,
     fail,
+    local,
     open_project,
     parse_age,
     print_json,
@@ -78,7 +79,7 @@ def audit(
         ["id", "at", "actor", "action", "item", "note"],
         [
             [
-                e.id, _at(e.at), shown(e.actor), e.action,
+                e.id, local(e.at), shown(e.actor), e.action,
                 "" if e.item_id is None else e.item_id, shown(e.note),
             ]
             for e in entries
@@ -108,11 +109,6 @@ def _since(text: str) -> datetime:
     if moment.tzinfo is None:  # Copenhagen time; a date alone: from its midnight
         moment = moment.replace(tzinfo=DISPLAY_TZ)
     return moment.astimezone(UTC)
-
-
-def _at(moment: datetime) -> str:
-    """Copenhagen wall-clock time with its zone (CET/CEST: the autumn hour twice)."""
-    return moment.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def _entry(entry: AuditEntry) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -170,11 +171,19 @@ def logs(
                 console.print(_event_line(event), highlight=False, markup=False)
 
 
+def _event_time(event: dict[str, Any]) -> str:
+    """The event's time as the other commands show times: local, with its zone."""
+    try:
+        return local(datetime.fromisoformat(str(event.get("timestamp"))))
+    except ValueError:
+        return str(event.get("timestamp", ""))
+
+
 def _event_line(event: dict[str, Any]) -> str:
     skip = {"timestamp", "level", "event", "robot", "run_id", "exception"}
     fields = " ".join(f"{k}={v}" for k, v in event.items() if k not in skip)
     line = (
-        f"{event.get('timestamp', '')[:19]} {str(event.get('level', '')).upper():7} "
+        f"{_event_time(event)} {str(event.get('level', '')).upper():7} "
         f"{event.get('event', '')} {fields}"
     )
     if "exception" in event:

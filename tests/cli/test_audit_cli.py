@@ -24,12 +24,8 @@ INVALID_ROW = "030390-3456|NPU03230"
 
 
 def table_rows(output: str) -> list[list[str]]:
-    """The cells of each body row of a table drawn by rich (one line per row)."""
-    return [
-        [cell.strip() for cell in line.strip("│").split("│")]
-        for line in output.splitlines()
-        if line.startswith("│")
-    ]
+    """The cells of each body row of a table printed to a pipe (tab-separated)."""
+    return [line.split("\t") for line in output.splitlines() if "\t" in line][1:]
 
 
 @pytest.fixture

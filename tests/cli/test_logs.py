@@ -14,7 +14,8 @@ from robotlib.queue import QueueBackend
 from robotlib.queue.models import Run
 
 #: The first line of an event: time, level, event name.
-EVENT_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d (\w+) +(\w+)")
+#: Each event's time is local, with its zone, as every command prints times.
+EVENT_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d CES?T (\w+) +(\w+)")
 
 
 @pytest.fixture

@@ -33,12 +33,8 @@ def three_runs(
 
 
 def table_rows(output: str) -> list[list[str]]:
-    """The cells of each body row of a table drawn by rich (one line per row)."""
-    return [
-        [cell.strip() for cell in line.strip("│").split("│")]
-        for line in output.splitlines()
-        if line.startswith("│")
-    ]
+    """The cells of each body row of a table printed to a pipe (tab-separated)."""
+    return [line.split("\t") for line in output.splitlines() if "\t" in line][1:]
 
 
 def test_robots_table_lists_each_robot_with_its_counts(
