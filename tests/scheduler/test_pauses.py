@@ -115,9 +115,9 @@ def _flat(text: str) -> str:
 
 
 def _column(table: str, index: int) -> str:
-    """A column of a printed table, its folded lines joined."""
-    cells = [line.split("│")[index + 1] for line in table.splitlines() if "│" in line]
-    return _flat(" ".join(cells))
+    """A column of a piped table (tab-separated, header first), its cells joined."""
+    rows = [line.split("\t") for line in table.splitlines() if "\t" in line]
+    return _flat(" ".join(row[index] for row in rows[1:]))
 
 
 # The store ---------------------------------------------------------------------------
