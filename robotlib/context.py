@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload, runtime_checkable
 
 import structlog
 
@@ -71,10 +71,26 @@ class Context:
     _credentials: Credentials | None = None
     _run_end: list[Callable[[], object]] = field(default_factory=list)
 
-    def credentials(self, system: str) -> SystemCredentials:
-        """Return the credentials of ``system`` from credentials.toml or the env."""
+    @overload
+    def credentials(
+        self, system: str, *, optional: Literal[False] = False
+    ) -> SystemCredentials: ...
+    @overload
+    def credentials(
+        self, system: str, *, optional: Literal[True]
+    ) -> SystemCredentials | None: ...
+    def credentials(
+        self, system: str, *, optional: bool = False
+    ) -> SystemCredentials | None:
+        """Return the credentials of ``system`` from credentials.toml or the env.
+
+        With ``optional=True``, None when the project has none for ``system``;
+        else that is a ``CredentialsError`` naming where to put them.
+        """
         if self._credentials is None:
             self._credentials = self.credentials_loader()
+        if optional:
+            return self._credentials.find(system)
         return self._credentials.get(system)
 
     def open_application(self, application: Application) -> Application:

@@ -168,6 +168,17 @@ class Credentials:
             >>> Credentials.load(settings, environ=os.environ).get("sandbox").url
             'http://127.0.0.1:8765'
         """
+        found = self.find(system)
+        if found is None:
+            raise CredentialsError(self._unknown_system(self._known_name(system)))
+        return found
+
+    def find(self, system: str) -> SystemCredentials | None:
+        """Return the credentials of ``system``, or None when it has none at all.
+
+        For a system that is optional (a setting a robot has a default for): a
+        system that is there but broken (a missing keyring password) still raises.
+        """
         system = self._known_name(system)
         if system in self._resolved:
             return self._resolved[system]
@@ -176,7 +187,7 @@ class Credentials:
             values = {}
             _apply_environment(values, self._environ, system, others=self._fields)
             if not values:
-                raise CredentialsError(self._unknown_system(system))
+                return None
             self._fields[system] = values
             self._register(values)
         resolved = self._resolve(system, dict(values))

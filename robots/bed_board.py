@@ -1,26 +1,26 @@
 """Carries out the ward's transfer list on the department board.
 
-Per row: find the patient's department with the patient search, give the patient the
-bed (a bed of another department transfers them; a blank "Seng" means the first free
-bed there), then mark the listed tasks done. The whole row is checked before anything
-changes: an unknown patient, an unknown or occupied bed, no free bed, or a task not
-open for the patient is a business exception and the board stays as it was. A
-patient already in the bed counts as moved, so a retry never moves anyone twice.
+Per row: give the patient the bed (a bed of another department transfers them; a
+blank "Seng" means the first free bed there), then mark the listed tasks done. The
+whole row is checked first: an unknown patient, bed or task, or an occupied or no
+free bed, is a business exception and the board stays as it was. A patient already
+in the bed counts as moved, so a retry never moves anyone twice.
 
-Run it against the sandbox:  rpa run bed_board --input robots/inputs/transfers.xlsx
+Run it:  rpa run bed_board --input robots/inputs/transfers.xlsx
 """
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from robotlib import ApplicationError, BusinessRuleError, Context, Cpr, Robot, Stage
+from robotlib.fields import Code, CommaList
 from robotlib.steps import browser
 from robotlib.steps.excel import excel_source
 
-from ._epj import SYSTEM, TEST_PATIENT, check_test_patient
+from ._epj import SYSTEM, TEST_PATIENT, check_test_patient, open_patient
 
 INPUT = Path(__file__).parent / "inputs" / "transfers.xlsx"
 MASK = ("#patient-cpr", "#board td:nth-child(-n+3)", "#waiting td")
@@ -30,21 +30,9 @@ class Transfer(BaseModel):
     """One row of the transfer list."""
 
     cpr: Cpr = Field(alias="CPR-nummer")
-    department: str = Field(alias="Til afdeling", pattern=r"^[A-ZÆØÅ]{2,5}$")
-    bed: str | None = Field(default=None, alias="Seng", pattern=r"^[A-ZÆØÅ]+-\d+$")
-    tasks: list[str] = Field(default_factory=list, alias="Opgaver afsluttet")
-
-    @field_validator("department", "bed", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.strip().upper() if isinstance(value, str) else value
-
-    @field_validator("tasks", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [" ".join(task.split()) for task in value.split(",") if task.strip()]
-        return value
+    department: Code = Field(alias="Til afdeling", pattern=r"^[A-ZÆØÅ]{2,5}$")
+    bed: Code | None = Field(default=None, alias="Seng", pattern=r"^[A-ZÆØÅ]+-\d+$")
+    tasks: CommaList = Field(default_factory=list, alias="Opgaver afsluttet")
 
     @model_validator(mode="after")
     def _bed_in_department(self) -> Self:
@@ -158,15 +146,7 @@ def check_board(ctx: Context) -> None:
 
 def _locate(ctx: Context, cpr: str) -> Place:
     """Find the patient's department by CPR, then open its board and find them."""
-    session = browser.session(ctx)
-    browser.goto(session, "/patients/search")
-    browser.fill_form(session, {"CPR number": cpr})
-    browser.click(session, "Search")
-    if (not_found := session.page.get_by_text("No patient found")).count():
-        raise BusinessRuleError(
-            f"No patient with CPR number {cpr} on any board: the patient search "
-            f"says {not_found.first.inner_text()!r}; check the transfer list"
-        )
+    session = open_patient(ctx, cpr, fix="check the transfer list")
     name = session.page.locator("#patient-department").inner_text()
     department = ctx.state["departments"][name]
     browser.goto(session, f"/board/{department}")

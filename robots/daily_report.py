@@ -1,13 +1,12 @@
 """Reports the lab results of each department for a period, from the EPJ's worklist.
 
-Each input row ("Afdeling", "Fra", "Til": dd-mm-yyyy, or "i dag", "i går", "i dag-30")
-is one item: filter the worklist, download its Excel export (one request however many
-rows, values as numbers) and check it holds as many rows as the page says. When the
-run has collected every item, ``finish`` writes ``daily_report.xlsx`` in the run
-folder: a summary, and per department the results, CPR numbers masked, with a bar
-chart per test code.
+Each input row ("Afdeling", "Fra", "Til": dd-mm-yyyy, or "i dag", "i går", "i
+dag-30") is one item: filter the worklist, download its Excel export and check it
+holds as many rows as the page says. When the run has collected every item,
+``finish`` writes ``daily_report.xlsx`` in the run folder: a summary, and per
+department the results, CPR numbers masked, with a bar chart per test code.
 
-Run it against the sandbox:  rpa run daily_report --input robots/inputs/daily_report.csv
+Run it:  rpa run daily_report --input robots/inputs/daily_report.csv
 """
 
 import re

@@ -1,13 +1,10 @@
 """Files scanned documents in the patients' document archive, from an index sheet.
 
 The input is a folder of scanned files (PDF, PNG or JPEG) with an index workbook
-beside them: one row per file, with "Fil", "CPR-nummer", "Dokumenttype",
-"Dokumentdato" and "Titel". For each row: find the patient, open the archive,
-upload the file with its metadata, and read the archive's list back. A missing
-file, an unknown patient, a document type the archive does not have, or a file the
-archive refuses is a business exception carrying the archive's own message. The
-archive has no duplicate check of its own: a retried row is first looked for in the
-patient's archive, so that nothing is filed twice.
+beside them: per file a row with "Fil", "CPR-nummer", "Dokumenttype", "Dokumentdato"
+and "Titel". For each row: find the patient, upload the file with its metadata to
+the archive, and read the archive's list back. The archive has no duplicate check:
+a retried row is first looked for in the patient's archive.
 
 Run it:  rpa run document_filing --input robots/inputs/documents/index.xlsx
 """
@@ -91,11 +88,8 @@ def file_document(ctx: Context, item: Document) -> dict[str, Any]:
     fields = {"Document type": item.doc_type, "Document date": item.doc_date}
     browser.fill_form(session, fields | {"Title": item.title})
     browser.click(session, "Upload")
-    return {
-        "document_id": saved_id(
-            session, item.path.name, "#document-id", by="The archive"
-        )
-    }
+    saved = saved_id(session, item.path.name, "#document-id", by="The archive")
+    return {"document_id": saved}
 
 
 def already_filed(ctx: Context, item: Document) -> dict[str, Any] | None:

@@ -1,17 +1,13 @@
 """Types lab results from the laboratory's spreadsheet into the legacy lab client.
 
-The legacy lab client is a desktop program with no web page and no API: the robot
-types each result into its form as an operator would (CPR, Tab, test code, Tab,
-value, Tab, unit, Enter) and reads the outcome from the window title
-(``Legacy Lab Client - Saved as LAB-3`` or ``... - Error: Unknown test code``). A
-refusal is a business exception carrying the client's own message. The client has
-no duplicate check: the robot looks a result up in the client's JSON-lines store
-file, which also verifies each save. The store is ``[legacy_lab] store`` in
-credentials.toml (or ``RPA_CRED_LEGACY_LAB_STORE``), else
-``legacy_lab_store.jsonl`` in the project folder.
+The client is a desktop program with no web page and no API: the robot types each
+result into its form as an operator would and reads the outcome from the window
+title (``Legacy Lab Client - Saved as LAB-3`` or ``... - Error: Unknown test
+code``). The client has no duplicate check: the robot looks a result up in the
+client's JSON-lines store (``[legacy_lab] store`` in credentials.toml, default
+``legacy_lab_store.jsonl``), which also verifies each save.
 
 It needs a display; on a server:  xvfb-run rpa run legacy_desktop
-Loading the robot (``rpa check``) needs none: the steps are imported when used.
 """
 
 import json
@@ -23,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 from robotlib import ApplicationError, BusinessRuleError, Context, Cpr, Robot
-from robotlib.errors import CredentialsError
+from robotlib.fields import Code
 from robotlib.steps.excel import excel_source
 
 INPUT = Path(__file__).parent / "inputs" / "legacy_lab.xlsx"
@@ -35,14 +31,9 @@ class LabValue(BaseModel):
     """One row of the laboratory's spreadsheet: one result to type in."""
 
     cpr: Cpr = Field(alias="CPR-nummer")
-    code: str = Field(alias="Analysekode")
+    code: Code = Field(alias="Analysekode")
     value: str = Field(alias="Værdi")
     unit: str = Field(alias="Enhed")
-
-    @field_validator("code")
-    @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.strip().upper()
 
     @field_validator("value", mode="before")
     @classmethod
@@ -65,12 +56,8 @@ def open_client(ctx: Context) -> None:
     """Start the legacy lab client on its store file; it has the keyboard then."""
     from robotlib.steps.desktop import DesktopSession
 
-    try:
-        store = ctx.credentials("legacy_lab").extra.get("store")
-    except CredentialsError as exc:
-        if "no credentials for system 'legacy_lab'" not in str(exc):
-            raise  # an unsafe or broken credentials.toml: say so, do not guess
-        store = None
+    lab = ctx.credentials("legacy_lab", optional=True)
+    store = lab.extra.get("store") if lab else None
     path = Path(store if isinstance(store, str) else "legacy_lab_store.jsonl")
     ctx.state["store"] = path = ctx.settings.project_dir / path.expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)

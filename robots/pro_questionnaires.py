@@ -1,11 +1,9 @@
 """Registers patients' PRO questionnaire answers from the PRO system's CSV export.
 
 For each row: find the patient, open the questionnaire's form, choose the answer
-(0-4) to each question, save, and read the answers back from the patient's page. An
-unknown patient, a question left unanswered or a questionnaire the EPJ does not have
-is a business exception with the EPJ's own message; answers the EPJ already holds
-are done without a second registration. The export is Danish: ``;``-separated,
-UTF-8 with BOM, columns "CPR-nummer", "Skema", "Besvarelsesdato", "Svar 1".."Svar 6".
+(0-4) to each question, save, and read the answers back from the patient's page.
+The export is Danish: ``;``-separated, UTF-8 with BOM, columns "CPR-nummer",
+"Skema", "Besvarelsesdato", "Svar 1".."Svar 6".
 
 Run it:  rpa run pro_questionnaires --input robots/inputs/pro_answers.csv
 """
@@ -15,9 +13,10 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from robotlib import BusinessRuleError, Context, Cpr, Robot, TargetSystemError, step
+from robotlib.fields import NotFuture
 from robotlib.steps import browser
 from robotlib.steps.excel import excel_source
 
@@ -33,20 +32,13 @@ class ProAnswers(BaseModel):
 
     cpr: Cpr = Field(alias="CPR-nummer")
     questionnaire: str = Field(alias="Skema")
-    answered_on: date = Field(alias="Besvarelsesdato")
+    answered_on: Annotated[date, NotFuture] = Field(alias="Besvarelsesdato")
     answer_1: Answer = Field(None, alias="Svar 1")
     answer_2: Answer = Field(None, alias="Svar 2")
     answer_3: Answer = Field(None, alias="Svar 3")
     answer_4: Answer = Field(None, alias="Svar 4")
     answer_5: Answer = Field(None, alias="Svar 5")
     answer_6: Answer = Field(None, alias="Svar 6")
-
-    @field_validator("answered_on")
-    @classmethod
-    def _not_in_future(cls, value: date) -> date:
-        if value > date.today():
-            raise ValueError("the answer date is in the future")
-        return value
 
     @property
     def answers(self) -> list[int | None]:
@@ -58,12 +50,9 @@ class ProAnswers(BaseModel):
 
     def shown(self) -> dict[str, str]:
         """The answers as the patient's page lists them."""
+        answered = {"Answered on": self.answered_on.isoformat()}
         answers = {"Answers": json.dumps(self.answers)}
-        return (
-            {"Questionnaire": self.questionnaire}
-            | answers
-            | {"Answered on": self.answered_on.isoformat()}
-        )
+        return {"Questionnaire": self.questionnaire} | answers | answered
 
 
 def register_answers(ctx: Context, item: ProAnswers) -> dict[str, Any]:

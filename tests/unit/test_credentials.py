@@ -317,3 +317,22 @@ def test_use_keyring_leaves_token_only_systems_alone(
     archive = Credentials.load(settings, environ={}).get("archive")
 
     assert archive.password is None
+
+
+def test_find_is_none_only_for_a_system_without_credentials(
+    write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """find: None for an unknown system; one from the env found; a broken one raises."""
+    monkeypatch.setitem(sys.modules, "keyring", fake_keyring({}))
+    settings = write('[epj]\nusername = "robot"\npassword = "keyring"\n' + SANDBOX)
+    environ = {"RPA_CRED_LEGACY_LAB_STORE": "/srv/lab.jsonl"}
+    credentials = Credentials.load(settings, environ=environ)
+
+    assert credentials.find("nowhere") is None
+    assert credentials.find("sandbox") == credentials.get("sandbox")
+    lab = credentials.find("legacy_lab")
+    assert lab is not None and {"store": "/srv/lab.jsonl"} == lab.extra
+    with pytest.raises(CredentialsError, match="keyring"):
+        credentials.find("epj")  # there, but its password is not: not "optional"
+    with pytest.raises(CredentialsError, match=r"no credentials for system 'nowhere'"):
+        credentials.get("nowhere")
