@@ -80,7 +80,7 @@ def show_trace(
         else:
             server.wait()
     except KeyboardInterrupt:
-        pass
+        console.print("Trace viewer stopped.", highlight=False)  # Ctrl+C: the way out
     finally:
         server.terminate()
         server.wait(timeout=10)
