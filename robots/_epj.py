@@ -7,7 +7,6 @@ import them relatively (``from ._epj import open_patient``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
 
 from robotlib import BusinessRuleError, Context, TargetSystemError, step
 from robotlib.steps import browser
@@ -17,7 +16,7 @@ SYSTEM = "sandbox"
 #: Fields that show who the patient is: blacked out in screenshots.
 PATIENT_FIELDS = ("#patient-cpr", ".patient-line")
 #: The EPJ's browser: ``Robot(browser=EPJ, login=SYSTEM)``.
-EPJ = browser.BrowserOptions(mask=PATIENT_FIELDS)
+EPJ = browser.BrowserOptions(name="the EPJ", mask=PATIENT_FIELDS)
 #: The patient preflights look up: fictitious, of the sandbox's seed data (seed
 #: 2026). Against a real EPJ this is its test patient: a preflight opens no real
 #: patient's record.
@@ -72,37 +71,6 @@ def saved_id(
     if errors:
         raise BusinessRuleError(f"{by} refused {what}: " + "; ".join(errors))
     return _number(page.locator(shown_in).first.inner_text())
-
-
-def check_record(
-    session: browser.BrowserSession,
-    table: str,
-    key: Mapping[str, str],
-    expected: Mapping[str, str],
-    *,
-    source: str,
-    cells: Callable[[dict[str, str]], dict[str, str]] = dict,
-) -> None:
-    """Verify: the table lists the record ``key`` with the ``expected`` values.
-
-    Args:
-        cells: the row's cells as they compare with ``expected``.
-
-    Raises:
-        BusinessRuleError: the record is missing, or holds other values than
-            ``source`` (``"the spreadsheet"``) says.
-    """
-    record = ", ".join(f"{column} {value}" for column, value in key.items())
-    row = browser.find_row(session, table, key)
-    if row is None:
-        raise BusinessRuleError(f"The record with {record} is not in the EPJ")
-    row = cells(row)
-    shown = {column: row[column] for column in expected}
-    if shown != expected:
-        raise BusinessRuleError(
-            f"The EPJ holds the record with {record} with other values {shown} "
-            f"than {source} {dict(expected)}: check which is right"
-        )
 
 
 def check_test_patient(ctx: Context) -> None:

@@ -90,11 +90,13 @@ def collect(ctx: Context, item: Period) -> dict[str, Any]:
     """Filter the worklist, download its export and keep its rows for the report."""
     session = browser.session(ctx)
     browser.goto(session, "/worklist")
-    if item.department not in (names := browser.options(session, "#department")):
-        raise BusinessRuleError(
-            f"The worklist has no department {item.department} (it has "
-            f"{', '.join(names)}): check the input"
-        )
+    names = browser.expect_option(
+        session,
+        "#department",
+        item.department,
+        what="department",
+        fix="check the input",
+    )
     shown, rows, _ = show(ctx, item.department, item.date_from, item.date_to)
     if len(rows) != shown or {r.department for r in rows} - {item.department}:
         raise ApplicationError(
@@ -169,7 +171,7 @@ robot = Robot(
     item=Period,
     source=excel_source(INPUT, model=Period),
     reference=["department", "date_from", "date_to"],
-    browser=browser.BrowserOptions(mask=("#worklist",)),
+    browser=browser.BrowserOptions(name="the worklist", mask=("#worklist",)),
     login="sandbox",
     process=collect,
     finish=write_report,

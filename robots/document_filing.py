@@ -20,18 +20,12 @@ from robotlib import BusinessRuleError, Context, Cpr, Robot, Row, RowError
 from robotlib.steps import browser
 from robotlib.steps.excel import read_rows
 
-from ._epj import (
-    PATIENT_FIELDS,
-    SYSTEM,
-    check_record,
-    check_test_patient,
-    open_patient,
-    saved_id,
-)
+from ._epj import PATIENT_FIELDS, SYSTEM, check_test_patient, open_patient, saved_id
 
 INDEX = Path(__file__).parent / "inputs" / "documents" / "index.xlsx"
 COLUMNS = ["Id", "Date", "Type", "Title", "File"]
 UPLOAD = "File (PDF, PNG or JPEG)"
+FIX = "correct the index"
 
 
 class Document(BaseModel):
@@ -78,12 +72,9 @@ def file_document(ctx: Context, item: Document) -> dict[str, Any]:
             code="missing_file",
         )
     session = _open_archive(ctx, item.cpr)
-    if item.doc_type not in (types := browser.options(session, "#doc_type")):
-        raise BusinessRuleError(
-            f"The archive has no document type {item.doc_type!r} (it has "
-            f"{', '.join(types)}): correct the index",
-            code="unknown_document_type",
-        )
+    browser.expect_option(
+        session, "#doc_type", item.doc_type, what="document type", fix=FIX
+    )
     browser.upload(session, UPLOAD, item.path)
     fields = {"Document type": item.doc_type, "Document date": item.doc_date}
     browser.fill_form(session, fields | {"Title": item.title})
@@ -103,13 +94,13 @@ def read_back(ctx: Context, item: Document, output: dict[str, Any]) -> None:
     """Verify: the patient's archive lists the document with the index's metadata."""
     session = _open_archive(ctx, item.cpr)
     key = {"Id": str(output["document_id"])}
-    check_record(
-        session, "#documents", key, item.shown(), source="the index", cells=_cells
+    browser.expect_row(
+        session, "#documents", key, item.shown(), against="the index", cells=_cells
     )
 
 
 def _open_archive(ctx: Context, cpr: str) -> browser.BrowserSession:
-    session = open_patient(ctx, cpr, fix="correct the index")
+    session = open_patient(ctx, cpr, fix=FIX)
     browser.click(session, "Documents", role="link")
     return session
 
@@ -124,7 +115,9 @@ robot = Robot(
     item=Document,
     source=read_index,
     reference=["cpr", "file", "title"],
-    browser=browser.BrowserOptions(mask=(*PATIENT_FIELDS, "#documents")),
+    browser=browser.BrowserOptions(
+        name="the archive", mask=(*PATIENT_FIELDS, "#documents")
+    ),
     login=SYSTEM,
     process=file_document,
     precheck=already_filed,

@@ -19,9 +19,10 @@ from robotlib import Context, Cpr, Robot
 from robotlib.steps import browser
 from robotlib.steps.excel import excel_source
 
-from ._epj import EPJ, SYSTEM, check_record, check_test_patient, open_patient, saved_id
+from ._epj import EPJ, SYSTEM, check_test_patient, open_patient, saved_id
 
 INPUT = Path(__file__).parent / "inputs" / "lab_results.xlsx"
+SHEET = "the spreadsheet"
 COLUMNS = ["Registration id", "Sampled at", "Test code", "Value", "Unit"]
 
 
@@ -71,7 +72,7 @@ def read_back(ctx: Context, item: LabResult, output: dict[str, Any]) -> None:
     """Verify: the patient's page shows the registration with the row's values."""
     session = open_patient(ctx, item.cpr, fix="check the spreadsheet")
     key = {"Registration id": str(output["registration_id"])}
-    check_record(session, "#lab-results", key, item.shown(), source="the spreadsheet")
+    browser.expect_row(session, "#lab-results", key, item.shown(), against=SHEET)
 
 
 robot = Robot(

@@ -20,10 +20,12 @@ from robotlib.fields import NotFuture
 from robotlib.steps import browser
 from robotlib.steps.excel import excel_source
 
-from ._epj import EPJ, SYSTEM, check_record, check_test_patient, open_patient, saved_id
+from ._epj import EPJ, SYSTEM, check_test_patient, open_patient, saved_id
 
 INPUT = Path(__file__).parent / "inputs" / "pro_answers.csv"
-FIX = "check the export"
+SOURCE = "the export"
+FIX = f"check {SOURCE}"
+CHOICE, CHOSEN = "#questionnaire-choice", "questionnaire"  # the list, its items
 Answer = Annotated[int | None, Field(ge=0, le=4)]
 
 
@@ -59,13 +61,10 @@ def register_answers(ctx: Context, item: ProAnswers) -> dict[str, Any]:
     """Find the patient, pick the questionnaire, answer its questions and save."""
     session = open_patient(ctx, item.cpr, fix=FIX)
     browser.click(session, "Register questionnaire")
-    offered = browser.options(session, "#questionnaire-choice")
-    if item.questionnaire not in offered:
-        raise BusinessRuleError(
-            f"The EPJ has no questionnaire {item.questionnaire} (it has "
-            f"{', '.join(offered)}): {FIX}",
-            code="unknown_questionnaire",
-        )
+    choice = "#questionnaire-choice"
+    browser.expect_option(
+        session, choice, item.questionnaire, what="questionnaire", fix=FIX
+    )
     questions = open_form(session, item.questionnaire)
     if len(item.answers) > questions:
         raise BusinessRuleError(
@@ -108,13 +107,15 @@ def read_back(ctx: Context, item: ProAnswers, output: dict[str, Any]) -> None:
     """Verify: the patient's page shows the registration with the row's answers."""
     session = open_patient(ctx, item.cpr, fix=FIX)
     key = {"Id": str(output["registration_id"])}
-    check_record(session, "#questionnaires", key, item.shown(), source="the export")
+    browser.expect_row(
+        session, "#questionnaires", key, item.shown(), against="the export"
+    )
 
 
 def check_form(ctx: Context) -> None:
     """Preflight: the first questionnaire's form has what the robot uses (unsaved)."""
     session = browser.session(ctx)
-    if not (offered := list(browser.options(session, "#questionnaire-choice"))):
+    if not (offered := list(browser.options(session, CHOICE))):
         raise TargetSystemError("the questionnaire page offers no questionnaire")
     open_form(session, offered[0])
     radios = "#pro-form #q1 input[type=radio]"

@@ -62,6 +62,10 @@ class BrowserOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     base_url: str | None = None
+    name: str = Field(
+        default="the web application",
+        description="What business messages call the application: 'the EPJ'.",
+    )
     headless: bool | None = Field(
         default=None, description="None: the project's setting (headless by default)."
     )

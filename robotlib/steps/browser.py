@@ -23,13 +23,12 @@ from __future__ import annotations
 import functools
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from pydantic import BaseModel
 
 from robotlib.errors import (
     ConfigurationError,
@@ -51,6 +50,14 @@ from robotlib.steps._browser_session import (
     Notice,
     open_browser,
 )
+from robotlib.steps._browser_tables import (
+    expect_option,
+    expect_row,
+    find_row,
+    options,
+    read_table,
+)
+from robotlib.steps._playwright_errors import playwright_errors
 from robotlib.steps._registry import step
 
 if TYPE_CHECKING:
@@ -69,7 +76,9 @@ __all__ = [
     "download",
     "expect_columns",
     "expect_elements",
+    "expect_option",
     "expect_page",
+    "expect_row",
     "expect_text",
     "fill_form",
     "find_row",
@@ -87,14 +96,10 @@ __all__ = [
 
 log = structlog.get_logger("robotlib.browser")
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 _SELECTOR = re.compile(r"^(css=|xpath=|text=|#|\.|\[|//)")
 #: Playwright's errors for a value put the wrong way: fill on a select, a select
 #: on an input, a datetime in the wrong format for the input.
 _WRONG_KIND = re.compile(r"not an <input>|not a <select>|Malformed value")
-M = TypeVar("M", bound=BaseModel)
 
 
 def session(ctx: Context) -> BrowserSession:
@@ -131,27 +136,8 @@ def open_declared(ctx: Context, options: BrowserOptions) -> BrowserSession:
     return opened
 
 
-def _playwright_errors(function: Callable[P, R]) -> Callable[P, R]:
-    """Turn Playwright's errors into ours where they enter robotlib."""
-
-    @functools.wraps(function)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        from playwright.sync_api import Error, TimeoutError
-
-        try:
-            return function(*args, **kwargs)
-        except TimeoutError as exc:
-            first = str(exc).splitlines()[0] if str(exc) else "timed out"
-            raise StepTimeoutError(f"{function.__name__}: {first}") from exc
-        except Error as exc:
-            first = str(exc).splitlines()[0] if str(exc) else "browser error"
-            raise TargetSystemError(f"{function.__name__}: {first}") from exc
-
-    return run
-
-
 @step(log_args=False)
-@_playwright_errors
+@playwright_errors
 def login(
     session: BrowserSession,
     credentials: SystemCredentials,
@@ -229,7 +215,7 @@ def _log_in_once(
 
 
 @step
-@_playwright_errors
+@playwright_errors
 def goto(session: BrowserSession, url: str) -> None:
     """Open ``url`` (relative to the base URL).
 
@@ -278,7 +264,7 @@ def _path(url: str) -> str:
 
 
 @step
-@_playwright_errors
+@playwright_errors
 def fill_form(session: BrowserSession, fields: Mapping[str, Any]) -> None:
     """Fill fields found by label, ``name`` or selector; selects and checkboxes too.
 
@@ -299,14 +285,14 @@ def fill_form(session: BrowserSession, fields: Mapping[str, Any]) -> None:
 
 
 @step
-@_playwright_errors
+@playwright_errors
 def select(session: BrowserSession, label: str, value: str) -> None:
     """Choose ``value`` (an option's value or text) in the select labelled ``label``."""
     _field(session, label).select_option(value)
 
 
 @step
-@_playwright_errors
+@playwright_errors
 def click(session: BrowserSession, target: str, *, role: str | None = None) -> None:
     """Click a button or link by its name, or an element by selector.
 
@@ -329,7 +315,7 @@ def click(session: BrowserSession, target: str, *, role: str | None = None) -> N
 
 
 @step
-@_playwright_errors
+@playwright_errors
 def wait_for(
     session: BrowserSession,
     *,
@@ -350,7 +336,7 @@ def wait_for(
 
 
 @step
-@_playwright_errors
+@playwright_errors
 def expect_text(
     session: BrowserSession,
     text: str,
@@ -370,116 +356,8 @@ def expect_text(
     return found.inner_text()
 
 
-@overload
-def read_table(
-    session: BrowserSession,
-    selector: str,
-    *,
-    model: None = None,
-    next_page: str | None = ...,
-    max_pages: int = ...,
-) -> list[dict[str, str]]: ...
-
-
-@overload
-def read_table(
-    session: BrowserSession,
-    selector: str,
-    *,
-    model: type[M],
-    next_page: str | None = ...,
-    max_pages: int = ...,
-) -> list[M]: ...
-
-
 @step
-@_playwright_errors
-def read_table(
-    session: BrowserSession,
-    selector: str,
-    *,
-    model: type[BaseModel] | None = None,
-    next_page: str | None = "a[rel=next]",
-    max_pages: int = 1000,
-) -> list[dict[str, str]] | list[Any]:
-    """Read an HTML table into dicts (header → cell text), following pagination.
-
-    Args:
-        session: the browser session.
-        selector: the table, e.g. ``"#worklist"``.
-        model: validate each row into this model (headers match field names or
-            aliases).
-        next_page: the link to the next page; None reads one page.
-        max_pages: a guard against endless pagination.
-    """
-    page = session.page
-    rows: list[dict[str, str]] = []
-    for _ in range(max_pages):
-        found = page.locator(selector).evaluate(
-            """table => {
-              const heads = [...table.querySelectorAll('thead th')]
-                .map(th => th.innerText.trim());
-              const text = cell => cell.innerText.trim();
-              const all = [...table.querySelectorAll('tbody tr')]
-                .map(tr => [...tr.querySelectorAll('td')].map(text));
-              const whole = all.filter(cells => cells.length === heads.length);
-              return {
-                rows: whole.map(cells =>
-                  Object.fromEntries(heads.map((h, i) => [h, cells[i]]))),
-                skipped: all.length - whole.length,
-              };
-            }"""
-        )
-        rows.extend(found["rows"])
-        if found["skipped"]:
-            # rows spanning columns ("No results.", "Free") are not data rows
-            log.info("table_rows_skipped", table=selector, rows=found["skipped"])
-        link = page.locator(next_page) if next_page else None
-        if link is None or link.count() == 0:
-            break
-        link.first.click()
-        page.wait_for_load_state()
-        session.check()
-    if model is None:
-        return rows
-    return [model.model_validate(row, by_name=True) for row in rows]
-
-
-def find_row(
-    session: BrowserSession,
-    selector: str,
-    match: Mapping[str, str],
-    *,
-    next_page: str | None = None,
-) -> dict[str, str] | None:
-    """The first row of the table ``selector`` whose cells equal ``match``, or None.
-
-    Example:
-        >>> row = find_row(page, "#lab-results", {"Registration id": "12"})
-        ... # doctest: +SKIP
-    """
-    for row in read_table(session, selector, next_page=next_page):
-        if all(row.get(column) == value for column, value in match.items()):
-            return row
-    return None
-
-
-@_playwright_errors
-def options(session: BrowserSession, select: str) -> dict[str, str]:
-    """The options of a ``<select>`` (a selector): value → text, blank values left out.
-
-    Example:
-        >>> options(page, "#department")  # doctest: +SKIP
-        {'KIR': 'Kirurgisk afdeling', 'MED': 'Medicinsk afdeling'}
-    """
-    found = session.page.locator(f"{select} option").evaluate_all(
-        "options => options.map(o => [o.value, o.innerText.trim()])"
-    )
-    return {value: text for value, text in found if value}
-
-
-@step
-@_playwright_errors
+@playwright_errors
 def download(session: BrowserSession, target: str, *, folder: Path) -> Path:
     """Click ``target`` (a link or button name, or a selector) and save the download.
 
@@ -496,7 +374,7 @@ def download(session: BrowserSession, target: str, *, folder: Path) -> Path:
 
 
 @step
-@_playwright_errors
+@playwright_errors
 def upload(session: BrowserSession, label: str, path: Path) -> None:
     """Put a file in the file input labelled ``label``."""
     _field(session, label).set_input_files(path)

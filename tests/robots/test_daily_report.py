@@ -74,7 +74,7 @@ def test_report_matches_the_sandbox(
     } == outputs
     reasons = [i.error_message or "" for i in items if i.state.value != "done"]
     assert 2 == len(reasons)
-    assert any("The worklist has no department XYZ" in r for r in reasons)
+    assert any("The worklist has no department 'XYZ'" in r for r in reasons)
     assert any("'Til' is before 'Fra'" in r for r in reasons)
 
     report = load_workbook(run.result.run_dir / "daily_report.xlsx")

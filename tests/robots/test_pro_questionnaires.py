@@ -87,7 +87,7 @@ def test_registrations_exceptions_and_nothing_twice(
         "3 or 4." == reasons["181130-0899"]
     )
     assert (
-        "The EPJ has no questionnaire PRO-SOEVN (it has PRO-SMERTE, PRO-FUNKTION, "
+        "The EPJ has no questionnaire 'PRO-SOEVN' (it has PRO-SMERTE, PRO-FUNKTION, "
         "PRO-TRIVSEL): check the export" == reasons["240293-0360"]
     )
     assert (

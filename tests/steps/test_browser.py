@@ -17,7 +17,12 @@ from pydantic import BaseModel
 
 from robotlib import Context, Robot
 from robotlib.credentials import SystemCredentials
-from robotlib.errors import CredentialsError, StepTimeoutError, TargetSystemError
+from robotlib.errors import (
+    BusinessRuleError,
+    CredentialsError,
+    StepTimeoutError,
+    TargetSystemError,
+)
 from robotlib.settings import Settings
 from robotlib.steps import browser as web
 from robotlib.testing import make_work_item
@@ -126,6 +131,51 @@ def test_read_table_into_models(session: web.BrowserSession) -> None:
     web.goto(session, "/worklist?department=KIR")
     results = web.read_table(session, "#worklist", model=Result, next_page=None)
     assert results and all(r.code.startswith("NPU") for r in results)
+
+
+def test_expect_row_returns_the_row_or_names_what_differs(
+    session: web.BrowserSession,
+) -> None:
+    """expect_row finds the row by its key; a missing row or another value is a
+    business exception naming the record, the page's values and the input's."""
+    web.goto(session, "/worklist?department=KIR")
+    first = web.read_table(session, "#worklist", next_page=None)[0]
+    key = {"Registration id": first["Registration id"]}
+    expected = {"Test code": first["Test code"], "Value": first["Value"]}
+    assert first == web.expect_row(session, "#worklist", key, expected)
+    with pytest.raises(BusinessRuleError) as differs:
+        web.expect_row(
+            session, "#worklist", key, expected | {"Value": "-1"}, against="the sheet"
+        )
+    assert "differs" == differs.value.code
+    message = str(differs.value)
+    assert message.startswith("The web application holds the record with ")
+    assert f"'Value': '{first['Value']}'" in message
+    assert "than the sheet {" in message and "'Value': '-1'" in message
+    with pytest.raises(BusinessRuleError) as missing:
+        web.expect_row(session, "#worklist", {"Registration id": "0"}, expected)
+    assert "missing" == missing.value.code
+    assert "record with Registration id 0" in str(missing.value)
+
+
+def test_expect_option_returns_the_options_or_lists_them(
+    session: web.BrowserSession,
+) -> None:
+    """expect_option passes an offered value and names the ones offered if not."""
+    web.goto(session, "/worklist")
+    offered = web.expect_option(
+        session, "#department", "KIR", what="department", fix="check the input"
+    )
+    assert offered == web.options(session, "#department") and "KIR" in offered
+    with pytest.raises(BusinessRuleError) as refused:
+        web.expect_option(
+            session, "#department", "XYZ", what="department", fix="check the input"
+        )
+    assert "unknown_department" == refused.value.code
+    assert str(refused.value) == (
+        f"The web application has no department 'XYZ' (it has "
+        f"{', '.join(offered)}): check the input"
+    )
 
 
 def test_download_and_upload(session: web.BrowserSession, tmp_path: Path) -> None:
