@@ -47,30 +47,19 @@ def open_patient(ctx: Context, cpr: str, *, fix: str) -> browser.BrowserSession:
     return session
 
 
-def saved_id(
-    session: browser.BrowserSession, what: str, shown_in: str, *, by: str = "The EPJ"
-) -> int:
+def saved_id(session: browser.BrowserSession, what: str, shown_in: str) -> int:
     """After a save: the id of the record (a new one, or the one already there).
 
     Args:
         session: on the page the save answered with.
-        what: what was saved, for a refusal's message: ``"<by> refused <what>:
-            <its reasons>"``, each reason with its question if it has one.
+        what: what was saved, for a refusal's message (``"the result"``).
         shown_in: the selector of the text holding the new record's id.
     """
-    page = session.page
-    duplicate = page.get_by_role("alert").filter(has_text="Already registered")
+    duplicate = session.page.get_by_role("alert").filter(has_text="Already registered")
     if duplicate.count():
         return _number(duplicate.first.inner_text())
-    errors: list[str] = page.locator(".field-error").evaluate_all(
-        """errors => errors.map(e => {
-             const legend = e.closest('fieldset')?.querySelector('legend');
-             return (legend ? legend.innerText + ': ' : '') + e.innerText;
-           })"""
-    )
-    if errors:
-        raise BusinessRuleError(f"{by} refused {what}: " + "; ".join(errors))
-    return _number(page.locator(shown_in).first.inner_text())
+    browser.expect_accepted(session, what)
+    return _number(session.page.locator(shown_in).first.inner_text())
 
 
 def check_test_patient(ctx: Context) -> None:

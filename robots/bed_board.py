@@ -78,21 +78,23 @@ def assign_bed(ctx: Context, item: Transfer) -> dict[str, Any]:
     here = place.department == item.department and place.bed is not None
     if here and item.bed in (None, place.bed):
         return {"bed": place.bed, "bed_assigned": False}
-    session = browser.session(ctx)
-    browser.goto(session, f"/board/{item.department}")
-    beds = _beds(session)
-    label = item.bed or next((bed for bed, cpr in beds.items() if cpr is None), None)
-    if label is None:
+    session = browser.session(ctx)  # on the patient's board: its list has free beds
+    offered = browser.options(session, f"[aria-label='Bed for {item.cpr}']").values()
+    free = [bed for bed in offered if bed.startswith(f"{item.department}-")]
+    if (label := item.bed or next(iter(free), None)) is None:
         raise BusinessRuleError(f"No free bed in {name}: name a bed or try later")
-    if label not in beds:
+    if label not in free:
+        browser.goto(session, f"/board/{item.department}")
+        taken = {row["Bed"] for row in browser.read_table(session, "#board")}
+        if label in taken:
+            raise BusinessRuleError(
+                f"Bed {label} is occupied by another patient: choose a free bed in "
+                f"{name}"
+            )
+        beds = sorted(taken | set(free))
         raise BusinessRuleError(
-            f"Unknown bed {label}: {name} has beds {min(beds)} to {max(beds)}"
+            f"Unknown bed {label}: {name} has beds {beds[0]} to {beds[-1]}"
         )
-    if beds[label] is not None:
-        raise BusinessRuleError(
-            f"Bed {label} is occupied by another patient: choose a free bed in {name}"
-        )
-    browser.goto(session, f"/board/{place.department}")
     browser.select(session, f"Bed for {item.cpr}", label)
     _done(ctx, f"Assign bed to {item.cpr}", "The patient is assigned the bed.")
     return {"bed": label, "bed_assigned": True}
@@ -164,21 +166,11 @@ def _locate(ctx: Context, cpr: str) -> Place:
     return Place(department, bed, tasks)
 
 
-def _beds(session: browser.BrowserSession) -> dict[str, str | None]:
-    """The open board's beds: label → CPR number of the patient in it (None: free)."""
-    rows = session.page.locator("#board tbody tr").evaluate_all(
-        """rows => rows.map(r => [r.cells[0].innerText.trim(),
-                 r.dataset.patientId ? r.cells[2].innerText.trim() : null])"""
-    )
-    return dict(rows)
-
-
 def _done(ctx: Context, button: str, confirmation: str) -> None:
     """Click the button; raise the board's own message if it refused the change."""
     session = browser.session(ctx)
     browser.click(session, button)
-    if (alert := session.page.locator(".form-error[role=alert]")).count():
-        raise BusinessRuleError(f"The board refused: {alert.first.inner_text()}")
+    browser.expect_accepted(session, "the change", errors="[role=alert]")
     browser.expect_text(session, confirmation)
 
 
@@ -192,7 +184,7 @@ robot = Robot(
     item=Transfer,
     source=excel_source(INPUT, model=Transfer),
     reference=lambda t: f"{t.cpr}|{t.department}|{t.bed or '*'}|{','.join(t.tasks)}",
-    browser=browser.BrowserOptions(mask=MASK),
+    browser=browser.BrowserOptions(name="the board", mask=MASK),
     login=SYSTEM,
     setup=learn_departments,
     process=[Stage("assign bed", assign_bed), Stage("close tasks", close_tasks)],

@@ -79,15 +79,14 @@ def file_document(ctx: Context, item: Document) -> dict[str, Any]:
     fields = {"Document type": item.doc_type, "Document date": item.doc_date}
     browser.fill_form(session, fields | {"Title": item.title})
     browser.click(session, "Upload")
-    saved = saved_id(session, item.path.name, "#document-id", by="The archive")
-    return {"document_id": saved}
+    return {"document_id": saved_id(session, item.path.name, "#document-id")}
 
 
 def already_filed(ctx: Context, item: Document) -> dict[str, Any] | None:
     """Precheck: the document id if the patient's archive lists this document."""
-    rows = browser.read_table(_open_archive(ctx, item.cpr), "#documents")
-    found = [row for row in map(_cells, rows) if item.shown().items() <= row.items()]
-    return {"document_id": int(found[0]["Id"])} if found else None
+    session = _open_archive(ctx, item.cpr)
+    row = browser.find_row(session, "#documents", item.shown(), cells=_cells)
+    return {"document_id": int(row["Id"])} if row else None
 
 
 def read_back(ctx: Context, item: Document, output: dict[str, Any]) -> None:

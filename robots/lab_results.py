@@ -11,11 +11,12 @@ Check before a batch that it can log in and find its pages:  rpa preflight lab_r
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from robotlib import Context, Cpr, Robot
+from robotlib.fields import NotFuture
 from robotlib.steps import browser
 from robotlib.steps.excel import excel_source
 
@@ -33,15 +34,8 @@ class LabResult(BaseModel):
     code: str = Field(alias="Analysekode", pattern=r"^NPU\d{5}$")
     value: float = Field(alias="Værdi")
     unit: str = Field(alias="Enhed")
-    sampled_at: datetime = Field(alias="Prøvetidspunkt")
+    sampled_at: Annotated[datetime, NotFuture] = Field(alias="Prøvetidspunkt")
     comment: str = Field(default="", alias="Kommentar")
-
-    @field_validator("sampled_at")
-    @classmethod
-    def _not_in_future(cls, value: datetime) -> datetime:
-        if value > datetime.now(value.tzinfo):  # naive: the local wall clock
-            raise ValueError("the sample time is in the future")
-        return value.replace(second=0, microsecond=0)
 
     def shown(self) -> dict[str, str]:
         """The result as the patient's page lists it (Danish decimal comma)."""

@@ -25,7 +25,7 @@ from ._epj import EPJ, SYSTEM, check_test_patient, open_patient, saved_id
 INPUT = Path(__file__).parent / "inputs" / "pro_answers.csv"
 SOURCE = "the export"
 FIX = f"check {SOURCE}"
-CHOICE, CHOSEN = "#questionnaire-choice", "questionnaire"  # the list, its items
+CHOICE = "#questionnaire-choice"  # the list of questionnaires
 Answer = Annotated[int | None, Field(ge=0, le=4)]
 
 
@@ -61,9 +61,8 @@ def register_answers(ctx: Context, item: ProAnswers) -> dict[str, Any]:
     """Find the patient, pick the questionnaire, answer its questions and save."""
     session = open_patient(ctx, item.cpr, fix=FIX)
     browser.click(session, "Register questionnaire")
-    choice = "#questionnaire-choice"
     browser.expect_option(
-        session, choice, item.questionnaire, what="questionnaire", fix=FIX
+        session, CHOICE, item.questionnaire, what="questionnaire", fix=FIX
     )
     questions = open_form(session, item.questionnaire)
     if len(item.answers) > questions:
@@ -107,9 +106,7 @@ def read_back(ctx: Context, item: ProAnswers, output: dict[str, Any]) -> None:
     """Verify: the patient's page shows the registration with the row's answers."""
     session = open_patient(ctx, item.cpr, fix=FIX)
     key = {"Id": str(output["registration_id"])}
-    browser.expect_row(
-        session, "#questionnaires", key, item.shown(), against="the export"
-    )
+    browser.expect_row(session, "#questionnaires", key, item.shown(), against=SOURCE)
 
 
 def check_form(ctx: Context) -> None:

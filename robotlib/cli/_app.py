@@ -158,7 +158,7 @@ def stop_on_signals(
                 return
             raise KeyboardInterrupt
         stop.set()
-        console.print(message, highlight=False, markup=False)
+        errors.print(message, highlight=False, markup=False)
 
     # SIGBREAK: Ctrl+Break on Windows, which the scheduler sends at a time limit.
     names = ["SIGINT", "SIGTERM", "SIGBREAK"]

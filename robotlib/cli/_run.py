@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from robotlib.cli._app import (
+    EXIT_INVALID,
     app,
     console,
     fail,
@@ -27,7 +28,7 @@ from robotlib.cli._app import (
     shown,
     stop_on_signals,
 )
-from robotlib.engine import EXIT_OK, PreflightResult, RunResult
+from robotlib.engine import EXIT_OK, DryRunReport, PreflightResult, RunResult
 from robotlib.project import Project
 from robotlib.queue.models import EnqueueResult, ItemState, Outcome, RunStatus
 from robotlib.schedule import check_schedules, load_schedules
@@ -122,6 +123,14 @@ def run(
             "shows the browser: it needs a display).",
         ),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the outcome as one JSON object, and nothing else on stdout "
+            "(no progress bar; CPR numbers masked).",
+        ),
+    ] = False,
     stable_for: Annotated[
         float,
         typer.Option(
@@ -146,7 +155,9 @@ def run(
     stops at once (the item goes back to the queue). Exit codes: 0 the run completed
     (business exceptions included), 1 it stopped (system exceptions, time limit,
     interrupted), 2 invalid robot, configuration or input, 3 it completed with
-    more failed items than notify.failed_item_threshold.
+    more failed items than notify.failed_item_threshold. With --json, stdout is a
+    JSON object (run id, status, counts by outcome, what was loaded, the log), also
+    for --dry-run; messages and errors go to stderr.
     """
     if workers > 1 and limit is not None:
         fail("--workers cannot be combined with --limit.")
@@ -166,10 +177,15 @@ def run(
         given["headless"] = False
     if trace is not None:
         given |= {"browser_trace": trace.value, "keep_traces": trace is _Trace.ALWAYS}
-    with open_project(ctx, **given) as project:
+    level = "CRITICAL" if as_json else "WARNING"  # --json: the object alone
+    with open_project(ctx, console_level=level, **given) as project:
         project.input_stable_s = stable_for
         if dry_run:
             report = project.engine(robot).dry_run(input_path=input_file)
+            due = report.due_in_queue + len(report.new) + len(report.corrected)
+            if as_json:
+                print_json(_dry_run_record(report, due))
+                return
             console.print(
                 f"{report.rows} rows read: {len(report.new)} would be enqueued, "
                 f"{len(report.existing)} are in the queue already, "
@@ -180,23 +196,76 @@ def run(
                 console.print(
                     f"  invalid: {shown(reason)}", highlight=False, markup=False
                 )
-            due = report.due_in_queue + len(report.new) + len(report.corrected)
             console.print(f"{due} items would be processed. Nothing was changed.")
             return
         if workers > 1:
             run_in_workers(
-                project, robot, workers=workers, input_path=input_file, run_id=run_id
+                project,
+                robot,
+                workers=workers,
+                input_path=input_file,
+                run_id=run_id,
+                as_json=as_json,
             )
             return
         only = _item_to_run(project, robot, item) if item is not None else None
         _run_here(
             project,
             robot,
+            as_json=as_json,
             input_path=input_file,
             limit=limit,
             run_id=run_id,
             item_id=only,
         )
+
+
+def _dry_run_record(report: DryRunReport, due: int) -> dict[str, Any]:
+    """``rpa run --dry-run --json``: what a run would enqueue and process."""
+    return {
+        "rows": report.rows,
+        "new": len(report.new),
+        "existing": len(report.existing),
+        "corrected": len(report.corrected),
+        "invalid": [
+            {"reference": shown(reference), "reason": shown(reason)}
+            for reference, reason in report.invalid
+        ],
+        "due": due,
+        "changed": False,
+    }
+
+
+def _run_record(result: RunResult | ParallelResult, logs: Path) -> dict[str, Any]:
+    """``rpa run --json``: how the run ended, as :func:`_summarise` prints it."""
+    loaded = result.loaded
+    record: dict[str, Any] = {
+        "run_id": result.run_id,
+        "robot": result.robot,
+        "status": result.status,
+        "note": shown(result.note),
+        "exit_code": result.exit_code,
+        "counts": {outcome: result.counts.get(outcome, 0) for outcome in _OUTCOMES},
+        "loaded": None
+        if loaded is None
+        else {
+            "added": loaded.added,
+            "existing": loaded.existing,
+            "corrected": loaded.corrected,
+        },
+        "log": str(result.run_dir / "events.jsonl"),
+    }
+    if isinstance(result, ParallelResult):
+        record["workers"] = result.workers
+        record["worker_runs"] = [
+            {
+                "run_id": run.id,
+                "status": run.status,
+                "log": str(logs / result.robot / run.id / "events.jsonl"),
+            }
+            for run in result.worker_runs
+        ]
+    return record
 
 
 class _Pause(StrEnum):
@@ -276,7 +345,12 @@ def worker(
 
 
 def _run_here(
-    project: Project, robot: str, *, stop_with_parent: bool = False, **run: Any
+    project: Project,
+    robot: str,
+    *,
+    stop_with_parent: bool = False,
+    as_json: bool = False,
+    **run: Any,
 ) -> None:
     """One engine run in this process: a progress bar, Ctrl+C handling, a summary.
 
@@ -287,10 +361,10 @@ def _run_here(
     if stop_with_parent:
         _stop_when_orphaned(stop)
     message = "Stopping after the current item (Ctrl+C again stops at once)."
-    with _progress() as observer, stop_on_signals(stop, message):
+    with _progress(shown=not as_json) as observer, stop_on_signals(stop, message):
         engine.observer = observer
         result = engine.run(**run)
-    _summarise(result, project.settings.logs)
+    _report(result, project.settings.logs, as_json=as_json)
     if result.exit_code != EXIT_OK:
         raise typer.Exit(result.exit_code)
 
@@ -316,11 +390,13 @@ def run_in_workers(
     input_path: Path | None = None,
     load: bool = True,
     run_id: str | None = None,
+    as_json: bool = False,
 ) -> None:
     """``rpa run --workers N`` and ``rpa worker --workers N``: one bar, one summary."""
     stop, stop_now = threading.Event(), threading.Event()
     message = "Stopping every worker after its current item (Ctrl+C again: at once)."
-    with _progress() as observer, stop_on_signals(stop, message, again=stop_now):
+    progress = _progress(shown=not as_json)
+    with progress as observer, stop_on_signals(stop, message, again=stop_now):
         result = run_workers(
             project,
             robot,
@@ -333,7 +409,7 @@ def run_in_workers(
             on_loaded=observer.loaded,
             on_progress=observer.show,
         )
-    _summarise(result, project.settings.logs)
+    _report(result, project.settings.logs, as_json=as_json)
     if result.exit_code != EXIT_OK:
         raise typer.Exit(result.exit_code)
 
@@ -377,12 +453,23 @@ def preflight(
 
 
 @app.command()
-def check(ctx: typer.Context) -> None:
+def check(
+    ctx: typer.Context,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the robots, jobs and problems as one JSON object.",
+        ),
+    ] = False,
+) -> None:
     """Validate every robot and schedule without running them.
 
     Each problem is reported with file and line: robots/*.py and schedules/*.toml
     (cron, time zone, calendar, robot name). Exits 2 when a robot has a problem or
-    a schedule has one.
+    a schedule has one. With --json, stdout is one object: ``ok``, ``robots`` and
+    ``jobs`` (name, file) and ``problems`` (file, line, message), with the same
+    exit code.
     """
     with open_project(ctx) as project:
         robots, problems = project.robots()
@@ -390,6 +477,28 @@ def check(ctx: typer.Context) -> None:
             project.settings.project_dir / "schedules"
         )
         problems += schedule_problems + check_schedules(jobs, robots)
+        if as_json:
+            print_json(
+                {
+                    "ok": not problems,
+                    "robots": [
+                        {"name": name, "file": str(loaded.file)}
+                        for name, loaded in sorted(robots.items())
+                    ],
+                    "jobs": [
+                        {"name": job.name, "robot": job.robot, "file": str(job.file)}
+                        for job in jobs
+                        if job.robot in robots
+                    ],
+                    "problems": [
+                        {"file": str(p.file), "line": p.line, "message": p.message}
+                        for p in problems
+                    ],
+                }
+            )
+            if problems:
+                raise typer.Exit(EXIT_INVALID)
+            return
         for name, loaded in sorted(robots.items()):
             console.print(f"ok  {name}  ({loaded.file})", highlight=False, markup=False)
         for job in jobs:
@@ -455,7 +564,7 @@ class _ProgressObserver:
         self.task = progress.add_task("loading", total=None, **self.counts)
 
     def loaded(self, result: EnqueueResult | None, due: int) -> None:
-        if result is not None:
+        if result is not None and not self.progress.disable:
             self.progress.console.print(
                 f"Loaded: {result.added} new item(s), {result.existing} already "
                 f"queued, {result.corrected} corrected."
@@ -484,7 +593,8 @@ class _ProgressObserver:
 
 
 @contextmanager
-def _progress() -> Iterator[_ProgressObserver]:
+def _progress(*, shown: bool = True) -> Iterator[_ProgressObserver]:
+    """A progress bar on the console; with ``shown=False`` (``--json``) none."""
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -495,6 +605,7 @@ def _progress() -> Iterator[_ProgressObserver]:
         ),
         console=console,
         transient=False,
+        disable=not shown,
     )
     with progress:
         yield _ProgressObserver(progress)
@@ -515,6 +626,14 @@ def _interrupt_on_sigterm() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _report(result: RunResult | ParallelResult, logs: Path, *, as_json: bool) -> None:
+    """How the run ended: a summary for people, or with ``--json`` the record."""
+    if as_json:
+        print_json(_run_record(result, logs))
+    else:
+        _summarise(result, logs)
 
 
 def _summarise(result: RunResult | ParallelResult, logs: Path) -> None:

@@ -1,10 +1,12 @@
-"""Reading what a page lists: tables, rows, the options of a list.
+"""Reading what a page lists: tables, rows, the options of a list, its errors.
 
-Besides reading, two checks a robot's verify and process stages make on what it
+Besides reading, three checks a robot's verify and process stages make on what it
 read, each a business exception an operator can act on, naming the application
 as ``BrowserOptions(name="the EPJ")`` does:
 
 ```python
+browser.click(session, "Save result")
+browser.expect_accepted(session, "the result")  # "The EPJ refused the result: ..."
 browser.expect_row(session, "#lab-results", {"Registration id": "12"},
                    item.shown(), against="the spreadsheet")
 types = browser.expect_option(session, "#doc_type", item.doc_type,
@@ -27,7 +29,14 @@ from robotlib.steps._registry import step
 if TYPE_CHECKING:
     from robotlib.steps._browser_session import BrowserSession
 
-__all__ = ["expect_option", "expect_row", "find_row", "options", "read_table"]
+__all__ = [
+    "expect_accepted",
+    "expect_option",
+    "expect_row",
+    "find_row",
+    "options",
+    "read_table",
+]
 
 log = structlog.get_logger("robotlib.browser")
 
@@ -115,14 +124,19 @@ def find_row(
     match: Mapping[str, str],
     *,
     next_page: str | None = None,
+    cells: Callable[[dict[str, str]], Mapping[str, str]] = dict,
 ) -> dict[str, str] | None:
     """The first row of the table ``selector`` whose cells equal ``match``, or None.
+
+    ``cells`` gives a row's cells as they compare with ``match`` (a file's size
+    left out of its name, say); the row is returned as it made it.
 
     Example:
         >>> row = find_row(page, "#lab-results", {"Registration id": "12"})
         ... # doctest: +SKIP
     """
-    for row in read_table(session, selector, next_page=next_page):
+    for found in read_table(session, selector, next_page=next_page):
+        row = dict(cells(found))
         if all(row.get(column) == value for column, value in match.items()):
             return row
     return None
@@ -172,14 +186,13 @@ def expect_row(
     """
     system = _name(session)
     record = ", ".join(f"{column} {value}" for column, value in key.items())
-    found = find_row(session, table, key)
-    if found is None:
+    row = find_row(session, table, key, cells=cells)
+    if row is None:
         raise BusinessRuleError(
             f"{system} does not list the record with {record}: check whether it "
             "was saved",
             code="missing",
         )
-    row = dict(cells(found))
     shown = {column: row.get(column) for column in expected}
     if shown != expected:
         raise BusinessRuleError(
@@ -220,6 +233,35 @@ def expect_option(
             code=code or "unknown_" + what.replace(" ", "_"),
         )
     return offered
+
+
+@step(log_args=False)
+@playwright_errors
+def expect_accepted(
+    session: BrowserSession, what: str, *, errors: str = ".field-error"
+) -> None:
+    """After a save: raise the application's refusal, if the page shows one.
+
+    Args:
+        session: on the page the save answered with.
+        what: what was saved, for the message: ``"<Name> refused <what>:
+            <reasons>"``, each reason headed by its fieldset's legend if it is in
+            one (``"Question 2: choose an answer"``).
+        errors: the elements that hold the application's reasons.
+
+    Raises:
+        BusinessRuleError: the page shows a reason (code ``refused``).
+    """
+    reasons: list[str] = session.page.locator(errors).evaluate_all(
+        """errors => errors.map(e => {
+             const legend = e.closest('fieldset')?.querySelector('legend');
+             return (legend ? legend.innerText.trim() + ': ' : '') + e.innerText.trim();
+           })"""
+    )
+    if reasons:
+        raise BusinessRuleError(
+            f"{_name(session)} refused {what}: " + "; ".join(reasons), code="refused"
+        )
 
 
 def _name(session: BrowserSession) -> str:

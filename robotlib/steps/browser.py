@@ -51,6 +51,7 @@ from robotlib.steps._browser_session import (
     open_browser,
 )
 from robotlib.steps._browser_tables import (
+    expect_accepted,
     expect_option,
     expect_row,
     find_row,
@@ -74,6 +75,7 @@ __all__ = [
     "PageCheck",
     "click",
     "download",
+    "expect_accepted",
     "expect_columns",
     "expect_elements",
     "expect_option",

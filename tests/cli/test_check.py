@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,6 +78,33 @@ def test_broken_robots_exit_2_with_each_problem_at_file_and_line(
         f"error  {robots / 'broken.py'}:{syntax_line}: syntax error: invalid syntax",
     ] == result.stdout.splitlines()
     assert "2 problem(s) found.\n" == result.stderr
+
+
+def test_json_lists_robots_and_problems_with_the_same_exit_code(
+    rpa: Callable[..., Result], project: Path
+) -> None:
+    """--json prints one object a program can read: robots, jobs, each problem."""
+    robots = project / "robots"
+    good = rpa("check", "--json")
+    (robots / "broken.py").write_text(SYNTAX_ERROR, encoding="utf-8")
+    bad = rpa("check", "--json")
+
+    assert (0, 2) == (good.exit_code, bad.exit_code)
+    assert {
+        "ok": True,
+        "robots": [{"name": "fake_lab", "file": str(robots / "fake_lab.py")}],
+        "jobs": [],
+        "problems": [],
+    } == json.loads(good.stdout)
+    found = json.loads(bad.stdout)
+    assert (False, ["fake_lab"]) == (found["ok"], [r["name"] for r in found["robots"]])
+    assert [
+        {
+            "file": str(robots / "broken.py"),
+            "line": 3,
+            "message": "syntax error: invalid syntax",
+        }
+    ] == found["problems"]
 
 
 def test_running_a_broken_robot_exits_2_naming_file_and_line(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -194,6 +196,39 @@ def test_dry_run_shows_counts_and_invalid_rows_and_changes_nothing(
     assert ([], []) == (backend.runs(), backend.items())
     assert not (project / "logs").exists()
     assert [] == registrations()
+
+
+def test_json_prints_the_outcome_alone(
+    rpa: Callable[..., Result], input_file: Path, backend: QueueBackend
+) -> None:
+    """--json: stdout is one JSON object (no bar, no "Loaded:" line), CPR masked,
+    with the run's exit code; --dry-run --json too, changing nothing."""
+    dry = rpa("run", "fake_lab", "--input", str(input_file), "--dry-run", "--json")
+    assert [] == backend.runs()
+    result = rpa("run", "fake_lab", "--input", str(input_file), "--json")
+
+    assert (0, 3) == (dry.exit_code, result.exit_code)
+    planned = json.loads(dry.stdout)
+    assert (6, 5, 0, 5, False) == (
+        planned["rows"],
+        planned["new"],
+        planned["existing"],
+        planned["due"],
+        planned["changed"],
+    )
+    assert ["row 4"] == [r["reason"].split(":")[0] for r in planned["invalid"]]
+    record = json.loads(result.stdout)
+    [run] = backend.runs()
+    assert {
+        "run_id": run.id,
+        "robot": "fake_lab",
+        "status": "completed_with_failures",
+        "exit_code": 3,
+        "counts": {"done": 2, "business_exception": 3, "retried": 1, "failed": 1},
+        "loaded": {"added": 6, "existing": 0, "corrected": 0},
+        "log": str(input_file.parent / "logs" / "fake_lab" / run.id / "events.jsonl"),
+    } == {key: value for key, value in record.items() if key != "note"}
+    assert not re.search(r"\d{6}-?\d{4}", result.stdout)  # no full CPR number
 
 
 def test_dry_run_after_a_run_counts_rows_already_queued(

@@ -178,6 +178,30 @@ def test_expect_option_returns_the_options_or_lists_them(
     )
 
 
+def test_expect_accepted_raises_the_reasons_the_page_shows(
+    session: web.BrowserSession,
+) -> None:
+    """A page with no error passes; each error becomes a reason, headed by its
+    fieldset's legend, in one business exception naming the application."""
+    web.goto(session, "/worklist")
+    web.expect_accepted(session, "the filter")
+    session.page.set_content(
+        "<form><fieldset><legend>2. Pain at night</legend>"
+        "<p class='field-error'> Answer with 0-4 </p></fieldset>"
+        "<p class='field-error'>The date is in the future</p>"
+        "<p role='alert'>Not saved</p></form>"
+    )
+    with pytest.raises(BusinessRuleError) as refused:
+        web.expect_accepted(session, "the answers")
+    assert ("refused", str(refused.value)) == (
+        refused.value.code,
+        "The web application refused the answers: 2. Pain at night: Answer with "
+        "0-4; The date is in the future",
+    )
+    with pytest.raises(BusinessRuleError, match=r"refused the change: Not saved$"):
+        web.expect_accepted(session, "the change", errors="[role=alert]")
+
+
 def test_download_and_upload(session: web.BrowserSession, tmp_path: Path) -> None:
     """The CSV export downloads into the folder; a PDF uploads into the archive."""
     web.goto(session, "/worklist?department=AKM")

@@ -148,6 +148,31 @@ def test_failed_items_of_all_workers_make_the_run_exit_3(project: Path) -> None:
     ) == output.strip().splitlines()[-1]
 
 
+def test_json_of_a_run_with_workers_is_one_object_with_each_worker_run(
+    project: Path,
+) -> None:
+    """`rpa run --workers 2 --json`: stdout is the coordinator's record alone (the
+    workers print nothing there), listing both worker runs."""
+    items = write_items(project, 6, sleep_s=0.05)
+    args = ["--project", str(project), "run", "slow", "--workers", "2", "--json"]
+    run = subprocess.run(
+        [sys.executable, "-m", "robotlib.cli", *args, "--input", str(items)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert run.returncode == 0, run.stderr
+    record = json.loads(run.stdout)
+    assert ("completed", 2, 6) == (
+        record["status"],
+        record["workers"],
+        record["counts"]["done"],
+    )
+    assert 2 == len(record["worker_runs"])
+    assert all(Path(w["log"]).is_file() for w in record["worker_runs"])
+
+
 def test_ctrl_c_stops_every_worker_after_its_current_item(project: Path) -> None:
     """One Ctrl+C: each worker finishes its item and stops; nothing half done."""
     items = write_items(project, 40, sleep_s=0.4)
