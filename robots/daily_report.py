@@ -33,6 +33,7 @@ from robotlib.steps.excel import excel_source, read_items
 
 INPUT = Path(__file__).parent / "inputs" / "daily_report.csv"
 COLLECTED = "daily_report.collected"  # in ctx.shared: what finish reports
+FIX = "check the input"
 SHOWN = ("Registration id", "Sampled at", "CPR", "Test code", "Test", "Value", "Unit")
 
 
@@ -89,11 +90,7 @@ def collect(ctx: Context, item: Period) -> dict[str, Any]:
     session = browser.session(ctx)
     browser.goto(session, "/worklist")
     names = browser.expect_option(
-        session,
-        "#department",
-        item.department,
-        what="department",
-        fix="check the input",
+        session, "#department", item.department, what="department", fix=FIX
     )
     shown, rows, _ = show(ctx, item.department, item.date_from, item.date_to)
     if len(rows) != shown or {r.department for r in rows} - {item.department}:
@@ -132,29 +129,28 @@ def write_report(ctx: Context) -> None:
     if not collected:
         return
     workbook = reports.new_workbook()
-    facts: list[tuple[str, Any]] = []
+    columns = [reports.Column(key) for key in SHOWN]
     order = sorted(collected.values(), key=lambda c: c[0].model_dump_json())
     for period, name, rows in order:  # by department and dates, as items ran or not
-        sheet = reports.write_table(
-            workbook,
-            period.department,
-            [_shown(row) for row in rows],
-            columns=[reports.Column(key) for key in SHOWN],
-        )
+        shown = [_shown(row) for row in rows]
+        sheet = reports.write_table(workbook, period.department, shown, columns=columns)
         if rows:
             title = f"{name}: results per test code"
             reports.add_counts_chart(sheet, column="Test code", title=title)
-        facts.append((f"{period.department} {period.dates}", len(rows)))
-    periods = [period for period, _, _ in collected.values()]
-    departments = sorted({p.department for p in periods})
-    head: list[tuple[str, Any]] = [
-        ("Report", "Lab results per department"),
-        ("Period", ", ".join(sorted({p.dates for p in periods}))),
-        ("Departments", ", ".join(departments)),
-        ("Results in all", sum(count for _, count in facts)),
-    ]
-    written = ("Written", datetime.now(UTC))  # shown in the hospital's time zone
-    reports.write_summary(workbook, "Summary", [*head, *facts, written])
+    facts = [(f"{p.department} {p.dates}", len(rows)) for p, _, rows in order]
+    departments = sorted({period.department for period, _, _ in order})
+    reports.write_summary(
+        workbook,
+        "Summary",
+        [
+            ("Report", "Lab results per department"),
+            ("Period", ", ".join(sorted({p.dates for p, _, _ in order}))),
+            ("Departments", ", ".join(departments)),
+            ("Results in all", sum(count for _, count in facts)),
+            *facts,
+            ("Written", datetime.now(UTC)),  # shown in the hospital's time zone
+        ],
+    )
     reports.save(workbook, ctx.run_dir / "daily_report.xlsx")
     ctx.log.info("report_written", file="daily_report.xlsx", departments=departments)
 

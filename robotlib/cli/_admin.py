@@ -19,7 +19,6 @@ from robotlib.cli._app import (
     stop_on_signals,
 )
 from robotlib.errors import ConfigurationError
-from robotlib.settings import load_settings
 
 __all__ = ["browser", "purge", "sandbox"]
 
@@ -81,6 +80,7 @@ def browser(ctx: typer.Context) -> None:
     from playwright.sync_api import sync_playwright
 
     from robotlib.launcher import find_chromium
+    from robotlib.settings import load_settings
 
     try:
         settings = load_settings(ctx.obj if isinstance(ctx.obj, Path) else None)

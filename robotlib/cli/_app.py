@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 import os
@@ -14,17 +15,19 @@ from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from robotlib.cli._options import OptionsAnywhere
 from robotlib.errors import ConfigurationError, QueueError
-from robotlib.logs import configure_logging, display_masker
-from robotlib.project import Project
-from robotlib.settings import DISPLAY_TZ, load_settings
+
+if TYPE_CHECKING:
+    from robotlib.logs import Redactor
+    from robotlib.project import Project
 
 __all__ = ["app", "cli_actor", "console", "errors", "fail", "open_project", "parse_age"]
 
@@ -32,6 +35,7 @@ EXIT_INVALID = 2
 
 app = typer.Typer(
     name="rpa",
+    cls=OptionsAnywhere,
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -121,6 +125,11 @@ def open_project(
     ``settings_given`` win over rpa.toml and the environment (a command's options:
     ``rpa run --headed``).
     """
+    # here, not at the top: `rpa --help` imports none of the engine, queue, settings
+    from robotlib.logs import configure_logging
+    from robotlib.project import Project
+    from robotlib.settings import load_settings
+
     project_dir: Path = ctx.obj if isinstance(ctx.obj, Path) else Path(".")
     try:
         settings = load_settings(project_dir, **settings_given)
@@ -182,17 +191,23 @@ def local(moment: datetime | None) -> str:
     """
     if moment is None:
         return ""
+    from robotlib.settings import DISPLAY_TZ
+
     return moment.astimezone(DISPLAY_TZ).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-_MASKER = display_masker()
+@functools.cache
+def _masker() -> Redactor:
+    from robotlib.logs import display_masker
+
+    return display_masker()
 
 
 def shown(text: str | None, *, clear: bool = False) -> str:
     """Text for a list: CPR numbers masked (``240512-****``) unless ``clear``."""
     if not text:
         return ""
-    return text if clear else _MASKER.redact(text)
+    return text if clear else _masker().redact(text)
 
 
 def print_json(value: Any) -> None:

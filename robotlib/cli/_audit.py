@@ -20,7 +20,6 @@ from robotlib.cli._app import (
     shown,
 )
 from robotlib.queue.models import AuditEntry
-from robotlib.settings import DISPLAY_TZ
 
 __all__ = ["audit"]
 
@@ -107,6 +106,8 @@ def _since(text: str) -> datetime:
             f"Copenhagen time such as 2026-12-01 or 2026-12-01T08:30 (got {text!r})"
         )
     if moment.tzinfo is None:  # Copenhagen time; a date alone: from its midnight
+        from robotlib.settings import DISPLAY_TZ
+
         moment = moment.replace(tzinfo=DISPLAY_TZ)
     return moment.astimezone(UTC)
 

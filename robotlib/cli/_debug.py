@@ -21,7 +21,6 @@ import typer
 
 from robotlib.cli._app import app, console, fail
 from robotlib.errors import ConfigurationError
-from robotlib.settings import load_settings
 
 #: How long the trace viewer may take to start serving.
 _SERVE_TIMEOUT_S = 30.0
@@ -125,6 +124,8 @@ def _open_in_chromium(
         )
         server.wait()
         return
+    from robotlib.settings import load_settings
+
     playwright = start_playwright()
     try:
         settings = load_settings(ctx.obj if isinstance(ctx.obj, Path) else None)
@@ -162,6 +163,8 @@ def codegen(
             "(or over ssh -X); on a server, record against a copy of the system "
             "on your own machine"
         )
+    from robotlib.settings import load_settings
+
     playwright = start_playwright()
     try:
         settings = load_settings(ctx.obj if isinstance(ctx.obj, Path) else None)

@@ -7,11 +7,12 @@ import socket
 import typer
 
 from robotlib.cli._app import app, console, fail, open_project
-from robotlib.notify import Notification, build_notifiers, send_all
+from robotlib.cli._options import OptionsAnywhere
 
 __all__ = ["notify_app", "test"]
 
 notify_app = typer.Typer(
+    cls=OptionsAnywhere,
     help="Notify people of scheduled runs that need attention ([notify] in "
     "rpa.toml); `rpa notify test` checks that they hear.",
     no_args_is_help=True,
@@ -27,6 +28,8 @@ def test(ctx: typer.Context) -> None:
     Prints one line per notifier: ok, or why it failed. Exits 1 when one failed,
     2 when none is configured.
     """
+    from robotlib.notify import Notification, build_notifiers, send_all
+
     # The failures are printed below; the console log would only repeat them.
     with open_project(ctx, console_level="CRITICAL") as project:
         notifiers = build_notifiers(project.settings, project.credentials)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from robotlib.cli._app import (
     app,
@@ -20,9 +19,11 @@ from robotlib.cli._app import (
     print_table,
     shown,
 )
-from robotlib.logs import read_events
-from robotlib.project import Project
+from robotlib.cli._options import OptionsAnywhere, only_without_command
 from robotlib.queue.models import EXCEPTION_STATES, ItemState, Outcome, WorkItem
+
+if TYPE_CHECKING:
+    from robotlib.project import Project
 
 __all__ = ["exceptions_app", "runs_app"]
 
@@ -46,6 +47,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 # rpa runs -----------------------------------------------------------------------------
 
 runs_app = typer.Typer(
+    cls=OptionsAnywhere,
     help="List runs, newest first; `rpa runs show RUN` shows one.",
     invoke_without_command=True,
     rich_markup_mode=None,
@@ -61,6 +63,7 @@ def runs(
     as_json: AsJson = False,
 ) -> None:
     """List runs, newest first: status, times, counts by outcome."""
+    only_without_command(ctx, "rpa runs")
     if ctx.invoked_subcommand is not None:
         return
     with open_project(ctx) as project:
@@ -148,6 +151,8 @@ def logs(
     as_json: AsJson = False,
 ) -> None:
     """Print a run's events (events.jsonl) for people, filtered by level or item."""
+    from robotlib.logs import read_events
+
     with open_project(ctx) as project:
         run = _find_run(project, run_id)
         path = project.run_dir(run) / "events.jsonl"
@@ -228,7 +233,7 @@ def queue(
 # rpa exceptions -----------------------------------------------------------------------
 
 
-class _RobotOrCommand(TyperGroup):
+class _RobotOrCommand(OptionsAnywhere):
     """`rpa exceptions ROBOT` lists that robot's; `retry` and `resolve` act."""
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
@@ -253,6 +258,7 @@ def exceptions(
     ctx: typer.Context, show_cpr: ShowCpr = False, as_json: AsJson = False
 ) -> None:
     """Items in business_exception or failed state, waiting for an operator."""
+    only_without_command(ctx, "rpa exceptions")
     if ctx.invoked_subcommand is None:
         _list_exceptions(ctx, None, clear=show_cpr, as_json=as_json)
 

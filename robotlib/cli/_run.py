@@ -10,9 +10,8 @@ from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import structlog
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -28,17 +27,17 @@ from robotlib.cli._app import (
     shown,
     stop_on_signals,
 )
-from robotlib.engine import EXIT_OK, DryRunReport, PreflightResult, RunResult
-from robotlib.project import Project
 from robotlib.queue.models import EnqueueResult, ItemState, Outcome, RunStatus
-from robotlib.schedule import check_schedules, load_schedules
-from robotlib.workers import ParallelResult, run_workers
-from robotlib.workers import Progress as WorkersProgress
+
+if TYPE_CHECKING:  # imported by the commands that use them: `rpa --help` is quick
+    from robotlib.engine import DryRunReport, PreflightResult, RunResult
+    from robotlib.project import Project
+    from robotlib.workers import ParallelResult
+    from robotlib.workers import Progress as WorkersProgress
 
 __all__ = ["check", "preflight", "robots", "run", "run_in_workers", "worker"]
 
 _OUTCOMES = (Outcome.DONE, Outcome.BUSINESS_EXCEPTION, Outcome.RETRIED, Outcome.FAILED)
-log = structlog.get_logger("robotlib.cli")
 #: `rpa preflight`'s exit code when the preflight failed.
 _PREFLIGHT_FAILED = 1
 
@@ -238,7 +237,8 @@ def _dry_run_record(report: DryRunReport, due: int) -> dict[str, Any]:
 
 def _run_record(result: RunResult | ParallelResult, logs: Path) -> dict[str, Any]:
     """``rpa run --json``: how the run ended, as :func:`_summarise` prints it."""
-    loaded = result.loaded
+    from robotlib.workers import ParallelResult
+
     record: dict[str, Any] = {
         "run_id": result.run_id,
         "robot": result.robot,
@@ -246,13 +246,7 @@ def _run_record(result: RunResult | ParallelResult, logs: Path) -> dict[str, Any
         "note": shown(result.note),
         "exit_code": result.exit_code,
         "counts": {outcome: result.counts.get(outcome, 0) for outcome in _OUTCOMES},
-        "loaded": None
-        if loaded is None
-        else {
-            "added": loaded.added,
-            "existing": loaded.existing,
-            "corrected": loaded.corrected,
-        },
+        "loaded": result.loaded,  # added, existing, corrected
         "log": str(result.run_dir / "events.jsonl"),
     }
     if isinstance(result, ParallelResult):
@@ -356,6 +350,8 @@ def _run_here(
 
     ``run`` goes to :meth:`Engine.run` (input_path, limit, run_id, load).
     """
+    from robotlib.engine import EXIT_OK
+
     stop = threading.Event()
     engine = project.engine(robot, stop=stop)
     if stop_with_parent:
@@ -371,11 +367,14 @@ def _run_here(
 
 def _stop_when_orphaned(stop: threading.Event) -> None:
     """Set ``stop`` once this process's parent has gone (it is then re-parented)."""
+    import structlog
+
     parent = os.getppid()
 
     def watch() -> None:
         while not stop.wait(1.0):
             if os.getppid() != parent:
+                log = structlog.get_logger("robotlib.cli")
                 log.warning("coordinator_gone", parent_pid=parent)
                 stop.set()
 
@@ -393,6 +392,9 @@ def run_in_workers(
     as_json: bool = False,
 ) -> None:
     """``rpa run --workers N`` and ``rpa worker --workers N``: one bar, one summary."""
+    from robotlib.engine import EXIT_OK
+    from robotlib.workers import run_workers
+
     stop, stop_now = threading.Event(), threading.Event()
     message = "Stopping every worker after its current item (Ctrl+C again: at once)."
     progress = _progress(shown=not as_json)
@@ -471,6 +473,8 @@ def check(
     ``jobs`` (name, file) and ``problems`` (file, line, message), with the same
     exit code.
     """
+    from robotlib.schedule import check_schedules, load_schedules
+
     with open_project(ctx) as project:
         robots, problems = project.robots()
         jobs, schedule_problems = load_schedules(
@@ -637,6 +641,8 @@ def _report(result: RunResult | ParallelResult, logs: Path, *, as_json: bool) ->
 
 
 def _summarise(result: RunResult | ParallelResult, logs: Path) -> None:
+    from robotlib.workers import ParallelResult
+
     counts = result.counts
     workers = ""
     if isinstance(result, ParallelResult):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,20 +20,15 @@ from robotlib.cli._app import (
     shown,
     stop_on_signals,
 )
-from robotlib.engine import EXIT_FAILED_ITEMS, new_run_id
-from robotlib.logs import run_log
-from robotlib.scheduler import (
-    FiringStatus,
-    JobStatus,
-    Pause,
-    Scheduler,
-    SchedulerOptions,
-    ScheduleService,
-)
+from robotlib.cli._options import OptionsAnywhere, only_without_command
+
+if TYPE_CHECKING:
+    from robotlib.scheduler import JobStatus, Pause
 
 __all__ = ["pause_job", "resume_job", "run_now", "scheduler", "schedules"]
 
 schedules_app = typer.Typer(
+    cls=OptionsAnywhere,
     name="schedules",
     help="List the jobs of schedules/*.toml with their next fire times (local "
     "time), whether a scheduler is active, and each job's last outcome; "
@@ -85,6 +80,10 @@ def scheduler(
     get SIGTERM and finish their current item. Its log is under
     logs/_scheduler/.
     """
+    from robotlib.engine import new_run_id
+    from robotlib.logs import run_log
+    from robotlib.scheduler import Scheduler, SchedulerOptions
+
     options = SchedulerOptions(
         poll_s=poll, lock_ttl_s=lock_ttl, term_grace_s=term_grace
     )
@@ -117,6 +116,9 @@ def schedules(
 
     A paused job shows who paused it, when and why.
     """
+    from robotlib.scheduler import ScheduleService
+
+    only_without_command(ctx, "rpa schedules")
     if ctx.invoked_subcommand is not None:
         return
     with open_project(ctx) as project:
@@ -195,6 +197,9 @@ def run_now(
     when the run completed, 3 when it completed with more failed items than
     notify.failed_item_threshold, 1 otherwise.
     """
+    from robotlib.engine import EXIT_FAILED_ITEMS
+    from robotlib.scheduler import FiringStatus, Scheduler
+
     with open_project(ctx, console_level="INFO") as project:
         service = Scheduler(project)
         try:
@@ -241,6 +246,8 @@ def pause_job(
     `rpa schedules run-now` still runs the job, and the schedule file is not
     changed. Pausing a paused job keeps the first pause.
     """
+    from robotlib.scheduler import ScheduleService
+
     actor = cli_actor()
     with open_project(ctx) as project:
         service = ScheduleService(project)
@@ -271,6 +278,8 @@ def resume_job(
     made up for (use `rpa schedules run-now JOB` for that). A job disabled in its
     schedule file (enabled = false) stays disabled.
     """
+    from robotlib.scheduler import ScheduleService
+
     actor = cli_actor()
     with open_project(ctx) as project:
         service = ScheduleService(project)

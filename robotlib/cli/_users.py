@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,19 +19,23 @@ from robotlib.cli._app import (
     print_json,
     print_table,
 )
+from robotlib.cli._options import OptionsAnywhere
 from robotlib.console import (
     MIN_PASSWORD_LENGTH,
-    AccountStore,
     Role,
     User,
     check_name,
     check_password,
 )
-from robotlib.project import Project
+
+if TYPE_CHECKING:
+    from robotlib.console import AccountStore
+    from robotlib.project import Project
 
 __all__ = ["add", "list_users", "password", "remove", "role", "users_app"]
 
 users_app = typer.Typer(
+    cls=OptionsAnywhere,
     help="Manage the users of the operator console. Roles, each allowed what the "
     "ones before are: viewer reads the pages; operator also retries and resolves "
     "exception items and pauses and resumes schedules; admin also reads the audit "
@@ -179,6 +183,8 @@ def password(
 @contextmanager
 def _accounts(ctx: typer.Context) -> Iterator[tuple[Project, AccountStore]]:
     """The project and its account store; a bad name, role or password exits 2."""
+    from robotlib.console import AccountStore
+
     with open_project(ctx) as project:
         project.backend  # noqa: B018 - opening the queue creates or migrates tables
         store = AccountStore(project.settings.database)

@@ -23,8 +23,10 @@ Internal modules, one job each:
 - ``_app``: the pages and form actions (FastAPI, Jinja2 templates).
 """
 
-from robotlib.console._accounts import AccountStore
-from robotlib.console._app import create_app
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from robotlib.console._users import (
     MIN_PASSWORD_LENGTH,
     Role,
@@ -32,6 +34,10 @@ from robotlib.console._users import (
     check_name,
     check_password,
 )
+
+if TYPE_CHECKING:
+    from robotlib.console._accounts import AccountStore
+    from robotlib.console._app import create_app
 
 __all__ = [
     "MIN_PASSWORD_LENGTH",
@@ -42,3 +48,17 @@ __all__ = [
     "check_password",
     "create_app",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The account store and the app on first use: the web stack (FastAPI,
+    Jinja2) and SQLAlchemy are imported only by what serves or stores."""
+    if name == "AccountStore":
+        from robotlib.console._accounts import AccountStore
+
+        return AccountStore
+    if name == "create_app":
+        from robotlib.console._app import create_app
+
+        return create_app
+    raise AttributeError(f"module 'robotlib.console' has no attribute {name!r}")

@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from robotlib.queue.base import Clock, QueueBackend, utc_now
 from robotlib.queue.memory import InMemoryBackend
 from robotlib.queue.models import (
@@ -26,7 +28,9 @@ from robotlib.queue.models import (
     RunStatus,
     WorkItem,
 )
-from robotlib.queue.sqlalchemy import SqlAlchemyBackend
+
+if TYPE_CHECKING:
+    from robotlib.queue.sqlalchemy import SqlAlchemyBackend
 
 __all__ = [
     "FINISHED_STATES",
@@ -72,4 +76,15 @@ def open_backend(url: str, *, clock: Clock = utc_now) -> QueueBackend:
     """
     if url == MEMORY_URL:
         return InMemoryBackend(clock=clock)
+    from robotlib.queue.sqlalchemy import SqlAlchemyBackend
+
     return SqlAlchemyBackend(url, clock=clock)
+
+
+def __getattr__(name: str) -> Any:
+    """``SqlAlchemyBackend`` on first use: SQLAlchemy is imported only when needed."""
+    if name == "SqlAlchemyBackend":
+        from robotlib.queue.sqlalchemy import SqlAlchemyBackend
+
+        return SqlAlchemyBackend
+    raise AttributeError(f"module 'robotlib.queue' has no attribute {name!r}")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+
 import pytest
 from typer.testing import CliRunner
 
@@ -13,12 +17,13 @@ HELP = {
          "scheduler", "schedules", "notify", "worker", "audit", "new",
          "show-trace", "codegen", "--version"],
     ("run",): ["The robot's name", "--input", "--limit", "--dry-run", "--workers",
-               "--item", "--headed", "--slowmo", "--trace", "--pause-on-failure"],
+               "--json", "--item", "--headed", "--slowmo", "--trace",
+               "--pause-on-failure"],
     ("new",): ["ROBOT", "tests/test_ROBOT.py", "Nothing is overwritten"],
     ("show-trace",): ["--port", "--no-open", "127.0.0.1"],
     ("codegen",): ["Inspector", "display"],
     ("worker",): ["The robot's name", "--workers", "without loading any input"],
-    ("check",): ["Exits 2 when a robot has a problem"],
+    ("check",): ["Exits 2 when a robot has a problem", "--json"],
     ("robots",): ["--json"],
     ("runs",): ["--robot", "--last", "--json", "show"],
     ("runs", "show"): ["The run id (or a unique prefix)", "--show-cpr", "--json"],
@@ -69,3 +74,35 @@ def test_version_names_robotlib_and_its_version() -> None:
     result = CliRunner().invoke(app, ["--version"])
 
     assert (0, f"rpa (robotlib) {__version__}\n") == (result.exit_code, result.stdout)
+
+
+#: What `rpa --help` must not import: the console's web stack, the database layer,
+#: the engine and the browser; each costs start-up time a person waits for.
+HEAVY = ("sqlalchemy", "psycopg", "fastapi", "starlette", "uvicorn", "jinja2",
+         "authlib", "playwright", "apscheduler", "openpyxl",
+         "robotlib.console._app", "robotlib.engine", "robotlib.queue.sqlalchemy",
+         "robotlib.project")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["import robotlib.cli", "from robotlib.cli import main; main()"],
+    ids=["import", "rpa --help"],
+)
+def test_help_imports_neither_the_web_stack_nor_the_database(code: str) -> None:
+    """`import robotlib.cli` and `rpa --help` import none of :data:`HEAVY`, as
+    `python -X importtime` lists what a process imports."""
+    found = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    imported = re.findall(r"^import time:.*\|\s*(\S+)$", found.stderr, re.MULTILINE)
+    assert "robotlib.cli" in imported
+    assert [] == [
+        name
+        for name in imported
+        if any(name == heavy or name.startswith(heavy + ".") for heavy in HEAVY)
+    ]
