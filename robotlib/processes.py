@@ -23,6 +23,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["ask_to_stop", "kill_group", "rpa_command", "spawn", "tail"]
 
@@ -72,7 +73,7 @@ def ask_to_stop(process: subprocess.Popen[bytes]) -> None:
         pass  # it ended between our poll and the signal
 
 
-def kill_group(process: subprocess.Popen[bytes]) -> None:
+def kill_group(process: subprocess.Popen[Any]) -> None:
     """Kill the child and what it started; wait for it."""
     if os.name == "posix":
         try:

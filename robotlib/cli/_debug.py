@@ -21,6 +21,7 @@ import typer
 
 from robotlib.cli._app import app, console, fail
 from robotlib.errors import ConfigurationError
+from robotlib.processes import kill_group
 
 #: How long the trace viewer may take to start serving.
 _SERVE_TIMEOUT_S = 30.0
@@ -68,6 +69,7 @@ def show_trace(
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "BROWSER": "none"},  # never a desktop browser of its own
+        start_new_session=True,  # its node server with it: stopped as one group
     )
     try:
         url = _served_at(server)
@@ -81,8 +83,7 @@ def show_trace(
     except KeyboardInterrupt:
         console.print("Trace viewer stopped.", highlight=False)  # Ctrl+C: the way out
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        kill_group(server)  # the wrapper and the node server it started
 
 
 def _served_at(server: subprocess.Popen[str]) -> str:

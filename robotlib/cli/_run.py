@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from robotlib.cli._app import (
     EXIT_INVALID,
@@ -27,17 +26,19 @@ from robotlib.cli._app import (
     shown,
     stop_on_signals,
 )
-from robotlib.queue.models import EnqueueResult, ItemState, Outcome, RunStatus
+from robotlib.cli._outcomes import (
+    dry_run_record,
+    progress_bar,
+    report,
+    summarise_preflight,
+)
+from robotlib.queue.models import ItemState
 
 if TYPE_CHECKING:  # imported by the commands that use them: `rpa --help` is quick
-    from robotlib.engine import DryRunReport, PreflightResult, RunResult
     from robotlib.project import Project
-    from robotlib.workers import ParallelResult
-    from robotlib.workers import Progress as WorkersProgress
 
 __all__ = ["check", "preflight", "robots", "run", "run_in_workers", "worker"]
 
-_OUTCOMES = (Outcome.DONE, Outcome.BUSINESS_EXCEPTION, Outcome.RETRIED, Outcome.FAILED)
 #: `rpa preflight`'s exit code when the preflight failed.
 _PREFLIGHT_FAILED = 1
 
@@ -183,7 +184,7 @@ def run(
             report = project.engine(robot).dry_run(input_path=input_file)
             due = report.due_in_queue + len(report.new) + len(report.corrected)
             if as_json:
-                print_json(_dry_run_record(report, due))
+                print_json(dry_run_record(report, due))
                 return
             console.print(
                 f"{report.rows} rows read: {len(report.new)} would be enqueued, "
@@ -217,49 +218,6 @@ def run(
             run_id=run_id,
             item_id=only,
         )
-
-
-def _dry_run_record(report: DryRunReport, due: int) -> dict[str, Any]:
-    """``rpa run --dry-run --json``: what a run would enqueue and process."""
-    return {
-        "rows": report.rows,
-        "new": len(report.new),
-        "existing": len(report.existing),
-        "corrected": len(report.corrected),
-        "invalid": [
-            {"reference": shown(reference), "reason": shown(reason)}
-            for reference, reason in report.invalid
-        ],
-        "due": due,
-        "changed": False,
-    }
-
-
-def _run_record(result: RunResult | ParallelResult, logs: Path) -> dict[str, Any]:
-    """``rpa run --json``: how the run ended, as :func:`_summarise` prints it."""
-    from robotlib.workers import ParallelResult
-
-    record: dict[str, Any] = {
-        "run_id": result.run_id,
-        "robot": result.robot,
-        "status": result.status,
-        "note": shown(result.note),
-        "exit_code": result.exit_code,
-        "counts": {outcome: result.counts.get(outcome, 0) for outcome in _OUTCOMES},
-        "loaded": result.loaded,  # added, existing, corrected
-        "log": str(result.run_dir / "events.jsonl"),
-    }
-    if isinstance(result, ParallelResult):
-        record["workers"] = result.workers
-        record["worker_runs"] = [
-            {
-                "run_id": run.id,
-                "status": run.status,
-                "log": str(logs / result.robot / run.id / "events.jsonl"),
-            }
-            for run in result.worker_runs
-        ]
-    return record
 
 
 class _Pause(StrEnum):
@@ -357,10 +315,10 @@ def _run_here(
     if stop_with_parent:
         _stop_when_orphaned(stop)
     message = "Stopping after the current item (Ctrl+C again stops at once)."
-    with _progress(shown=not as_json) as observer, stop_on_signals(stop, message):
+    with progress_bar(visible=not as_json) as observer, stop_on_signals(stop, message):
         engine.observer = observer
         result = engine.run(**run)
-    _report(result, project.settings.logs, as_json=as_json)
+    report(result, project.settings.logs, as_json=as_json)
     if result.exit_code != EXIT_OK:
         raise typer.Exit(result.exit_code)
 
@@ -397,7 +355,7 @@ def run_in_workers(
 
     stop, stop_now = threading.Event(), threading.Event()
     message = "Stopping every worker after its current item (Ctrl+C again: at once)."
-    progress = _progress(shown=not as_json)
+    progress = progress_bar(visible=not as_json)
     with progress as observer, stop_on_signals(stop, message, again=stop_now):
         result = run_workers(
             project,
@@ -411,7 +369,7 @@ def run_in_workers(
             on_loaded=observer.loaded,
             on_progress=observer.show,
         )
-    _report(result, project.settings.logs, as_json=as_json)
+    report(result, project.settings.logs, as_json=as_json)
     if result.exit_code != EXIT_OK:
         raise typer.Exit(result.exit_code)
 
@@ -449,7 +407,7 @@ def preflight(
             }
         )
     else:
-        _summarise_preflight(result)
+        summarise_preflight(result)
     if not result.ok:
         raise typer.Exit(_PREFLIGHT_FAILED)
 
@@ -559,62 +517,6 @@ def robots(
             console.print(f"[red]problem[/red] {escape(str(problem))}", highlight=False)
 
 
-class _ProgressObserver:
-    """Draws one progress bar with counts by outcome."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.counts: dict[str, Any] = dict.fromkeys(_OUTCOMES, 0)
-        self.task = progress.add_task("loading", total=None, **self.counts)
-
-    def loaded(self, result: EnqueueResult | None, due: int) -> None:
-        if result is not None and not self.progress.disable:
-            self.progress.console.print(
-                f"Loaded: {result.added} new item(s), {result.existing} already "
-                f"queued, {result.corrected} corrected."
-            )
-        self.progress.update(self.task, total=due, description="processing")
-
-    def item_finished(self, outcome: Outcome) -> None:
-        if outcome in self.counts:
-            self.counts[outcome] += 1
-        finished = outcome is not Outcome.RETRIED
-        self.progress.update(self.task, advance=1 if finished else 0, **self.counts)
-
-    def show(self, progress: WorkersProgress) -> None:
-        """Workers' progress, read from the queue."""
-        self.counts.update(
-            done=progress.done,
-            business_exception=progress.business_exception,
-            failed=progress.failed,
-        )
-        self.progress.update(
-            self.task,
-            completed=progress.finished,
-            description=f"processing ({progress.workers_running} workers)",
-            **self.counts,
-        )
-
-
-@contextmanager
-def _progress(*, shown: bool = True) -> Iterator[_ProgressObserver]:
-    """A progress bar on the console; with ``shown=False`` (``--json``) none."""
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(
-            "done {task.fields[done]} · exceptions {task.fields[business_exception]}"
-            " · retried {task.fields[retried]} · failed {task.fields[failed]}"
-        ),
-        console=console,
-        transient=False,
-        disable=not shown,
-    )
-    with progress:
-        yield _ProgressObserver(progress)
-
-
 @contextmanager
 def _interrupt_on_sigterm() -> Iterator[None]:
     """SIGTERM (the scheduler's time limit) interrupts a preflight as Ctrl+C does."""
@@ -630,68 +532,3 @@ def _interrupt_on_sigterm() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _report(result: RunResult | ParallelResult, logs: Path, *, as_json: bool) -> None:
-    """How the run ended: a summary for people, or with ``--json`` the record."""
-    if as_json:
-        print_json(_run_record(result, logs))
-    else:
-        _summarise(result, logs)
-
-
-def _summarise(result: RunResult | ParallelResult, logs: Path) -> None:
-    from robotlib.workers import ParallelResult
-
-    counts = result.counts
-    workers = ""
-    if isinstance(result, ParallelResult):
-        workers = f" with {result.workers} workers"
-    console.print(
-        f"Run {result.run_id} of {result.robot}{workers}: {result.status}"
-        + (f" ({shown(result.note)})" if result.note else ""),
-        highlight=False,
-        markup=False,
-    )
-    console.print(
-        f"  done {counts.get(Outcome.DONE, 0)} · business exceptions "
-        f"{counts.get(Outcome.BUSINESS_EXCEPTION, 0)} · "
-        f"failed {counts.get(Outcome.FAILED, 0)} · "
-        f"retried {counts.get(Outcome.RETRIED, 0)}",
-        highlight=False,
-    )
-    console.print(
-        f"  log: {result.run_dir / 'events.jsonl'}", highlight=False, markup=False
-    )
-    for run in result.worker_runs if isinstance(result, ParallelResult) else []:
-        console.print(
-            f"  worker run {run.id}: {run.status}, log "
-            f"{logs / result.robot / run.id / 'events.jsonl'}",
-            highlight=False,
-            markup=False,
-        )
-    if counts.get(Outcome.BUSINESS_EXCEPTION) or counts.get(Outcome.FAILED):
-        console.print(f"  review: rpa exceptions {result.robot}", highlight=False)
-    if result.status is RunStatus.COMPLETED_WITH_FAILURES:
-        # the last line, for whoever reads a scheduler's or cron's mail
-        console.print(
-            f"Run {result.run_id} completed with failures: "
-            f"{counts.get(Outcome.FAILED, 0)} failed item(s); "
-            f"see `rpa exceptions {result.robot}`.",
-            highlight=False,
-            markup=False,
-        )
-
-
-def _summarise_preflight(result: PreflightResult) -> None:
-    if result.ok:
-        headline = (
-            f"Preflight of {result.robot} passed in {result.duration_s:.1f} s "
-            f"({result.checked})"
-        )
-    else:
-        headline = f"Preflight of {result.robot} FAILED: {shown(result.message)}"
-    console.print(headline, highlight=False, markup=False)
-    console.print(
-        f"  log: {result.run_dir / 'events.jsonl'}", highlight=False, markup=False
-    )

@@ -89,6 +89,18 @@ def test_pause_on_failure_stops_in_the_debugger_where_it_was_raised(
     assert "raise ApplicationError" in result.stdout
 
 
+def serving(trace: Path) -> list[int]:
+    """The processes whose command line names ``trace`` (Linux: /proc)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(trace).encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue  # it ended while we looked
+    return found
+
+
 def test_show_trace_serves_the_viewer_and_chromium_loads_the_trace(
     tmp_path: Path, rpa_executable: Path, browser: Browser
 ) -> None:
@@ -121,3 +133,4 @@ def test_show_trace_serves_the_viewer_and_chromium_loads_the_trace(
         assert 0 == server.wait(timeout=15)
         assert server.stdout is not None
         server.stdout.close()
+    assert [] == serving(trace), "the viewer's node server outlived rpa show-trace"
