@@ -56,9 +56,11 @@ def __getattr__(name: str) -> Any:
     if name == "AccountStore":
         from robotlib.console._accounts import AccountStore
 
+        globals()[name] = AccountStore
         return AccountStore
     if name == "create_app":
         from robotlib.console._app import create_app
 
+        globals()[name] = create_app
         return create_app
     raise AttributeError(f"module 'robotlib.console' has no attribute {name!r}")

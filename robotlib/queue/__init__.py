@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing
 
 from robotlib.queue.base import Clock, QueueBackend, utc_now
 from robotlib.queue.memory import InMemoryBackend
@@ -29,7 +29,7 @@ from robotlib.queue.models import (
     WorkItem,
 )
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from robotlib.queue.sqlalchemy import SqlAlchemyBackend
 
 __all__ = [
@@ -81,10 +81,11 @@ def open_backend(url: str, *, clock: Clock = utc_now) -> QueueBackend:
     return SqlAlchemyBackend(url, clock=clock)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> typing.Any:
     """``SqlAlchemyBackend`` on first use: SQLAlchemy is imported only when needed."""
     if name == "SqlAlchemyBackend":
         from robotlib.queue.sqlalchemy import SqlAlchemyBackend
 
+        globals()[name] = SqlAlchemyBackend
         return SqlAlchemyBackend
     raise AttributeError(f"module 'robotlib.queue' has no attribute {name!r}")
