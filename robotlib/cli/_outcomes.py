@@ -184,13 +184,13 @@ def _summarise(result: RunResult | ParallelResult, logs: Path) -> None:
 
 
 def summarise_preflight(result: PreflightResult) -> None:
-    if result.ok:
-        headline = (
-            f"Preflight of {result.robot} passed in {result.duration_s:.1f} s "
-            f"({result.checked})"
-        )
-    else:
-        headline = f"Preflight of {result.robot} FAILED: {shown(result.message)}"
+    """The preflight's outcome for people: passed, or why not; and its log."""
+    outcome = (
+        f"passed in {result.duration_s:.1f} s ({result.checked})"
+        if result.ok
+        else f"FAILED: {shown(result.message)}"
+    )
+    headline = f"Preflight of {result.robot} {outcome}"
     console.print(headline, highlight=False, markup=False)
     console.print(
         f"  log: {result.run_dir / 'events.jsonl'}", highlight=False, markup=False
