@@ -12,8 +12,9 @@ the queue and SQLAlchemy.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from robotlib import _lazy
 
 if TYPE_CHECKING:
     from robotlib.context import Application, Context
@@ -76,18 +77,9 @@ _HOMES = {
 )
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name on first use, and keep it."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'robotlib' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    # Public names say where to import them from (``robotlib.Robot``, not
-    # ``robotlib.robot.Robot``) in reprs, tracebacks and docs, as httpx does.
-    if isinstance(value, type) or (callable(value) and hasattr(value, "__code__")):
-        value.__module__ = "robotlib"
-    globals()[name] = value
-    return value
+# Public names say where to import them from (``robotlib.Robot``, not
+# ``robotlib.robot.Robot``) in reprs, tracebacks and docs, as httpx does.
+__getattr__ = _lazy.lazy_exports(globals(), _HOMES, public="robotlib")
 
 
 def __dir__() -> list[str]:

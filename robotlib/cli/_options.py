@@ -83,17 +83,25 @@ def _key(arg: str) -> str:
     return arg.split("=", 1)[0]
 
 
+def _is_option(arg: str) -> bool:
+    return arg.startswith("-") and arg != "-"
+
+
+def _width(arg: str, options: dict[str, bool]) -> int:
+    """How many arguments ``arg`` spans: an option with its separate value is two."""
+    takes = _is_option(arg) and options.get(_key(arg), False)
+    return 2 if takes and "=" not in arg else 1
+
+
 def _command_at(args: list[str], options: dict[str, bool]) -> int | None:
     """The index of the command name: the first argument that is no option's."""
     index = 0
     while index < len(args):
-        arg = args[index]
-        if arg == "--":
+        if args[index] == "--":
             return None
-        if not arg.startswith("-") or arg == "-":
+        if not _is_option(args[index]):
             return index
-        takes = options.get(_key(arg), False)
-        index += 2 if takes and "=" not in arg else 1
+        index += _width(args[index], options)
     return None
 
 
@@ -106,11 +114,8 @@ def _split(
     index = 0
     while index < len(args):
         arg = args[index]
-        width = 1
-        if arg.startswith("-") and arg != "-":
-            takes = options.get(_key(arg), False)
-            width = 2 if takes and "=" not in arg else 1
+        width = _width(arg, options)
         chunk = args[index : index + width]
-        (taken if arg.startswith("-") and wanted(_key(arg)) else left).extend(chunk)
+        (taken if _is_option(arg) and wanted(_key(arg)) else left).extend(chunk)
         index += width
     return left, taken

@@ -69,11 +69,16 @@ def run_record(result: RunResult | ParallelResult, logs: Path) -> dict[str, Any]
             {
                 "run_id": run.id,
                 "status": run.status,
-                "log": str(logs / result.robot / run.id / "events.jsonl"),
+                "log": str(_worker_log(logs, result.robot, run.id)),
             }
             for run in result.worker_runs
         ]
     return record
+
+
+def _worker_log(logs: Path, robot: str, run_id: str) -> Path:
+    """The event log of one worker's run of ``rpa run --workers N``."""
+    return logs / robot / run_id / "events.jsonl"
 
 
 class ProgressObserver:
@@ -166,7 +171,7 @@ def _summarise(result: RunResult | ParallelResult, logs: Path) -> None:
     for run in result.worker_runs if isinstance(result, ParallelResult) else []:
         console.print(
             f"  worker run {run.id}: {run.status}, log "
-            f"{logs / result.robot / run.id / 'events.jsonl'}",
+            f"{_worker_log(logs, result.robot, run.id)}",
             highlight=False,
             markup=False,
         )

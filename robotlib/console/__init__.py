@@ -25,8 +25,9 @@ Internal modules, one job each:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from robotlib import _lazy
 from robotlib.console._users import (
     MIN_PASSWORD_LENGTH,
     Role,
@@ -50,17 +51,12 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """The account store and the app on first use: the web stack (FastAPI,
-    Jinja2) and SQLAlchemy are imported only by what serves or stores."""
-    if name == "AccountStore":
-        from robotlib.console._accounts import AccountStore
-
-        globals()[name] = AccountStore
-        return AccountStore
-    if name == "create_app":
-        from robotlib.console._app import create_app
-
-        globals()[name] = create_app
-        return create_app
-    raise AttributeError(f"module 'robotlib.console' has no attribute {name!r}")
+#: The web stack (FastAPI, Jinja2) and SQLAlchemy are imported only by what serves
+#: pages or stores accounts.
+__getattr__ = _lazy.lazy_exports(
+    globals(),
+    {
+        "AccountStore": "robotlib.console._accounts",
+        "create_app": "robotlib.console._app",
+    },
+)

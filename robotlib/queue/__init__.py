@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import typing
 
+from robotlib import _lazy
 from robotlib.queue.base import Clock, QueueBackend, utc_now
 from robotlib.queue.memory import InMemoryBackend
 from robotlib.queue.models import (
@@ -81,11 +82,7 @@ def open_backend(url: str, *, clock: Clock = utc_now) -> QueueBackend:
     return SqlAlchemyBackend(url, clock=clock)
 
 
-def __getattr__(name: str) -> typing.Any:
-    """``SqlAlchemyBackend`` on first use: SQLAlchemy is imported only when needed."""
-    if name == "SqlAlchemyBackend":
-        from robotlib.queue.sqlalchemy import SqlAlchemyBackend
-
-        globals()[name] = SqlAlchemyBackend
-        return SqlAlchemyBackend
-    raise AttributeError(f"module 'robotlib.queue' has no attribute {name!r}")
+#: SQLAlchemy is imported only when a SQL queue is opened or named.
+__getattr__ = _lazy.lazy_exports(
+    globals(), {"SqlAlchemyBackend": "robotlib.queue.sqlalchemy"}
+)
