@@ -13,6 +13,7 @@ A value they refuse is a bad row, named by file, sheet, row and column.
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -20,7 +21,7 @@ from pydantic import AfterValidator, BeforeValidator
 
 from robotlib import reading
 
-__all__ = ["Code", "CommaList", "NotFuture"]
+__all__ = ["Code", "CommaList", "DecimalText", "NotFuture"]
 
 D = TypeVar("D", bound=date)
 
@@ -32,6 +33,13 @@ def _code(value: Any) -> Any:
 def _comma_list(value: Any) -> Any:
     if isinstance(value, str):
         return [" ".join(part.split()) for part in value.split(",") if part.strip()]
+    return value
+
+
+def _decimal_text(value: Any) -> Any:
+    """A number as a Danish system wants it typed: ``8,4``, never ``1e-05``."""
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return format(Decimal(str(value)).normalize(), "f").replace(".", ",")
     return value
 
 
@@ -59,6 +67,11 @@ Code = Annotated[str, BeforeValidator(_code)]
 #: A comma-separated cell as a list: ``"Blodprøve, Røntgen"`` is
 #: ``["Blodprøve", "Røntgen"]``; empty parts and doubled spaces dropped.
 CommaList = Annotated[list[str], BeforeValidator(_comma_list)]
+
+#: A value to type as text into a Danish system: a number cell is written with a
+#: decimal comma and without exponent (``8.4`` is ``"8,4"``, ``2.0`` is ``"2"``);
+#: a text cell stays as written (``"<0,5"``).
+DecimalText = Annotated[str, BeforeValidator(_decimal_text)]
 
 #: A date or datetime that is not in the future: ``Annotated[date, NotFuture]``.
 NotFuture = AfterValidator(_not_future)

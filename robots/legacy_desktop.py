@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from robotlib import ApplicationError, BusinessRuleError, Context, Cpr, Robot
-from robotlib.fields import Code
+from robotlib.fields import Code, DecimalText
 from robotlib.steps.excel import excel_source
 
 INPUT = Path(__file__).parent / "inputs" / "legacy_lab.xlsx"
@@ -32,16 +32,8 @@ class LabValue(BaseModel):
 
     cpr: Cpr = Field(alias="CPR-nummer")
     code: Code = Field(alias="Analysekode")
-    value: str = Field(alias="Værdi")
+    value: DecimalText = Field(alias="Værdi")
     unit: str = Field(alias="Enhed")
-
-    @field_validator("value", mode="before")
-    @classmethod
-    def _as_text(cls, value: object) -> object:
-        """A number cell becomes text as a Danish laboratory writes it: 8,4."""
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value).replace(".", ",")
-        return value
 
     def stored(self) -> tuple[str, str, float | None, str]:
         """The record as the client stores it (the value as a number, if one)."""
@@ -78,11 +70,8 @@ def register_result(ctx: Context, item: LabValue) -> dict[str, Any]:
     # title, so the outcome waited for below cannot be the previous item's.
     desktop.press("esc")
     desktop.wait_for_window(TITLE, timeout_s=10)
-    for number, text in enumerate((item.cpr, item.code, item.value, item.unit)):
-        if number:
-            desktop.press("tab")
-        desktop.type_text(text.strip())
-    desktop.press("enter")
+    fields = (item.cpr, item.code, item.value, item.unit)
+    desktop.fill_fields([text.strip() for text in fields], then="enter")
     title = desktop.wait_for_window(OUTCOME, prefix=True, timeout_s=10)
     outcome = title.removeprefix(OUTCOME)
     if saved := re.fullmatch(r"Saved as (LAB-\d+)", outcome):

@@ -59,6 +59,7 @@ __all__ = [
     "click",
     "click_image",
     "create_xauthority",
+    "fill_fields",
     "hotkey",
     "press",
     "screenshot",
@@ -108,6 +109,38 @@ def type_text(text: str, *, interval_s: float = 0.0) -> None:
                 gui.write(run, interval=interval_s)
             else:
                 xdotool("type", "--delay", delay_ms, "--", run)
+
+
+@step(log_args=False)
+def fill_fields(
+    values: Sequence[str], *, between: str = "tab", then: str | None = None
+) -> None:
+    """Type each value into a field of a form, pressing ``between`` to move on.
+
+    The form's first field must have the keyboard focus. Each value is typed as
+    :func:`type_text` types it (never logged); after the last, ``then`` is pressed
+    (``"enter"`` to submit), if given.
+
+    Args:
+        values: one text per field, in the order the form's fields take the focus.
+        between: the key that moves to the next field.
+        then: a key to press after the last value, or None.
+
+    Raises:
+        ConfigurationError: no display, or a key or characters this machine cannot
+            type; checked before anything is typed.
+
+    Example:
+        >>> fill_fields(["010190-1234", "NPU02319", "8,4", "mmol/L"], then="enter")
+    """
+    gui = pyautogui()
+    _check_keys(gui, [between] if then is None else [between, then])
+    for number, value in enumerate(values):
+        if number:
+            press(between)
+        type_text(value)
+    if then is not None:
+        press(then)
 
 
 @step

@@ -41,13 +41,7 @@ def registration(**fields: object) -> dict[str, object]:
 
 def fill_form(cpr: str, test_code: str, value: str, unit: str) -> None:
     """Type the four fields, moving on with Tab as an operator would."""
-    desktop.type_text(cpr)
-    desktop.press("tab")
-    desktop.type_text(test_code)
-    desktop.press("tab")
-    desktop.type_text(value)
-    desktop.press("tab")
-    desktop.type_text(unit)
+    desktop.fill_fields([cpr, test_code, value, unit])
 
 
 def cut_image(box: Box, path: Path) -> Path:
@@ -78,8 +72,7 @@ def wait_for_status_colour(colour: str, tmp_path: Path, timeout_s: float = 10.0)
 
 def test_typed_registrations_are_stored_exactly(legacy_client: Any) -> None:
     """Two registrations typed with Tab and Enter / Ctrl+S are stored as typed."""
-    fill_form("010190-1234", "NPU02319", "8,4", "mmol/L")
-    desktop.press("enter")
+    desktop.fill_fields(["010190-1234", "NPU02319", "8,4", "mmol/L"], then="enter")
     fill_form("241299-4321", "npu18016", "87", "µmol/L")
     desktop.hotkey("ctrl", "s")
 
@@ -367,6 +360,18 @@ def test_unknown_key_name_is_refused(display: Any) -> None:
         desktop.press("tab", "entr")
 
     assert "unknown key name(s) 'entr'" in str(raised.value)
+
+
+def test_fill_fields_refuses_an_unknown_key_before_typing(legacy_client: Any) -> None:
+    """A misspelt ``then`` key is refused before any field is typed or saved."""
+    with pytest.raises(ConfigurationError) as raised:
+        desktop.fill_fields(["010190-1234", "NPU02319", "8,4", "mmol/L"], then="entr")
+    desktop.press("enter")  # the form is still empty: nothing to save
+
+    assert "unknown key name(s) 'entr'" in str(raised.value)
+    title = desktop.wait_for_window(f"{TITLE} - ", prefix=True, timeout_s=10)
+    assert title.startswith(f"{TITLE} - Error: ")
+    assert [] == legacy_client.lines()
 
 
 def test_failsafe_corner_stops_the_steps(display: Any) -> None:

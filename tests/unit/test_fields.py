@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field, ValidationError
 
-from robotlib.fields import Code, CommaList, NotFuture
+from robotlib.fields import Code, CommaList, DecimalText, NotFuture
 from robotlib.reading import Reading, reading
 
 
@@ -20,6 +20,7 @@ class Row(BaseModel):
     tasks: CommaList = Field(default_factory=list)
     day: Annotated[date, NotFuture] | None = None
     at: Annotated[datetime, NotFuture] | None = None
+    value: DecimalText = ""
 
 
 def test_code_is_stripped_and_upper_cased_before_its_pattern() -> None:
@@ -59,3 +60,19 @@ def test_not_future_allows_today_and_refuses_tomorrow_in_the_project_zone() -> N
                 Row(department="ORT", at=naive + timedelta(hours=1))
             with pytest.raises(ValidationError, match="is in the future"):
                 Row(department="ORT", at=now + timedelta(hours=1))
+
+
+def test_decimal_text_writes_a_number_cell_with_a_decimal_comma() -> None:
+    """8.4 is "8,4", 2.0 is "2", 1e-05 is "0,00001"; a text cell stays as written."""
+    shown = [
+        Row(department="ORT", value=v).value for v in (8.4, 2.0, 1e-05, 120, "<0,5")
+    ]
+    assert ["8,4", "2", "0,00001", "120", "<0,5"] == shown
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, width=32) | st.integers())
+def test_decimal_text_reads_back_as_the_same_number(number: float) -> None:
+    """The text, read with its comma as a point, is the cell's number exactly."""
+    text = Row(department="ORT", value=number).value
+    assert "e" not in text.lower()
+    assert float(number) == float(text.replace(",", "."))
