@@ -20,7 +20,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandbox import database
 from sandbox.config import SandboxConfig
-from sandbox.routes import api, auth, board, documents, lab, patients, pro, worklist
+from sandbox.routes import (
+    api,
+    auth,
+    board,
+    documents,
+    lab,
+    patients,
+    pro,
+    spa,
+    worklist,
+)
 from sandbox.web import LoginRequiredError, Sandbox, render, sandbox_of
 
 __all__ = ["create_app"]
@@ -43,7 +53,7 @@ def create_app(config: SandboxConfig) -> FastAPI:
         StaticFiles(directory=Path(__file__).parent / "static"),
         name="static",
     )
-    for module in (auth, patients, lab, pro, documents, board, worklist, api):
+    for module in (auth, patients, lab, pro, documents, board, worklist, spa, api):
         app.include_router(module.router)
     app.middleware("http")(_inject_faults)
     app.add_exception_handler(LoginRequiredError, _to_login)  # type: ignore[arg-type]
@@ -104,7 +114,7 @@ async def _too_large_id(request: Request, exc: Exception) -> Response:
 
 
 async def _error_page(request: Request, exc: StarletteHTTPException) -> Response:
-    if request.url.path.startswith("/api/"):
+    if request.url.path.startswith(("/api/", "/spa/api/")):
         return await http_exception_handler(request, exc)
     return render(
         request, "error.html", {"detail": exc.detail}, status_code=exc.status_code

@@ -8,6 +8,7 @@ runs, through ``PUT /api/faults``, so a test can switch them without a restart.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,5 +68,10 @@ class SandboxConfig(BaseModel):
     )
     notice_probability: float = Field(
         0.0, ge=0, le=1, description="Probability a page opens a 'System notice'."
+    )
+    ui: Literal["pages", "spa"] = Field(
+        "pages",
+        description="What / opens: the server-rendered pages, or the single-page "
+        "application (served at /spa either way).",
     )
     faults: Faults = Field(default_factory=Faults)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 import threading
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -90,6 +91,13 @@ def browser(ctx: typer.Context) -> None:
     except ConfigurationError as exc:
         fail(str(exc))
     console.print(f"Chromium: {found.describe()}", highlight=False, soft_wrap=True)
+
+
+class SandboxUi(StrEnum):
+    """The sandbox's two front ends on the same data and rules."""
+
+    PAGES = "pages"
+    SPA = "spa"
 
 
 @app.command()
@@ -193,6 +201,14 @@ def sandbox(
             envvar="SANDBOX_SLOW_RENDER_MS",
         ),
     ] = 0,
+    ui: Annotated[
+        SandboxUi,
+        typer.Option(
+            case_sensitive=False,
+            help="What the sandbox's / opens: the server-rendered pages, or the same "
+            "EPJ as a single-page application (always at /spa).",
+        ),
+    ] = SandboxUi.PAGES,
 ) -> None:
     """Start the sandbox clinical system that robots are developed against.
 
@@ -213,6 +229,7 @@ def sandbox(
             session_idle_minutes=session_idle_minutes,
             spinner_ms=spinner_ms,
             notice_probability=notice_probability,
+            ui=ui.value,
             faults=Faults(
                 latency_ms=latency_ms,
                 latency_jitter_ms=latency_jitter_ms,
@@ -232,6 +249,9 @@ def sandbox(
             # Ctrl+C or SIGTERM, whenever it comes, only sets `stop`
             with stop_on_signals(stop, "Stopping the sandbox."):
                 console.print(f"Sandbox EPJ listening on [bold]{server.url}[/bold]")
+                console.print(
+                    f"The single-page application: {server.url}/spa", highlight=False
+                )
                 logins = ", ".join(
                     f"{name} / {pw}" for name, (pw, _) in SEED_USERS.items()
                 )

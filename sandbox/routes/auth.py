@@ -18,7 +18,12 @@ _WRONG = "Wrong username or password."
 
 @router.get("/")
 def start(request: Request) -> Response:
-    """Send a visitor to patient search (which asks for a login when needed)."""
+    """Send a visitor to patient search (which asks for a login when needed).
+
+    With ``ui="spa"`` the visitor goes to the single-page application instead.
+    """
+    if sandbox_of(request).config.ui == "spa":
+        return RedirectResponse("/spa", status_code=303)
     return RedirectResponse("/patients/search", status_code=303)
 
 

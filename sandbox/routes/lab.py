@@ -51,44 +51,16 @@ def register_lab_result(
         "sampled_at": sampled_at,
         "comment": comment,
     }
-    errors: dict[str, str] = {}
-    lab = LAB_CODES.get(code.strip())
-    if lab is None:
-        errors["code"] = "Choose a test code."
-    number: float | None = None
-    try:
-        number = parse_decimal(value)
-    except FieldError as exc:
-        errors["value"] = str(exc)
-    if lab is not None and number is not None and not lab.low <= number <= lab.high:
-        errors["value"] = (
-            f"{number:g} is outside the plausible range for {lab.code} "
-            f"({lab.low:g} to {lab.high:g} {lab.unit})."
-        )
-    if not unit.strip():
-        errors["unit"] = "Enter the unit."
-    elif lab is not None and unit.strip() != lab.unit:
-        errors["unit"] = f"The unit of {lab.code} is {lab.unit}."
-    sampled = ""
-    try:
-        sampled = parse_local_datetime(sampled_at).isoformat(timespec="minutes")
-    except FieldError as exc:
-        errors["sampled_at"] = str(exc)
-    if len(comment) > _COMMENT_MAX:
-        errors["comment"] = f"The comment can be at most {_COMMENT_MAX} characters."
+    errors, entry = check_lab_result(form)
     context: dict[str, Any] = {"patient": patient, "lab_codes": LAB_CODES, "form": form}
-    if errors or lab is None or number is None or not sampled:
+    if entry is None:
         context["errors"] = errors
         return render(request, "lab_form.html", context, user=user, status_code=422)
     try:
         result_id = store.add_lab_result(
             db,
             patient_id=patient_id,
-            code=lab.code,
-            value=number,
-            unit=lab.unit,
-            sampled_at=sampled,
-            comment=comment.strip(),
+            **entry,
             user=user["username"],
         )
     except store.DuplicateError as exc:
@@ -118,3 +90,44 @@ def lab_confirmation(
         {"patient": patient, "result": result, "lab": LAB_CODES[result["code"]]},
         user=user,
     )
+
+
+def check_lab_result(
+    form: dict[str, str],
+) -> tuple[dict[str, str], dict[str, Any] | None]:
+    """The EPJ's rules for a lab result: errors by field, or the entry to save.
+
+    ``form`` holds the fields as typed (``code``, ``value``, ``unit``,
+    ``sampled_at``, ``comment``); the entry has the stored values.
+    """
+    code, value, unit = form["code"], form["value"], form["unit"]
+    sampled_at, comment = form["sampled_at"], form["comment"]
+    errors: dict[str, str] = {}
+    lab = LAB_CODES.get(code.strip())
+    if lab is None:
+        errors["code"] = "Choose a test code."
+    number: float | None = None
+    try:
+        number = parse_decimal(value)
+    except FieldError as exc:
+        errors["value"] = str(exc)
+    if lab is not None and number is not None and not lab.low <= number <= lab.high:
+        errors["value"] = (
+            f"{number:g} is outside the plausible range for {lab.code} "
+            f"({lab.low:g} to {lab.high:g} {lab.unit})."
+        )
+    if not unit.strip():
+        errors["unit"] = "Enter the unit."
+    elif lab is not None and unit.strip() != lab.unit:
+        errors["unit"] = f"The unit of {lab.code} is {lab.unit}."
+    sampled = ""
+    try:
+        sampled = parse_local_datetime(sampled_at).isoformat(timespec="minutes")
+    except FieldError as exc:
+        errors["sampled_at"] = str(exc)
+    if len(comment) > _COMMENT_MAX:
+        errors["comment"] = f"The comment can be at most {_COMMENT_MAX} characters."
+    if errors or lab is None or number is None or not sampled:
+        return errors, None
+    entry = {"code": lab.code, "value": number, "unit": lab.unit}
+    return errors, entry | {"sampled_at": sampled, "comment": comment.strip()}

@@ -1,0 +1,173 @@
+"""The sandbox EPJ as a single-page application: its JSON API and its traps."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import Page, expect
+
+from sandbox.config import Faults
+from sandbox.forms import local_now
+from sandbox.server import SandboxServer
+
+TEST_PATIENT = "170551-4514"
+
+
+def _sample_time() -> str:
+    moment = (local_now() - timedelta(days=1)).replace(hour=8, minute=7)
+    return moment.strftime("%Y-%m-%dT%H:%M")
+
+
+def _token(client: TestClient) -> dict[str, str]:
+    answer = client.post(
+        "/spa/api/login", json={"username": "robot", "password": "robot-pass-1"}
+    )
+    assert 200 == answer.status_code, answer.text
+    return {"Authorization": f"Bearer {answer.json()['token']}"}
+
+
+def _entry(**changes: str) -> dict[str, str]:
+    code = json.dumps({"code": "NPU02319", "v": 1}, separators=(",", ":"))
+    entry = {"code": code, "value": "7,5", "unit": "mmol/L"}
+    return entry | {"sampled_at": _sample_time(), "comment": ""} | changes
+
+
+def test_api_registers_refuses_and_answers_a_repeat(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """201 with the id; 422 with errors by field; 409 naming the one already there."""
+    client = make_client(login=False)
+    headers = _token(client)
+    found = client.get(f"/spa/api/patients?cpr={TEST_PATIENT}", headers=headers)
+    patient = found.json()["patients"][0]["id"]
+    url = f"/spa/api/patients/{patient}/lab-results"
+
+    saved = client.post(url, json=_entry(), headers=headers)
+    refused = client.post(url, json=_entry(value="high", unit=""), headers=headers)
+    again = client.post(url, json=_entry(), headers=headers)
+
+    assert 201 == saved.status_code
+    assert 422 == refused.status_code
+    assert {"value", "unit"} == set(refused.json()["errors"])
+    assert (409, {"duplicate_id": saved.json()["id"]}) == (
+        again.status_code,
+        again.json(),
+    )
+    shown = client.get(f"/spa/api/patients/{patient}", headers=headers).json()
+    assert [("NPU02319", "7,5")] == [
+        (r["code"], r["value"])
+        for r in shown["lab_results"]
+        if r["id"] == saved.json()["id"]
+    ]
+
+
+def test_api_needs_a_token_and_the_form_offers_json_values(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """No token is 401 JSON; an option's value is JSON naming the code of its label."""
+    client = make_client(login=False)
+
+    assert 401 == client.get("/spa/api/menu").status_code
+    form = client.get("/spa/api/lab-results/form", headers=_token(client)).json()
+
+    first = form["codes"][0]
+    assert first["label"].startswith(json.loads(first["value"])["code"] + " ")
+    assert first["value"] != first["label"]
+
+
+def test_api_is_faulted_like_the_pages(make_client: Callable[..., TestClient]) -> None:
+    """A planned failure of the SPA's save answers 500 after the fault switch."""
+    client = make_client(
+        login=False,
+        faults=Faults(fail_next={r"POST /spa/api/patients/\d+/lab-results": 1}),
+    )
+    headers = _token(client)
+
+    answer = client.post(
+        "/spa/api/patients/1/lab-results", json=_entry(), headers=headers
+    )
+
+    assert 500 == answer.status_code
+
+
+def test_root_opens_the_spa_when_asked(make_client: Callable[..., TestClient]) -> None:
+    """With ui="spa" the sandbox's / goes to /spa, which serves the application."""
+    client = make_client(login=False, ui="spa")
+
+    start = client.get("/", follow_redirects=False)
+    page = client.get("/spa")
+
+    assert "/spa" == start.headers["location"]
+    assert '<main id="view">' in page.text
+
+
+# The traps, in a real browser ------------------------------------------------------
+
+
+def _log_in(page: Page) -> None:
+    page.goto("/spa")
+    page.get_by_label("User name").fill("robot")
+    page.get_by_label("Password").fill("robot-pass-1")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("tree")).to_be_visible()
+
+
+@pytest.mark.browser
+def test_typing_before_the_form_settles_is_lost(page: Page, live_sandbox: Any) -> None:
+    """A value typed at once vanishes when the form renders again with its defaults."""
+    _log_in(page)
+    page.get_by_label("CPR number").fill(TEST_PATIENT)
+    page.get_by_role("button", name="Search").click()
+    page.locator("#hits a").first.click()
+    page.get_by_role("tab", name="Register lab result").click()
+
+    page.get_by_label("Value").fill("8,4")
+    expect(page.locator("#code option").nth(1)).to_be_attached()
+
+    expect(page.get_by_label("Value")).to_have_value("")
+
+
+@pytest.mark.browser
+def test_the_previous_search_shows_while_the_next_is_in_flight(
+    page: Page, live_sandbox: SandboxServer
+) -> None:
+    """Right after a new search the list still names the previous patient."""
+    _log_in(page)
+    page.get_by_label("CPR number").fill(TEST_PATIENT)
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#hits")).to_contain_text(TEST_PATIENT)
+
+    page.get_by_label("CPR number").fill("010101-0000")
+    page.get_by_role("button", name="Search").click()
+    stale = page.locator("#hits").inner_text()
+
+    assert TEST_PATIENT in stale
+    expect(page.locator("#hit-count")).to_have_text("0 patient(s) found")
+
+
+@pytest.mark.browser
+def test_a_refusal_is_a_modal_dialog_that_blocks_clicks(
+    page: Page, live_sandbox: SandboxServer
+) -> None:
+    """Saving an empty form opens a validation dialog; the page takes no click."""
+    _log_in(page)
+    page.get_by_label("CPR number").fill(TEST_PATIENT)
+    page.get_by_role("button", name="Search").click()
+    page.locator("#hits a").first.click()
+    page.get_by_role("tab", name="Register lab result").click()
+    expect(page.locator("#code option").nth(1)).to_be_attached()
+
+    page.get_by_role("button", name="Save result").click()
+    dialog = page.get_by_role("alertdialog")
+
+    expect(dialog).to_have_attribute("data-kind", "validation")
+    expect(dialog).to_contain_text("Value: Enter a value.")
+    with pytest.raises(Exception, match="intercepts pointer events"):
+        page.get_by_role("tab", name="Lab results").click(timeout=1000)
+    dialog.get_by_role("button", name="OK").click()
+    expect(dialog).to_have_count(0)
