@@ -249,13 +249,13 @@ def sandbox(
             # Ctrl+C or SIGTERM, whenever it comes, only sets `stop`
             with stop_on_signals(stop, "Stopping the sandbox."):
                 console.print(f"Sandbox EPJ listening on [bold]{server.url}[/bold]")
-                console.print(
-                    f"The single-page application: {server.url}/spa", highlight=False
-                )
                 logins = ", ".join(
                     f"{name} / {pw}" for name, (pw, _) in SEED_USERS.items()
                 )
                 console.print(f"Log in as {logins}", highlight=False)
+                console.print(
+                    f"The single-page application: {server.url}/spa", highlight=False
+                )
                 console.print(f"Database: {config.db_path}", highlight=False)
                 console.print("Press Ctrl+C to stop.")
                 server.wait(until=stop)

@@ -12,6 +12,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from robotlib.errors import TargetSystemError
+from robotlib.steps._browser_app import NETWORK_SCRIPT, AppDialogs
 from robotlib.steps._notices import dismiss_script, report_dismissal
 from robotlib.traces import scrub_trace
 
@@ -93,6 +94,26 @@ class BrowserOptions(BaseModel):
         description="Selectors of patient-data fields blacked out in screenshots.",
     )
     notices: tuple[Notice, ...] = (Notice(dialog="System notice", button="OK"),)
+    application: bool = Field(
+        default=False,
+        description="A single-page application: fill_form waits for it to settle "
+        "and reads every field back (typing again once what it discarded), and clicks "
+        "wait for its requests to finish.",
+    )
+    settle_s: float = Field(
+        default=0.3,
+        ge=0,
+        description="How long no fetch/XHR must be in flight for the application to "
+        "count as idle.",
+    )
+    busy: str | None = Field(
+        default=None, description="A selector of the application's busy indicator."
+    )
+    dialogs: AppDialogs | None = Field(
+        default=None,
+        description="The application's modal dialogs: a step they block fails with "
+        "their text, as a business or system exception by their kind.",
+    )
     login_path: str = Field(
         default="/login", description="A page at this path means the session expired."
     )
@@ -165,6 +186,7 @@ class BrowserSession:
             context.set_default_navigation_timeout(
                 self.options.navigation_timeout_s * 1000
             )
+            context.add_init_script(NETWORK_SCRIPT)
             script = dismiss_script(self.options.notices)
             if script is not None:
                 context.add_init_script(script)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar, overload
 
 import structlog
@@ -168,6 +168,11 @@ def _arguments(
         if is_secret_name(name):
             shown[f"arg_{name}"] = MASK
             continue
+        if isinstance(value, Mapping):  # fill_form's {"Password": ...}
+            value = {
+                key: MASK if is_secret_name(str(key)) else item
+                for key, item in value.items()
+            }
         text = repr(value)
         shown[f"arg_{name}"] = (
             text if len(text) <= _MAX_REPR else text[:_MAX_REPR] + "…"

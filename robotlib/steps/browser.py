@@ -24,7 +24,6 @@ import functools
 import re
 import time
 from collections.abc import Mapping
-from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +36,21 @@ from robotlib.errors import (
     TargetSystemError,
 )
 from robotlib.retrying import retrying
+from robotlib.steps._browser_app import (
+    Answer,
+    AppDialogs,
+    check_dialogs,
+    click_for_response,
+    evaluate,
+    fill_application_form,
+    is_shown,
+    press,
+    read_field,
+    read_fields,
+    texts,
+    wait_until,
+    wait_until_idle,
+)
 from robotlib.steps._browser_checks import (
     ColumnsCheck,
     PageCheck,
@@ -44,6 +58,7 @@ from robotlib.steps._browser_checks import (
     expect_elements,
     expect_page,
 )
+from robotlib.steps._browser_fields import clickable, field, put
 from robotlib.steps._browser_session import (
     BrowserOptions,
     BrowserSession,
@@ -62,19 +77,22 @@ from robotlib.steps._playwright_errors import playwright_errors
 from robotlib.steps._registry import step
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Locator
-
     from robotlib.context import Context
     from robotlib.credentials import SystemCredentials
 
 __all__ = [
+    "Answer",
+    "AppDialogs",
     "BrowserOptions",
     "BrowserSession",
     "ColumnsCheck",
     "Notice",
     "PageCheck",
+    "check_dialogs",
     "click",
+    "click_for_response",
     "download",
+    "evaluate",
     "expect_accepted",
     "expect_columns",
     "expect_elements",
@@ -85,23 +103,25 @@ __all__ = [
     "fill_form",
     "find_row",
     "goto",
+    "is_shown",
     "login",
     "open_browser",
     "options",
+    "press",
+    "read_field",
+    "read_fields",
     "read_table",
     "screenshot",
     "select",
     "session",
+    "texts",
     "upload",
     "wait_for",
+    "wait_until",
+    "wait_until_idle",
 ]
 
 log = structlog.get_logger("robotlib.browser")
-
-_SELECTOR = re.compile(r"^(css=|xpath=|text=|#|\.|\[|//)")
-#: Playwright's errors for a value put the wrong way: fill on a select, a select
-#: on an input, a datetime in the wrong format for the input.
-_WRONG_KIND = re.compile(r"not an <input>|not a <select>|Malformed value")
 
 
 def session(ctx: Context) -> BrowserSession:
@@ -278,19 +298,33 @@ def fill_form(session: BrowserSession, fields: Mapping[str, Any]) -> None:
         >>> fields = {"Test code": "NPU02319", "Value": "7,5"}
         >>> fill_form(session, fields)  # doctest: +SKIP
     """
+    if session.options.application:
+        fill_application_form(session, fields)
+        return
     for key, value in fields.items():
-        field = _field(session, key)
+        found = field(session, key)
         if isinstance(value, bool):
-            field.set_checked(value)
+            found.set_checked(value)
         else:
-            _put(session, key, field, value)
+            put(session, key, found, value)
 
 
 @step
 @playwright_errors
-def select(session: BrowserSession, label: str, value: str) -> None:
-    """Choose ``value`` (an option's value or text) in the select labelled ``label``."""
-    _field(session, label).select_option(value)
+def select(
+    session: BrowserSession, label: str, value: str, *, by_label: bool = False
+) -> None:
+    """Choose ``value`` (an option's value or text) in the select labelled ``label``.
+
+    With ``by_label=True`` only an option's text counts: for lists whose values
+    are something else (``{"code": "NPU02319"}``) and may look like another
+    option's text.
+    """
+    found = field(session, label)
+    if by_label:
+        found.select_option(label=value)
+    else:
+        found.select_option(value)
 
 
 @step
@@ -311,9 +345,11 @@ def click(session: BrowserSession, target: str, *, role: str | None = None) -> N
     if role is not None:
         page.get_by_role(role, name=target, exact=True).first.click()  # type: ignore[arg-type]
     else:
-        _clickable(session, target).click()
+        clickable(session, target).click()
     page.wait_for_load_state()
     _settle(session)
+    if session.options.application:
+        wait_until_idle(session)
 
 
 @step
@@ -368,7 +404,7 @@ def download(session: BrowserSession, target: str, *, folder: Path) -> Path:
     """
     page = session.page
     with page.expect_download() as info:
-        _clickable(session, target).click()
+        clickable(session, target).click()
     name = re.sub(r"[^\w.-]", "_", info.value.suggested_filename) or "download"
     path = folder / name
     info.value.save_as(path)
@@ -379,90 +415,10 @@ def download(session: BrowserSession, target: str, *, folder: Path) -> Path:
 @playwright_errors
 def upload(session: BrowserSession, label: str, path: Path) -> None:
     """Put a file in the file input labelled ``label``."""
-    _field(session, label).set_input_files(path)
+    field(session, label).set_input_files(path)
 
 
 @step
 def screenshot(session: BrowserSession, path: Path) -> Path | None:
     """Save the page, patient-data fields masked, to ``path``."""
     return session.screenshot(path)
-
-
-def _put(session: BrowserSession, key: str, field: Locator, value: Any) -> None:
-    """Fill or select ``value``: one round trip once the field's kind is known.
-
-    Whether a field is a select is learned from the field the first time and
-    remembered for the page; a field that turns out different is asked again and
-    the value put once more. A datetime always asks the field its type (date or
-    datetime-local): Chromium takes a datetime in the wrong format silently as an
-    empty value, so a remembered type that went stale would lose it.
-    """
-    from playwright.sync_api import Error
-
-    slot = session.form_key(key)
-    if isinstance(value, datetime):
-        kind: str | None = _kind(field)
-    else:
-        kind = session.field_kinds.get(slot)
-    try:
-        _put_as(field, value, kind)
-    except Error as exc:
-        if not _WRONG_KIND.search(str(exc)):
-            raise
-        learned = _kind(field)
-        if learned == kind:
-            raise
-        kind = learned
-        _put_as(field, value, kind)
-    session.field_kinds[slot] = kind or "text"
-
-
-def _put_as(field: Locator, value: Any, kind: str | None) -> None:
-    if kind == "select":
-        field.select_option(str(value))
-    else:
-        field.fill(_as_text(value, kind or ""))
-
-
-def _kind(field: Locator) -> str:
-    """The field's kind: "select", or its type ("text", "date", "datetime-local")."""
-    return str(
-        field.evaluate(
-            "e => e.tagName === 'SELECT' ? 'select' : (e.type || 'text').toLowerCase()"
-        )
-    )
-
-
-def _field(session: BrowserSession, key: str) -> Locator:
-    """The field labelled or named ``key`` (the first on the page); a selector as is.
-
-    One locator for both, so that using it waits for whichever shows up first,
-    without a round trip to the browser per way of finding it.
-    """
-    page = session.page
-    if _SELECTOR.match(key):
-        return page.locator(key).first
-    name = key.replace("\\", "\\\\").replace('"', '\\"')
-    by_name = page.locator(f'[name="{name}"]')
-    return page.get_by_label(key, exact=True).or_(by_name).first
-
-
-def _clickable(session: BrowserSession, target: str) -> Locator:
-    """A selector as it is, else the first button or link named ``target``.
-
-    One locator for both roles: clicking it waits for either to appear, without a
-    round trip per role to look first.
-    """
-    page = session.page
-    if _SELECTOR.match(target):
-        return page.locator(target).first
-    button = page.get_by_role("button", name=target, exact=True)
-    return button.or_(page.get_by_role("link", name=target, exact=True)).first
-
-
-def _as_text(value: Any, input_type: str) -> str:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M" if input_type != "date" else "%Y-%m-%d")
-    if isinstance(value, date):
-        return value.isoformat()
-    return "" if value is None else str(value)

@@ -45,6 +45,19 @@ def test_every_hider_hides_a_secret_name(name: str) -> None:
         assert isinstance(credentials._wrap(name, "hunter22"), SecretStr)
 
 
+def test_a_step_argument_mapping_hides_its_secret_fields() -> None:
+    """fill_form(session, {"Password": ...}) logs the form without the password."""
+    signature = inspect.Signature(
+        [inspect.Parameter("fields", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    )
+    fields = {"User name": "robot", "Password": "hunter22"}
+
+    shown = _registry._arguments(signature, (fields,), {})
+
+    assert "hunter22" not in shown["arg_fields"]
+    assert repr({"User name": "robot", "Password": MASK}) == shown["arg_fields"]
+
+
 @pytest.mark.parametrize("name", PLAIN_NAMES)
 def test_no_hider_hides_a_plain_name(name: str) -> None:
     """A CPR field or a user name is not secret (CPR masking is a matter apart)."""
