@@ -197,7 +197,9 @@ def click_for_response(
     """Click ``target`` and return the server's answer to the request it causes.
 
     Read counts and ids from the answer, not from the screen, which may still show
-    the previous search for a moment.
+    the previous search for a moment. On an application
+    (``BrowserOptions(application=True)``) it returns once the application is
+    idle again, so that a dialog the answer opened is there to check.
 
     Args:
         target: a button's or link's name, or a selector.
@@ -228,6 +230,9 @@ def click_for_response(
         body = answer.json()
     except Exception:  # not JSON: an error page
         body = None
+    if session.options.application:
+        wait_until_idle(session)  # what the application does with the answer
+        session.check()  # an ended session: the client shows its login form
     return Answer(status=answer.status, url=answer.url, json=body)
 
 

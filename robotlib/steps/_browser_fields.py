@@ -83,16 +83,18 @@ def field(session: BrowserSession, key: str) -> Locator:
 
 
 def clickable(session: BrowserSession, target: str) -> Locator:
-    """A selector as it is, else the first button or link named ``target``.
+    """A selector as it is, else the first button, link or tab named ``target``.
 
-    One locator for both roles: clicking it waits for either to appear, without a
-    round trip per role to look first.
+    One locator for the three roles: clicking it waits for any to appear, without
+    a round trip per role to look first.
     """
     page = session.page
     if SELECTOR.match(target):
         return page.locator(target).first
     button = page.get_by_role("button", name=target, exact=True)
-    return button.or_(page.get_by_role("link", name=target, exact=True)).first
+    link = page.get_by_role("link", name=target, exact=True)
+    tab = page.get_by_role("tab", name=target, exact=True)
+    return button.or_(link).or_(tab).first
 
 
 def as_text(value: Any, input_type: str) -> str:

@@ -248,9 +248,15 @@ class BrowserSession:
         return expired
 
     def on_login_page(self) -> bool:
-        """Whether the page shows the login page (the session has expired)."""
+        """Whether the page shows the login page (the session has expired).
+
+        An application shows its login form at any URL: there, a visible password
+        field is the login page.
+        """
         if self._page is None:
             return False
+        if self.options.application:  # one URL for every view: a login form shows
+            return self._page.locator("input[type=password]").first.is_visible()
         path = re.sub(r"^[a-z]+://[^/]+", "", self._page.url)
         return path.split("?")[0].rstrip("/") == self.options.login_path.rstrip("/")
 

@@ -44,6 +44,7 @@ from robotlib.steps._browser_app import (
     evaluate,
     fill_application_form,
     is_shown,
+    open_dialog_error,
     press,
     read_field,
     read_fields,
@@ -215,6 +216,8 @@ def _log_in_once(
     page = session.page
     response = page.goto(session.options.login_path)
     session.take_expired_request()
+    if session.options.application:  # a form rendered twice loses what was typed
+        wait_until_idle(session)
     if response is not None and response.status >= 500:
         session.check_server_error()  # clear it: this raise says it
         raise TargetSystemError(f"HTTP {response.status} from the login page")
@@ -223,17 +226,36 @@ def _log_in_once(
         credentials.password.get_secret_value()
     )
     page.get_by_role("button", name=submit, exact=True).click()
-    page.wait_for_load_state()
+    if session.options.application:
+        wait_until_idle(session)
+    else:
+        page.wait_for_load_state()
     session.check_server_error()
     if session.on_login_page():
-        alert = page.get_by_role("alert")
-        if not alert.count():
-            raise TargetSystemError("the login page came back without a reason")
         raise CredentialsError(
             f"login to {credentials.system!r} as {credentials.username!r} was "
-            f"refused: {alert.first.inner_text()}"
+            f"refused: {_refusal(session)}"
         )
     session.check()
+
+
+def _refusal(session: BrowserSession) -> str:
+    """Why the login form came back: its alert, or an application's dialog.
+
+    Raises:
+        TargetSystemError: no reason shown, or an error dialog (a server error: the
+            login is tried again, where a refusal is not).
+    """
+    if session.options.application:
+        dialog = open_dialog_error(session)
+        if isinstance(dialog, TargetSystemError):
+            raise dialog
+        if dialog is not None:
+            return str(dialog).split(" says: ", 1)[-1]
+    alert = session.page.get_by_role("alert")
+    if not alert.count():
+        raise TargetSystemError("the login page came back without a reason")
+    return alert.first.inner_text()
 
 
 @step
@@ -242,9 +264,17 @@ def goto(session: BrowserSession, url: str) -> None:
     """Open ``url`` (relative to the base URL).
 
     A page that answers HTTP 5xx is loaded again (``transient_retries`` times); an
-    expired session is logged in again and the page opened again.
+    expired session is logged in again and the page opened again. On an
+    application it returns once the application is idle.
     """
     session.page.goto(url)
+    if session.options.application:
+        wait_until_idle(session)
+        if session.relogin is not None and session.on_login_page():
+            session.relogin()  # the client shows its login form at any URL
+            log.warning("session_renewed", page=_path(url))
+            session.page.goto(url)
+            wait_until_idle(session)
     _settle(session)
 
 

@@ -14,6 +14,7 @@ import asyncio
 import json
 import re
 import sqlite3
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -50,12 +51,23 @@ class Login(BaseModel):
 
 @router.post("/api/login")
 def login(request: Request, db: DB, body: Login) -> Response:
-    """A bearer token for the user, or 401 with the reason."""
+    """A bearer token for the user, or 401 with the reason; locks as /login does."""
+    config = sandbox_of(request).config
     user = store.find_user(db, body.username.strip())
-    if user is None or not store.check_password(user, body.password):
-        return JSONResponse({"error": "Wrong user name or password."}, 401)
-    token = store.open_session(db, user)
-    return JSONResponse({"token": token, "user": user["username"]})
+    locked = f"The account is locked for {config.lockout_minutes:g} minutes."
+    if user is not None and (user["locked_until"] or 0) > time.time():
+        return JSONResponse({"error": locked}, 401)
+    if user is not None and store.check_password(user, body.password):
+        token = store.open_session(db, user)
+        return JSONResponse({"token": token, "user": user["username"]})
+    if user is not None and store.record_failed_login(
+        db,
+        user,
+        lockout_after=config.lockout_after,
+        lockout_s=config.lockout_minutes * 60,
+    ):
+        return JSONResponse({"error": locked}, 401)
+    return JSONResponse({"error": "Wrong user name or password."}, 401)
 
 
 def api_user(

@@ -44,6 +44,8 @@ from sandbox.config import Faults
 from sandbox.server import free_port
 
 REPOSITORY = Path(__file__).resolve().parents[2]
+#: The robot of a batch unless told otherwise; lab_results_spa registers the same
+#: rows through the single-page EPJ.
 ROBOT = "lab_results"
 HEADERS = ["CPR-nummer", "Analysekode", "Værdi", "Enhed", "Prøvetidspunkt", "Kommentar"]
 #: The reasons a planted bad row may end with, by kind.
@@ -86,7 +88,10 @@ class Outcome:
 class Chaos:
     """One chaos batch: the sandbox, the project's environment, the accounting."""
 
-    def __init__(self, tmp_path: Path, sandbox: Sandbox, seed: int) -> None:
+    def __init__(
+        self, tmp_path: Path, sandbox: Sandbox, seed: int, robot: str = ROBOT
+    ) -> None:
+        self.robot = robot
         self.dir = tmp_path
         self.sandbox = sandbox
         self.random = random.Random(seed)
@@ -185,7 +190,7 @@ class Chaos:
         outputs = []
         for _ in range(3):
             run = self.start(
-                "run", ROBOT, "--input", str(plan.path), "--workers", str(workers)
+                "run", self.robot, "--input", str(plan.path), "--workers", str(workers)
             )
             output, _ = run.communicate(timeout=timeout_s)
             outputs.append(output)
@@ -200,7 +205,7 @@ class Chaos:
         """Check every invariant of a finished batch; return what was found."""
         backend = SqlAlchemyBackend(self.database)
         try:
-            items = backend.items(ROBOT)
+            items = backend.items(self.robot)
         finally:
             backend.close()
         counts = Counter(str(item.state) for item in items)
@@ -261,7 +266,7 @@ class Chaos:
 
     def _check_system_exceptions_left_evidence(self) -> None:
         """Each system exception in the workers' logs saved a screenshot."""
-        for log in self.logs.glob(f"{ROBOT}/*w*/events.jsonl"):
+        for log in self.logs.glob(f"{self.robot}/*w*/events.jsonl"):
             for line in log.read_text("utf-8").splitlines():
                 event = json.loads(line)
                 if event["event"] != "item_system_exception":
@@ -273,7 +278,7 @@ class Chaos:
     def events(self) -> Counter[str]:
         """How often each event shows in the workers' logs."""
         seen: Counter[str] = Counter()
-        for log in self.logs.glob(f"{ROBOT}/*w*/events.jsonl"):
+        for log in self.logs.glob(f"{self.robot}/*w*/events.jsonl"):
             for line in log.read_text("utf-8").splitlines():
                 seen[json.loads(line)["event"]] += 1
         return seen
@@ -402,14 +407,19 @@ class Sandbox:
 def make_chaos(tmp_path: Path, chaos_seed: int) -> Iterator[Any]:
     """Return a maker of a :class:`Chaos` batch on a sandbox of its own.
 
-    ``make_chaos(faults=..., notice_probability=...)``; the sandbox stops after the
-    test.
+    ``make_chaos(faults=..., notice_probability=..., robot=...)``; the sandbox
+    stops after the test.
     """
     made: list[Chaos] = []
 
-    def make(*, faults: Faults | None = None, notice_probability: float = 0.0) -> Chaos:
+    def make(
+        *,
+        faults: Faults | None = None,
+        notice_probability: float = 0.0,
+        robot: str = ROBOT,
+    ) -> Chaos:
         sandbox = Sandbox(tmp_path, faults or Faults(), notice_probability)
-        made.append(Chaos(tmp_path, sandbox, chaos_seed))
+        made.append(Chaos(tmp_path, sandbox, chaos_seed, robot))
         return made[-1]
 
     yield make

@@ -16,6 +16,8 @@ ROBOTS = Path(__file__).resolve().parents[2] / "robots"
 LAB_RESULTS_MAX = 100
 #: The ceiling the example robots have come down to (the issue's target was 900).
 ALL_MAX = 985
+#: Robots written after issue 18, not in its count.
+LATER = {"lab_results_spa.py"}
 #: Their lines of code: neither blank, nor a comment, nor part of a docstring.
 CODE_MAX = 700
 
@@ -45,20 +47,26 @@ def code_lines(path: Path) -> int:
     )
 
 
+def _issue_18_files() -> list[Path]:
+    """The six robots issue 18 measured, their helpers and robots/__init__.py."""
+    files = sorted(p for p in ROBOTS.glob("*.py") if p.name not in LATER)
+    assert 8 == len(files), [f.name for f in files]
+    return files
+
+
 def test_lab_results_is_at_most_100_lines() -> None:
     assert lines(ROBOTS / "lab_results.py") <= LAB_RESULTS_MAX
 
 
 def test_the_robots_and_their_helpers_do_not_grow() -> None:
     """The six robots and the helpers they share, as ``wc -l robots/*.py``."""
-    files = sorted(ROBOTS.glob("*.py"))
-    assert 8 == len(files), [f.name for f in files]  # six, _epj.py, __init__.py
+    files = _issue_18_files()
     total = sum(lines(path) for path in files)
     assert total <= ALL_MAX, f"{total} lines: {[(f.name, lines(f)) for f in files]}"
 
 
 def test_the_robots_code_does_not_grow() -> None:
     """Without docstrings, comments and blank lines the robots stay under 700 lines."""
-    files = sorted(ROBOTS.glob("*.py"))
+    files = _issue_18_files()
     total = sum(code_lines(path) for path in files)
     assert total <= CODE_MAX, f"{total}: {[(f.name, code_lines(f)) for f in files]}"

@@ -19,6 +19,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 #: The robots with a preflight of their own.
 ROBOTS = [
     "lab_results",
+    "lab_results_spa",
     "daily_report",
     "pro_questionnaires",
     "document_filing",

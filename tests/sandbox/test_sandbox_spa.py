@@ -111,7 +111,7 @@ def test_root_opens_the_spa_when_asked(make_client: Callable[..., TestClient]) -
 
 def _log_in(page: Page) -> None:
     page.goto("/spa")
-    page.get_by_label("User name").fill("robot")
+    page.get_by_label("Username").fill("robot")
     page.get_by_label("Password").fill("robot-pass-1")
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("tree")).to_be_visible()
@@ -171,3 +171,19 @@ def test_a_refusal_is_a_modal_dialog_that_blocks_clicks(
         page.get_by_role("tab", name="Lab results").click(timeout=1000)
     dialog.get_by_role("button", name="OK").click()
     expect(dialog).to_have_count(0)
+
+
+def test_api_login_locks_the_account_as_the_pages_do(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """Five wrong passwords lock the account; the right one is refused then too."""
+    client = make_client(login=False, lockout_after=5)
+    wrong = {"username": "robot", "password": "wrong"}
+    answers = [client.post("/spa/api/login", json=wrong) for _ in range(5)]
+    right = client.post(
+        "/spa/api/login", json={"username": "robot", "password": "robot-pass-1"}
+    )
+
+    assert "Wrong user name or password." == answers[0].json()["error"]
+    assert "locked" in answers[-1].json()["error"]
+    assert (401, "locked") == (right.status_code, right.json()["error"].split()[3])

@@ -13,7 +13,13 @@ from playwright.sync_api import Browser
 from pydantic import BaseModel
 
 from robotlib import Context, Robot
-from robotlib.errors import BusinessRuleError, StepTimeoutError, TargetSystemError
+from robotlib.credentials import SystemCredentials
+from robotlib.errors import (
+    BusinessRuleError,
+    CredentialsError,
+    StepTimeoutError,
+    TargetSystemError,
+)
 from robotlib.settings import Settings
 from robotlib.steps import browser as web
 from sandbox import SandboxServer
@@ -55,13 +61,18 @@ def _session(
         "application": True,
         "busy": "#busy",
         "dialogs": web.AppDialogs(),
+        "login_path": "/spa",
     }
     ctx = _open(tmp_path, chromium, url)
     session = web.open_browser(ctx, web.BrowserOptions(**(settings | options)))
-    web.goto(session, "/spa")
-    web.fill_form(session, {"User name": "robot", "Password": "robot-pass-1"})
-    web.click(session, "Log in")
+    web.login(session, _credentials(url))
     return session
+
+
+def _credentials(url: str, password: str = "robot-pass-1") -> SystemCredentials:
+    return SystemCredentials.model_validate(
+        {"system": "sandbox", "url": url, "username": "robot", "password": password}
+    )
 
 
 @pytest.fixture
@@ -219,3 +230,21 @@ def test_idle_waits_for_the_menu_and_is_shown_does_not_wait(
     assert web.is_shown(session, "[role=tree]")
     assert not web.is_shown(session, "text=Loading menu…")
     assert "Find patient" in web.texts(session, "#menu a")
+
+
+def test_a_refused_login_to_an_application_is_a_credentials_error(
+    tmp_path: Path, browser: Browser, live_sandbox: SandboxServer
+) -> None:
+    """The client's "Login failed" dialog stops the run with its words."""
+    ctx = _open(tmp_path, browser, live_sandbox.url)
+    options = web.BrowserOptions(
+        base_url=live_sandbox.url, application=True, login_path="/spa"
+    )
+    session = web.open_browser(ctx, options)
+    try:
+        with pytest.raises(
+            CredentialsError, match="refused: Login failed; Wrong user name or password"
+        ):
+            web.login(session, _credentials(live_sandbox.url, "wrong-password"))
+    finally:
+        session.close()

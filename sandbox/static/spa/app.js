@@ -105,7 +105,7 @@ function showLogin(message) {
     "form",
     { id: "login-form" },
     message ? h("p", { role: "alert" }, message) : null,
-    field("username", "User name", h("input", { autocomplete: "username" })),
+    field("username", "Username", h("input", { autocomplete: "username" })),
     field("password", "Password", h("input", { type: "password" })),
     h("button", { type: "submit" }, "Log in"),
   );
