@@ -117,14 +117,19 @@ def _log_in(page: Page) -> None:
     expect(page.get_by_role("tree")).to_be_visible()
 
 
-@pytest.mark.browser
-def test_typing_before_the_form_settles_is_lost(page: Page, live_sandbox: Any) -> None:
-    """A value typed at once vanishes when the form renders again with its defaults."""
+def _open_form(page: Page) -> None:
+    """Log in, find the test patient, open the lab result form's tab."""
     _log_in(page)
     page.get_by_label("CPR number").fill(TEST_PATIENT)
     page.get_by_role("button", name="Search").click()
     page.locator("#hits a").first.click()
     page.get_by_role("tab", name="Register lab result").click()
+
+
+@pytest.mark.browser
+def test_typing_before_the_form_settles_is_lost(page: Page, live_sandbox: Any) -> None:
+    """A value typed at once vanishes when the form renders again with its defaults."""
+    _open_form(page)
 
     page.get_by_label("Value").fill("8,4")
     expect(page.locator("#code option").nth(1)).to_be_attached()
@@ -155,11 +160,7 @@ def test_a_refusal_is_a_modal_dialog_that_blocks_clicks(
     page: Page, live_sandbox: SandboxServer
 ) -> None:
     """Saving an empty form opens a validation dialog; the page takes no click."""
-    _log_in(page)
-    page.get_by_label("CPR number").fill(TEST_PATIENT)
-    page.get_by_role("button", name="Search").click()
-    page.locator("#hits a").first.click()
-    page.get_by_role("tab", name="Register lab result").click()
+    _open_form(page)
     expect(page.locator("#code option").nth(1)).to_be_attached()
 
     page.get_by_role("button", name="Save result").click()
