@@ -28,7 +28,6 @@ from sandbox.forms import local_now
 pytestmark = pytest.mark.browser
 
 TEST_PATIENT = "170551-4514"
-FORM = "#lab-form"
 
 
 class _Nothing(BaseModel):
@@ -40,7 +39,7 @@ def _sample_time() -> str:
     return moment.strftime("%Y-%m-%dT%H:%M")
 
 
-def _open(tmp_path: Path, chromium: Browser, url: str, **options: object) -> Context:
+def _context(tmp_path: Path, chromium: Browser) -> Context:
     robot = Robot(name="spa", item=_Nothing, reference=["n"], process=lambda c, i: None)
     ctx = Context(
         robot=robot,
@@ -63,7 +62,7 @@ def _session(
         "dialogs": web.AppDialogs(),
         "login_path": "/spa",
     }
-    ctx = _open(tmp_path, chromium, url)
+    ctx = _context(tmp_path, chromium)
     session = web.open_browser(ctx, web.BrowserOptions(**(settings | options)))
     web.login(session, _credentials(url))
     return session
@@ -236,7 +235,7 @@ def test_a_refused_login_to_an_application_is_a_credentials_error(
     tmp_path: Path, browser: Browser, live_sandbox: SandboxServer
 ) -> None:
     """The client's "Login failed" dialog stops the run with its words."""
-    ctx = _open(tmp_path, browser, live_sandbox.url)
+    ctx = _context(tmp_path, browser)
     options = web.BrowserOptions(
         base_url=live_sandbox.url, application=True, login_path="/spa"
     )
