@@ -26,7 +26,7 @@ CLIENT = browser.BrowserOptions(
     busy="#busy",
     dialogs=browser.AppDialogs(),
     login_path="/spa",
-    mask=("#patient-cpr", "#hits"),
+    mask=("#cpr", "#patient-cpr", "#hits"),
 )
 
 
@@ -53,7 +53,8 @@ def register_result(ctx: Context, item: LabResult) -> dict[str, Any]:
     """Open the patient's form, fill it in once it has settled, save it."""
     session = open_patient(ctx, item.cpr)
     browser.click(session, "Register lab result")
-    codes = browser.options(session, "#code").values()
+    if not (codes := browser.options(session, "#code").values()):
+        raise TargetSystemError("the lab form's Test code list is empty (not loaded)")
     if (
         code := next((c for c in codes if c.startswith(f"{item.code} ")), None)
     ) is None:

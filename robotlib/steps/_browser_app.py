@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,13 +50,16 @@ __all__ = [
     "AppDialogs",
     "check_dialogs",
     "click_for_response",
+    "dismiss_dialog",
     "evaluate",
     "fill_application_form",
+    "in_frame",
     "is_shown",
     "open_dialog_error",
     "press",
     "read_field",
     "read_fields",
+    "repeat_reads",
     "texts",
     "wait_until",
     "wait_until_idle",
@@ -223,17 +228,72 @@ def click_for_response(
         return bool(pattern.search(response.url)) if pattern else url in response.url
 
     timeout = 1000 * (timeout_s or session.options.timeout_s)
-    with session.page.expect_response(wanted, timeout=timeout) as info:
-        clickable(session, target).click()
-    answer = info.value
+    answers: list[Any] = []
+
+    def act() -> None:
+        with session.page.expect_response(wanted, timeout=timeout) as info:
+            clickable(session, target).click()
+        answers.append(info.value)
+
+    if session.options.application:  # wait for what the client does with it
+        repeat_reads(session, act, what=f"click_for_response {target!r}")
+        session.check()  # an ended session: the client shows its login form
+    else:
+        act()
+    answer = answers[-1]
     try:
         body = answer.json()
     except Exception:  # not JSON: an error page
         body = None
-    if session.options.application:
-        wait_until_idle(session)  # what the application does with the answer
-        session.check()  # an ended session: the client shows its login form
     return Answer(status=answer.status, url=answer.url, json=body)
+
+
+def repeat_reads(
+    session: BrowserSession, action: Callable[[], None], what: str
+) -> None:
+    """Do ``action`` on an application, wait until idle; a failed read is done again.
+
+    When every request the action caused was a GET (it only read) and one of them
+    answered HTTP 5xx, the client's error dialog is dismissed and the read done
+    again, up to ``transient_retries`` times, as a page step loads a failed page
+    again: an action that changed the address (a link to ``#/patients/7``) by
+    loading that address again (clicking the link again would not change it),
+    any other by doing it again. An action that sent anything but GETs is never
+    repeated: its error stays for the caller.
+
+    Raises:
+        TargetSystemError: the read failed every time (the view it shows is not
+            the one asked for: reading it could mislead).
+    """
+    retries = session.options.transient_retries
+    redo = action
+    for attempt in range(retries + 1):
+        mark, before = session.mark_calls(), session.page.url
+        redo()
+        wait_until_idle(session)
+        if session.page.url != before:  # the address names the view now
+            redo = _reload_page(session)
+        calls = session.calls_since(mark)
+        failed = [(m, u, s) for m, u, s in calls if s is not None and s >= 500]
+        if not failed or any(m != "GET" for m, _, _ in calls):
+            return
+        method, url, status = failed[0]
+        path = re.sub(r"^[a-z]+://[^/]+|[?#].*$", "", url)
+        reason = f"HTTP {status} from {method} {path}"
+        error = open_dialog_error(session)
+        if isinstance(error, BusinessRuleError):
+            raise error
+        if attempt == retries:
+            raise TargetSystemError(f"{what}: {reason}, {attempt + 1} times")
+        log.warning("request_repeated", action=what, error=reason, attempt=attempt + 1)
+        time.sleep(0.5 * 2.0**attempt)
+
+
+def _reload_page(session: BrowserSession) -> Callable[[], None]:
+    def reload() -> None:
+        session.page.reload()
+
+    return reload
 
 
 @step
@@ -266,7 +326,7 @@ def wait_until(
 
     timeout = 1000 * (timeout_s or session.options.timeout_s)
     try:
-        handle = session.page.wait_for_function(
+        handle = session.scope.wait_for_function(
             condition, arg=arg, polling=50, timeout=timeout
         )
     except TimeoutError as exc:
@@ -274,6 +334,35 @@ def wait_until(
             f"wait_until: {what} did not come true in {timeout / 1000:g} s"
         ) from exc
     return handle.json_value()
+
+
+@contextmanager
+def in_frame(session: BrowserSession, frame: str) -> Iterator[BrowserSession]:
+    """Make the steps in the block act inside an iframe (a document viewer, say).
+
+    Args:
+        frame: the iframe's ``title`` (``"Document viewer"``), or a selector
+            (``"#viewer"``, ``"css=iframe.pdf"``). Blocks nest: a frame in a frame.
+
+    The frame is found again by every step, waiting for it, so one the
+    application replaced is followed. Waiting for the application to be idle, its
+    dialogs and ``goto`` stay the page's.
+
+    Example:
+        >>> with in_frame(session, "Document viewer"):  # doctest: +SKIP
+        ...     title = browser.expect_text(session, "Discharge letter")
+    """
+    if SELECTOR.match(frame):
+        selector = frame
+    else:
+        title = frame.replace("\\", "\\\\").replace('"', '\\"')
+        selector = f'iframe[title="{title}"]'
+    session.frames.append(selector)
+    log.debug("frame_entered", frame=frame)
+    try:
+        yield session
+    finally:
+        session.frames.pop()
 
 
 @step
@@ -324,8 +413,9 @@ def is_shown(session: BrowserSession, target: str) -> bool:
         >>> if is_shown(session, "[role=alertdialog]"):  # doctest: +SKIP
         ...     check_dialogs(session)
     """
-    page = session.page
-    found = page.locator(target) if SELECTOR.match(target) else page.get_by_text(target)
+    scope = session.scope
+    by_text = not SELECTOR.match(target)
+    found = scope.get_by_text(target) if by_text else scope.locator(target)
     return found.first.is_visible()
 
 
@@ -344,7 +434,7 @@ def texts(
         "(elements, name) => elements.map(e => name === null"
         " ? e.innerText.trim() : (e.getAttribute(name) || ''))"
     )
-    found = session.page.locator(selector).evaluate_all(script, attribute)
+    found = session.scope.locator(selector).evaluate_all(script, attribute)
     return [str(text) for text in found]
 
 
@@ -360,7 +450,7 @@ def evaluate(session: BrowserSession, expression: str, arg: Any = None) -> Any:
         >>> evaluate(session, "() => localStorage.length")  # doctest: +SKIP
         1
     """
-    return session.page.evaluate(expression, arg)
+    return session.scope.evaluate(expression, arg)
 
 
 @step
@@ -381,10 +471,27 @@ def check_dialogs(session: BrowserSession, dialogs: AppDialogs | None = None) ->
         raise error
 
 
-def open_dialog_error(
+@dataclass(frozen=True)
+class Dialog:
+    """A dialog the application showed (and that was dismissed)."""
+
+    kind: str
+    text: str
+    business: bool
+
+    def error(self, system: str) -> BusinessRuleError | TargetSystemError:
+        """What the dialog means for the item, in ``system``'s words."""
+        if self.business:
+            return BusinessRuleError(
+                f"{system.capitalize()} says: {self.text}", code=self.kind
+            )
+        return TargetSystemError(f"{system} showed an error dialog: {self.text}")
+
+
+def dismiss_dialog(
     session: BrowserSession, dialogs: AppDialogs | None = None
-) -> BusinessRuleError | TargetSystemError | None:
-    """The exception the open dialog means, after dismissing it; None if none."""
+) -> Dialog | None:
+    """The application's open modal dialog, after dismissing it; None if none."""
     spec = dialogs or session.options.dialogs or AppDialogs()
     dialog = session.page.locator(spec.selector).first
     if not dialog.is_visible():
@@ -394,10 +501,15 @@ def open_dialog_error(
     text = "; ".join(line for line in lines if line and line != spec.dismiss)
     dialog.get_by_role("button", name=spec.dismiss, exact=True).click()
     log.info("dialog_dismissed", kind=kind)
-    name = session.options.name
-    if kind in spec.business:
-        return BusinessRuleError(f"{name.capitalize()} says: {text}", code=kind)
-    return TargetSystemError(f"{name} showed an error dialog: {text}")
+    return Dialog(kind=kind, text=text, business=kind in spec.business)
+
+
+def open_dialog_error(
+    session: BrowserSession, dialogs: AppDialogs | None = None
+) -> BusinessRuleError | TargetSystemError | None:
+    """The exception the open dialog means, after dismissing it; None if none."""
+    dialog = dismiss_dialog(session, dialogs)
+    return None if dialog is None else dialog.error(session.options.name)
 
 
 def fill_application_form(session: BrowserSession, fields: Mapping[str, Any]) -> None:

@@ -69,7 +69,7 @@ def expect_elements(
         TargetSystemError: some are missing after ``timeout_s``; the message names
             them and the page's address.
     """
-    page = session.page
+    page = session.scope
     wanted = [
         (f"field {label!r}", page.get_by_label(label, exact=True)) for label in fields
     ]
@@ -146,7 +146,7 @@ class ColumnsCheck:
         expect_elements(
             session, self.where, selectors=[self.table], timeout_s=self.timeout_s
         )
-        headers: list[str] = session.page.locator(
+        headers: list[str] = session.scope.locator(
             f"{self.table} thead th"
         ).evaluate_all("cells => cells.map(c => c.innerText.trim())")
         if missing := [column for column in self.columns if column not in headers]:

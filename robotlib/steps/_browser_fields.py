@@ -74,7 +74,7 @@ def field(session: BrowserSession, key: str) -> Locator:
     One locator for both, so that using it waits for whichever shows up first,
     without a round trip to the browser per way of finding it.
     """
-    page = session.page
+    page = session.scope
     if SELECTOR.match(key):
         return page.locator(key).first
     name = key.replace("\\", "\\\\").replace('"', '\\"')
@@ -88,7 +88,7 @@ def clickable(session: BrowserSession, target: str) -> Locator:
     One locator for the three roles: clicking it waits for any to appear, without
     a round trip per role to look first.
     """
-    page = session.page
+    page = session.scope
     if SELECTOR.match(target):
         return page.locator(target).first
     button = page.get_by_role("button", name=target, exact=True)

@@ -17,7 +17,15 @@ from robotlib.steps._notices import dismiss_script, report_dismissal
 from robotlib.traces import scrub_trace
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page, Response, Route
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        Frame,
+        Page,
+        Request,
+        Response,
+        Route,
+    )
 
     from robotlib.context import Context
     from robotlib.queue.models import WorkItem
@@ -172,6 +180,11 @@ class BrowserSession:
         #: (path, digits dropped) and field, so that the next row's form takes
         #: one round trip per field.
         self.field_kinds: dict[tuple[str, str], str] = {}
+        #: The iframes the steps act in, outermost first (see ``browser.in_frame``).
+        self.frames: list[str] = []
+        #: An application's fetch/XHR requests this item, and their statuses.
+        self._calls: list[Request] = []
+        self._call_status: dict[Request, int] = {}
 
     # The page ----------------------------------------------------------------------
 
@@ -201,10 +214,28 @@ class BrowserSession:
             if self.options.block_resources:
                 _block_resources(self.context, page)
             page.on("response", self._watch_response)
+            if self.options.application:
+                page.on("request", self._watch_call)
             if self.options.notices:
                 page.on("console", report_dismissal)
             self._page = page
         return self._page
+
+    @property
+    def scope(self) -> Page | Frame:
+        """Where the steps look: the page, or the frame ``browser.in_frame`` entered.
+
+        The frame is found again on every use (waiting for its iframe), so a frame
+        the application replaced or reloaded is the new one, not a detached one.
+        """
+        scope: Page | Frame = self.page
+        for selector in self.frames:
+            handle = scope.locator(selector).first.element_handle()
+            frame = handle.content_frame()
+            if frame is None:
+                raise TargetSystemError(f"{selector} is not a frame")
+            scope = frame
+        return scope
 
     def recycle(self) -> None:
         """Replace the page with a fresh one in the same context (the login stays)."""
@@ -262,11 +293,25 @@ class BrowserSession:
 
     def form_key(self, field: str) -> tuple[str, str]:
         """The key of ``field`` on the current page in :attr:`field_kinds`."""
-        path = re.sub(r"^[a-z]+://[^/]+", "", self.page.url).split("?")[0]
+        path = re.sub(r"^[a-z]+://[^/]+", "", self.scope.url).split("?")[0]
         return re.sub(r"\d+", "#", path), field
+
+    def mark_calls(self) -> int:
+        """A mark in the application's requests, for :meth:`calls_since`."""
+        return len(self._calls)
+
+    def calls_since(self, mark: int) -> list[tuple[str, str, int | None]]:
+        """The application's requests since ``mark``: (method, URL, status or None)."""
+        return [(r.method, r.url, self._call_status.get(r)) for r in self._calls[mark:]]
+
+    def _watch_call(self, request: Request) -> None:
+        if request.resource_type in ("fetch", "xhr"):
+            self._calls.append(request)
 
     def _watch_response(self, response: Response) -> None:
         request = response.request
+        if request.resource_type in ("fetch", "xhr") and self.options.application:
+            self._call_status[request] = response.status
         if not request.is_navigation_request():
             return
         if response.status >= 500:
@@ -284,6 +329,8 @@ class BrowserSession:
     def item_started(self, item: WorkItem) -> None:
         """Start recording this attempt's trace, if the trace policy asks for it."""
         self._server_error = self._failed_get = self._expired_request = None
+        self._calls.clear()
+        self._call_status.clear()
         policy = self.options.trace
         if policy == "always" or (policy == "retries" and item.attempts > 1):
             if not self._tracing:

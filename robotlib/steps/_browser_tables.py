@@ -85,7 +85,7 @@ def read_table(
         next_page: the link to the next page; None reads one page.
         max_pages: a guard against endless pagination.
     """
-    page = session.page
+    page = session.scope
     rows: list[dict[str, str]] = []
     for _ in range(max_pages):
         found = page.locator(selector).evaluate(
@@ -150,7 +150,7 @@ def options(session: BrowserSession, select: str) -> dict[str, str]:
         >>> options(page, "#department")  # doctest: +SKIP
         {'KIR': 'Kirurgisk afdeling', 'MED': 'Medicinsk afdeling'}
     """
-    found = session.page.locator(f"{select} option").evaluate_all(
+    found = session.scope.locator(f"{select} option").evaluate_all(
         "options => options.map(o => [o.value, o.innerText.trim()])"
     )
     return {value: text for value, text in found if value}
@@ -252,7 +252,7 @@ def expect_accepted(
     Raises:
         BusinessRuleError: the page shows a reason (code ``refused``).
     """
-    reasons: list[str] = session.page.locator(errors).evaluate_all(
+    reasons: list[str] = session.scope.locator(errors).evaluate_all(
         """errors => errors.map(e => {
              const legend = e.closest('fieldset')?.querySelector('legend');
              return (legend ? legend.innerText.trim() + ': ' : '') + e.innerText.trim();

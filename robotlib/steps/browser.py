@@ -41,13 +41,15 @@ from robotlib.steps._browser_app import (
     AppDialogs,
     check_dialogs,
     click_for_response,
+    dismiss_dialog,
     evaluate,
     fill_application_form,
+    in_frame,
     is_shown,
-    open_dialog_error,
     press,
     read_field,
     read_fields,
+    repeat_reads,
     texts,
     wait_until,
     wait_until_idle,
@@ -104,6 +106,7 @@ __all__ = [
     "fill_form",
     "find_row",
     "goto",
+    "in_frame",
     "is_shown",
     "login",
     "open_browser",
@@ -225,6 +228,7 @@ def _log_in_once(
     page.get_by_label(password_label, exact=True).fill(
         credentials.password.get_secret_value()
     )
+    mark = session.mark_calls()
     page.get_by_role("button", name=submit, exact=True).click()
     if session.options.application:
         wait_until_idle(session)
@@ -232,6 +236,14 @@ def _log_in_once(
         page.wait_for_load_state()
     session.check_server_error()
     if session.on_login_page():
+        if any(
+            method == "POST" and status is not None and 200 <= status < 300
+            for method, _, status in session.calls_since(mark)
+        ):  # the login was taken, and the session is gone again
+            dismiss_dialog(session)  # the login is tried again
+            raise TargetSystemError(
+                "the login was accepted, but the session ended at once"
+            )
         raise CredentialsError(
             f"login to {credentials.system!r} as {credentials.username!r} was "
             f"refused: {_refusal(session)}"
@@ -247,11 +259,11 @@ def _refusal(session: BrowserSession) -> str:
             login is tried again, where a refusal is not).
     """
     if session.options.application:
-        dialog = open_dialog_error(session)
-        if isinstance(dialog, TargetSystemError):
-            raise dialog
+        dialog = dismiss_dialog(session)
+        if dialog is not None and not dialog.business:
+            raise dialog.error(session.options.name)
         if dialog is not None:
-            return str(dialog).split(" says: ", 1)[-1]
+            return dialog.text
     alert = session.page.get_by_role("alert")
     if not alert.count():
         raise TargetSystemError("the login page came back without a reason")
@@ -267,15 +279,21 @@ def goto(session: BrowserSession, url: str) -> None:
     expired session is logged in again and the page opened again. On an
     application it returns once the application is idle.
     """
-    session.page.goto(url)
-    if session.options.application:
-        wait_until_idle(session)
-        if session.relogin is not None and session.on_login_page():
-            session.relogin()  # the client shows its login form at any URL
-            log.warning("session_renewed", page=_path(url))
-            session.page.goto(url)
-            wait_until_idle(session)
+    if not session.options.application:
+        session.page.goto(url)
+        _settle(session)
+        return
+    what = f"goto {_path(url)!r}"
+    repeat_reads(session, lambda: _open(session, url), what=what)
+    if session.relogin is not None and session.on_login_page():
+        session.relogin()  # the client shows its login form at any URL
+        log.warning("session_renewed", page=_path(url))
+        repeat_reads(session, lambda: _open(session, url), what=what)
     _settle(session)
+
+
+def _open(session: BrowserSession, url: str) -> None:
+    session.page.goto(url)
 
 
 def _settle(session: BrowserSession) -> None:
@@ -371,15 +389,21 @@ def click(session: BrowserSession, target: str, *, role: str | None = None) -> N
     expired, the step fails (logged in again, in the second case) and the item is
     retried, its precheck first.
     """
-    page = session.page
-    if role is not None:
-        page.get_by_role(role, name=target, exact=True).first.click()  # type: ignore[arg-type]
+    scope = session.scope
+
+    def act() -> None:
+        if role is not None:
+            found = scope.get_by_role(role, name=target, exact=True)  # type: ignore[arg-type]
+            found.first.click()
+        else:
+            clickable(session, target).click()
+        scope.wait_for_load_state()
+
+    if session.options.application:  # idle first: then an ended session shows
+        repeat_reads(session, act, what=f"click {target!r}")
     else:
-        clickable(session, target).click()
-    page.wait_for_load_state()
+        act()
     _settle(session)
-    if session.options.application:
-        wait_until_idle(session)
 
 
 @step
@@ -393,7 +417,7 @@ def wait_for(
     timeout_s: float | None = None,
 ) -> None:
     """Wait until a text or an element is visible, or the network is idle."""
-    page = session.page
+    page = session.scope
     timeout = (timeout_s or session.options.timeout_s) * 1000
     if text is not None:
         page.get_by_text(text).first.wait_for(state="visible", timeout=timeout)
@@ -417,7 +441,7 @@ def expect_text(
     Raises:
         StepTimeoutError: the text did not appear in time.
     """
-    page = session.page
+    page = session.scope
     scope = page.locator(selector) if selector else page.locator("body")
     found = scope.get_by_text(text).first
     found.wait_for(timeout=(timeout_s or session.options.timeout_s) * 1000)

@@ -3,30 +3,35 @@
 The same patients, rules and registrations as the server-rendered pages, behind
 what a hospital's JavaScript web clients do (see ``static/spa/app.js``): a bearer
 token kept in localStorage, a menu fetched after start, a search that answers
-slowly, form defaults fetched after the form is shown, and refusals as JSON that
-the client turns into modal dialogs. The fault switches apply to this API too
+slowly, form defaults fetched after the form is shown, refusals as JSON that
+the client turns into modal dialogs, and the archive's document viewer in an
+iframe (a page of its own, opened with a ticket in its URL: an iframe sends no
+bearer token). The fault switches apply to this API too
 (only ``/api/`` and ``/static/`` are exempt).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import re
+import secrets
 import sqlite3
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from sandbox import store
 from sandbox.catalog import DEPARTMENTS, LAB_CODES
 from sandbox.forms import local_now
 from sandbox.routes.lab import check_lab_result
-from sandbox.web import DB, sandbox_of
+from sandbox.web import DB, render, sandbox_of
 
 router = APIRouter(prefix="/spa")
 
@@ -36,6 +41,10 @@ _CPR = re.compile(r"(\d{6})-?(\d{4})")
 #: form's defaults (long enough that typing into the form before they come is lost).
 SEARCH_DELAY_S = 0.3
 DEFAULTS_DELAY_S = 0.4
+#: How long the document viewer takes to open (its iframe is there before it).
+VIEWER_DELAY_S = 0.3
+_TICKET_KEY = secrets.token_bytes(16)
+_ZOOMS = (("Fit", 0.5), ("100 %", 1), ("200 %", 2))
 
 
 @router.get("", include_in_schema=False)
@@ -132,7 +141,17 @@ def patient(db: DB, user: ApiUser, patient_id: int) -> dict[str, Any]:
         }
         for r in store.patient_lab_results(db, patient_id)
     ]
-    return _patient(found) | {"lab_results": results}
+    documents = [
+        {
+            "id": d["id"],
+            "title": d["title"],
+            "type": d["doc_type"],
+            "date": d["doc_date"],
+            "viewer": f"/spa/viewer/{d['id']}?ticket={_ticket(d['id'])}",
+        }
+        for d in store.patient_documents(db, patient_id)
+    ]
+    return _patient(found) | {"lab_results": results, "documents": documents}
 
 
 @router.get("/api/lab-results/form")
@@ -175,6 +194,53 @@ def register(
         )
         return JSONResponse({"duplicate_id": exc.existing_id}, 409)
     return JSONResponse({"id": result_id}, 201)
+
+
+@router.get("/viewer/{document_id}", include_in_schema=False)
+async def viewer(
+    request: Request, db: DB, document_id: int, ticket: str = ""
+) -> HTMLResponse:
+    """The document viewer the client shows in an iframe, after a while."""
+    await asyncio.sleep(VIEWER_DELAY_S)
+    document = _document(db, document_id, ticket)
+    context = {
+        "document": document,
+        "size": len(document["content"]),
+        "image": document["content_type"].startswith("image/"),
+        "zooms": _ZOOMS,
+        "file_url": f"/spa/viewer/{document_id}/file?ticket={ticket}",
+    }
+    return render(request, "spa_viewer.html", context)
+
+
+@router.get("/viewer/{document_id}/file", include_in_schema=False)
+def viewer_file(db: DB, document_id: int, ticket: str = "") -> Response:
+    """The viewed document's file, as a download."""
+    document = _document(db, document_id, ticket)
+    extension = {"application/pdf": "pdf", "image/png": "png"}.get(
+        document["content_type"], "jpg"
+    )
+    name = f"document-{document_id}.{extension}"
+    return Response(
+        document["content"],
+        media_type=document["content_type"],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _ticket(document_id: int) -> str:
+    """What opens one document in the viewer (the client gets it with the patient)."""
+    digest = hmac.new(_TICKET_KEY, str(document_id).encode(), hashlib.sha256)
+    return digest.hexdigest()[:24]
+
+
+def _document(db: sqlite3.Connection, document_id: int, ticket: str) -> sqlite3.Row:
+    if not hmac.compare_digest(ticket, _ticket(document_id)):
+        raise HTTPException(403, detail="This viewer link is not valid.")
+    document = store.get_document(db, document_id)
+    if document is None:
+        raise HTTPException(404, detail="No such document.")
+    return document
 
 
 def _option_value(code: str) -> str:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import structlog.testing
 from playwright.sync_api import Browser
@@ -22,12 +23,18 @@ from robotlib.errors import (
 )
 from robotlib.settings import Settings
 from robotlib.steps import browser as web
-from sandbox import SandboxServer
+from sandbox import SandboxServer, store
+from sandbox.database import connect
 from sandbox.forms import local_now
 
 pytestmark = pytest.mark.browser
 
 TEST_PATIENT = "170551-4514"
+#: A 1x1 PNG: the smallest image the archive takes.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
+)
 
 
 class _Nothing(BaseModel):
@@ -247,3 +254,156 @@ def test_a_refused_login_to_an_application_is_a_credentials_error(
             web.login(session, _credentials(live_sandbox.url, "wrong-password"))
     finally:
         session.close()
+
+
+def _archive_document(sandbox: SandboxServer, title: str) -> int:
+    """Archive a PNG for the test patient straight in the sandbox's database."""
+    db = connect(sandbox.config.db_path)
+    try:
+        patient = store.find_patient_by_cpr(db, TEST_PATIENT)
+        assert patient is not None
+        return store.add_document(
+            db,
+            patient_id=patient["id"],
+            doc_type="Epikrise",
+            doc_date="2026-11-30",
+            title=title,
+            filename="letter.png",
+            content_type="image/png",
+            content=PNG,
+            user="doctor",
+        )
+    finally:
+        db.close()
+
+
+def test_steps_in_a_frame_act_in_the_document_viewer(
+    session: web.BrowserSession, live_sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """The viewer is an iframe that opens slowly: inside ``in_frame`` the steps
+    wait for, read, select and download in it; outside, they see the EPJ."""
+    _archive_document(live_sandbox, "Discharge letter")
+    web.fill_form(session, {"CPR number": TEST_PATIENT})
+    answer = web.click_for_response(session, "Search", url="/spa/api/patients")
+    web.click(session, f"#hits a[href='#/patients/{answer.json['patients'][0]['id']}']")
+    web.click(session, "Documents")
+    web.click(session, "Discharge letter")
+
+    with web.in_frame(session, "Document viewer"):
+        shown = web.expect_text(session, "Discharge letter", selector="h1")
+        kind = web.texts(session, "#doc-type")
+        web.select(session, "Zoom", "200 %", by_label=True)
+        zoom = web.read_field(session, "Zoom")
+        status = web.expect_text(session, "Shown at 200 %")
+        saved = web.download(session, "Download", folder=tmp_path)
+    outside = web.texts(session, "#documents a")
+
+    assert ("Discharge letter", ["Epikrise"]) == (shown, kind)
+    assert ("200 %", "Shown at 200 %") == (zoom, status)
+    assert PNG == saved.read_bytes()
+    assert ["Discharge letter"] == outside
+    assert not web.is_shown(session, "#doc-type"), "the frame's content is its own"
+
+
+def test_a_frame_that_is_not_there_fails_the_step(
+    session: web.BrowserSession,
+) -> None:
+    """A step in a frame the page does not show fails; the block leaves the frame."""
+    with pytest.raises(StepTimeoutError), web.in_frame(session, "Document viewer"):
+        web.texts(session, "#doc-type")
+    assert "Find patient" in web.texts(session, "#menu a")
+
+
+@pytest.fixture
+def faults(live_sandbox: SandboxServer) -> Iterator[Callable[..., None]]:
+    """Set the sandbox's fault switches for the test; all off again after it."""
+
+    def put(**switches: object) -> None:
+        httpx.put(f"{live_sandbox.url}/api/faults", json=switches).raise_for_status()
+
+    yield put
+    put()
+
+
+def _search(session: web.BrowserSession) -> web.Answer:
+    web.fill_form(session, {"CPR number": TEST_PATIENT})
+    return web.click_for_response(session, "Search", url="/spa/api/patients")
+
+
+def test_a_read_that_failed_is_done_again(
+    session: web.BrowserSession, faults: Callable[..., None]
+) -> None:
+    """A search and a patient view that answer HTTP 500 once: the error dialog is
+    dismissed and the read done again, the search clicked, the link's address
+    loaded (clicking the same link again would do nothing)."""
+    faults(fail_next={r"GET /spa/api/patients": 1, r"GET /spa/api/patients/\d+": 1})
+    with structlog.testing.capture_logs() as logs:
+        answer = _search(session)
+        patient = answer.json["patients"][0]["id"]
+        web.click(session, f"#hits a[href='#/patients/{patient}']")
+        header = web.texts(session, "#lab-results th")
+
+    assert (200, 1) == (answer.status, answer.json["hits"])
+    assert "Registration id" in header
+    repeated = [e["error"] for e in logs if e["event"] == "request_repeated"]
+    assert [
+        "HTTP 500 from GET /spa/api/patients",
+        f"HTTP 500 from GET /spa/api/patients/{patient}",
+    ] == repeated
+
+
+def test_a_save_that_failed_is_never_sent_again(
+    session: web.BrowserSession, faults: Callable[..., None]
+) -> None:
+    """A POST answered HTTP 500 is left to the caller: the server holds nothing."""
+    _open_form(session)
+    web.select(session, "Test code", "NPU02319 Hæmoglobin;B", by_label=True)
+    web.fill_form(
+        session, {"Value": "8,1", "Unit": "mmol/L", "Sampled at": _sample_time()}
+    )
+    faults(fail_next={r"POST /spa/api/patients/\d+/lab-results": 1})
+
+    saved = web.click_for_response(
+        session, "Save result", url="/lab-results", method="POST"
+    )
+
+    assert 500 == saved.status
+    with pytest.raises(TargetSystemError, match="temporarily unavailable"):
+        web.check_dialogs(session)
+    held = httpx.get(f"{session.options.base_url}/api/lab-results").json()
+    assert [] == [r for r in held if r["registered_by"] == "robot"]
+
+
+def test_a_login_whose_session_ends_at_once_is_not_refused(
+    tmp_path: Path,
+    browser: Browser,
+    live_sandbox: SandboxServer,
+    faults: Callable[..., None],
+) -> None:
+    """The login is accepted, the client's first call finds the session ended and
+    it shows the login form again: a system exception (tried again), never
+    "credentials refused", which would stop the run."""
+    ctx = _context(tmp_path, browser)
+    options = web.BrowserOptions(
+        base_url=live_sandbox.url, application=True, login_path="/spa"
+    )
+    session = web.open_browser(ctx, options)
+    faults(expire_every=1)
+    try:
+        with pytest.raises(TargetSystemError, match="accepted, but the session ended"):
+            web.login(session, _credentials(live_sandbox.url))
+    finally:
+        session.close()
+
+
+def test_a_read_that_keeps_failing_fails_the_step(
+    session: web.BrowserSession, faults: Callable[..., None]
+) -> None:
+    """A patient view that answers HTTP 500 every time fails the click, naming the
+    request: the search view still shown must not be read as the patient's."""
+    patient = _search(session).json["patients"][0]["id"]
+    faults(fail_next={r"GET /spa/api/patients/\d+": 3})
+    wanted = f"HTTP 500 from GET /spa/api/patients/{patient}, 3 times"
+
+    with pytest.raises(TargetSystemError, match=wanted):
+        web.click(session, f"#hits a[href='#/patients/{patient}']")

@@ -5,7 +5,8 @@
 // keeps showing the previous result until the new one arrives; a form shown at
 // once and rendered again when its defaults arrive (what was typed before is
 // lost); refusals as modal dialogs that block the page until answered; toasts that
-// vanish; select options whose values are JSON, not what their labels say.
+// vanish; select options whose values are JSON, not what their labels say; the
+// archive's document viewer in an iframe, a page of its own that opens slowly.
 "use strict";
 
 const TOKEN = "epj.token";
@@ -162,9 +163,10 @@ function showSearch() {
   view().replaceChildren(h("h1", {}, "Find patient"), form, count, hits);
 }
 
-async function showPatient(id, tab) {
+async function showPatient(id, tab, documentId) {
   const { data: patient } = await api(`/patients/${id}`);
-  const tabs = [["results", "Lab results"], ["new", "Register lab result"]];
+  const tabs = [["results", "Lab results"], ["new", "Register lab result"],
+    ["documents", "Documents"]];
   const panel = h("section", { role: "tabpanel", id: "tab-panel" }, "Loading…");
   view().replaceChildren(
     h("h1", {}, patient.name),
@@ -181,6 +183,7 @@ async function showPatient(id, tab) {
   // A tab's content comes a moment after its tab.
   await new Promise((resolve) => setTimeout(resolve, 100));
   if (tab === "new") return showLabForm(patient, panel);
+  if (tab === "documents") return showDocuments(patient, panel, documentId);
   const head = ["Registration id", "Sampled at", "Test code", "Test", "Value", "Unit",
     "Comment"];
   const rows = patient.lab_results.map((r) => h("tr", {}, [r.id, r.sampled_at, r.code,
@@ -191,6 +194,22 @@ async function showPatient(id, tab) {
     h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: "7" },
       "No lab results."))),
   ));
+}
+
+// The patient's documents; the chosen one in the archive's viewer, an iframe.
+function showDocuments(patient, panel, documentId) {
+  const rows = patient.documents.map((d) => h("tr", {}, h("td", {}, d.date),
+    h("td", {}, d.type), h("td", {}, h("a", {
+      href: `#/patients/${patient.id}/documents/${d.id}` }, d.title))));
+  const chosen = patient.documents.find((d) => String(d.id) === documentId);
+  panel.replaceChildren(
+    h("table", { id: "documents", "aria-label": "Documents" },
+      h("thead", {}, h("tr", {}, ["Date", "Type", "Title"].map((n) => h("th", {}, n)))),
+      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: "3" },
+        "No documents.")))),
+    chosen ? h("iframe", { title: "Document viewer", src: chosen.viewer,
+      width: "640", height: "480" }) : null,
+  );
 }
 
 async function showLabForm(patient, panel) {
@@ -245,9 +264,10 @@ async function save(patient, form) {
 function route() {
   if (!localStorage.getItem(TOKEN)) return showLogin();
   const path = location.hash.replace(/^#/, "") || "/";
-  const patient = path.match(/^\/patients\/(\d+)(?:\/(results|new))?$/);
+  const patient = path.match(
+    /^\/patients\/(\d+)(?:\/(results|new|documents))?(?:\/(\d+))?$/);
   guarded(async () => {
-    if (patient) await showPatient(patient[1], patient[2] || "results");
+    if (patient) await showPatient(patient[1], patient[2] || "results", patient[3]);
     else showSearch();
   });
 }
