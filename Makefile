@@ -58,7 +58,7 @@ test: lint  ## Lint, type-check, then run every test (browser tests included).
 SOAK_ROWS ?= 500
 soak: setup  ## The long reliability runs: 500-row chaos and kill batches, queue properties.
 	RPA_CHAOS_ROWS=$(SOAK_ROWS) RPA_TEST_HYPOTHESIS_PROFILE=soak $(BIN)/pytest -q -rP \
-		--timeout=7200 tests/chaos tests/chaos/soak_spa_chaos.py \
+		--timeout=7200 tests/chaos \
 		tests/queue/test_queue_properties.py
 
 # scripts/audit.py: pip-audit --strict (a dependency it cannot look up fails, never

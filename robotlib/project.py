@@ -23,6 +23,7 @@ from robotlib.logs import Redactor, build_redactor
 from robotlib.queue import QueueBackend, open_backend
 from robotlib.queue.models import Run
 from robotlib.settings import Settings
+from robotlib.versions import code_version
 
 __all__ = ["Project", "PurgeResult"]
 
@@ -118,8 +119,10 @@ class Project:
         stop: threading.Event | None = None,
     ) -> Engine:
         """An engine to run robot ``name`` against this project's queue."""
+        loaded = self.robot(name)
         return Engine(
-            self.robot(name).robot,
+            loaded.robot,
+            version=code_version(loaded.file),
             settings=self.settings,
             backend=self.backend,
             redactor=self.redactor,

@@ -71,7 +71,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import Enum
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
@@ -239,6 +239,12 @@ class Robot(BaseModel, Generic[ItemT]):
         not_compared: item fields that say where a row was read from (a folder),
             not what it says: a later row that differs from a queued item only
             in them is the same row (no correction, no conflict).
+        priority: ``priority(item) -> int`` when it is enqueued: higher is claimed
+            first (default 0).
+        not_before: ``not_before(item) -> datetime | None``: not claimed before.
+        deadline: ``deadline(item) -> datetime | None``: done by then, or noticed.
+            A datetime without a time zone is the project's ``time_zone``. A row
+            whose function raises is a business exception saying so.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
@@ -263,6 +269,9 @@ class Robot(BaseModel, Generic[ItemT]):
     lease: timedelta = timedelta(minutes=5)
     outputs: tuple[str, ...] = ()
     not_compared: tuple[str, ...] = ()
+    priority: Callable[[Any], int] | None = None
+    not_before: Callable[[Any], datetime | None] | None = None
+    deadline: Callable[[Any], datetime | None] | None = None
 
     def __init__(
         self,
@@ -289,6 +298,9 @@ class Robot(BaseModel, Generic[ItemT]):
         lease: timedelta | None = None,
         outputs: Sequence[str] | None = None,
         not_compared: Sequence[str] | None = None,
+        priority: Callable[[ItemT], int] | None = None,
+        not_before: Callable[[ItemT], datetime | None] | None = None,
+        deadline: Callable[[ItemT], datetime | None] | None = None,
     ) -> None:
         given = {key: value for key, value in locals().items() if value is not None}
         given.pop("self")
@@ -413,6 +425,33 @@ class Robot(BaseModel, Generic[ItemT]):
         if callable(self.reference):
             return str(self.reference(item))
         return "|".join(_text(getattr(item, name)) for name in self.reference)
+
+    def timing_of(self, item: BaseModel, zone: tzinfo) -> dict[str, Any]:
+        """The item's priority, not-before and deadline, as ``NewItem`` takes them.
+
+        A naive datetime is in ``zone`` (the project's time zone).
+
+        Raises:
+            TypeError: a function gave something else than its kind of value.
+            Exception: whatever one of the robot's functions raised.
+        """
+        timing: dict[str, Any] = {}
+        if self.priority is not None:
+            value = self.priority(item)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"priority must be a whole number, not {value!r}")
+            timing["priority"] = value
+        for name in ("not_before", "deadline"):
+            function = getattr(self, name)
+            moment = None if function is None else function(item)
+            if moment is None:
+                continue
+            if not isinstance(moment, datetime):
+                raise TypeError(f"{name} must be a datetime or None, not {moment!r}")
+            timing[name] = (
+                moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+            ).astimezone(UTC)
+        return timing
 
     @property
     def stage_names(self) -> tuple[str, ...]:

@@ -140,7 +140,13 @@ def run_workers(
         run_log(run_dir / "events.jsonl"),
         structlog.contextvars.bound_contextvars(robot=robot, run_id=run_id),
     ):
-        backend.start_run(run_id, robot, host=socket.gethostname(), pid=os.getpid())
+        backend.start_run(
+            run_id,
+            robot,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            version=engine.version,
+        )
         log.info("run_started", workers=workers, input=str(input_path), load=load)
         try:
             if load:

@@ -20,7 +20,7 @@ from robotlib.cli._app import (
     shown,
 )
 from robotlib.cli._options import OptionsAnywhere, only_without_command
-from robotlib.queue.models import EXCEPTION_STATES, ItemState, Outcome, WorkItem
+from robotlib.queue.models import EXCEPTION_STATES, ItemState, Outcome, Run, WorkItem
 
 if TYPE_CHECKING:
     from robotlib.project import Project
@@ -122,6 +122,7 @@ def show_run(
                 highlight=False,
                 markup=False,
             )
+        console.print(f"  code: {_code(run)}", highlight=False)
         console.print(f"  counts: {run.counts}", highlight=False)
         console.print(f"  folder: {folder}", highlight=False, markup=False)
         _print_items(f"Items of run {run.id}", items, clear=show_cpr)
@@ -360,3 +361,14 @@ def _print_items(title: str, items: list[WorkItem], *, clear: bool) -> None:
             for i in items
         ],
     )  # fmt: skip
+
+
+def _code(run: Run) -> str:
+    """The code a run ran, in one line (the JSON has every digit)."""
+    if not run.robot_sha256:
+        return "not recorded"
+    commit = run.git_commit[:12] or "not in a git checkout"
+    return (
+        f"robotlib {run.robotlib_version}, robot file SHA-256 "
+        f"{run.robot_sha256[:12]}, commit {commit}"
+    )

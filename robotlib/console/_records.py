@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from robotlib.queue.models import ItemState, Outcome, RunStatus
+from robotlib.versions import CodeVersion
 
 __all__ = [
     "Artifact",
@@ -89,6 +90,7 @@ class RunSummary:
     host: str
     pid: int
     note: str
+    code: CodeVersion
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +324,8 @@ class ItemDetail:
     payload: dict[str, Any]
     output: dict[str, Any]
     run_id: str | None
+    not_before: datetime | None = None
+    deadline: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,3 +357,5 @@ class ItemPage:
     history: tuple[HistoryRow, ...]
     audit: tuple[AuditRow, ...]
     artifacts: tuple[Artifact, ...]
+    #: The code of the run that worked it last (None: no run, or not recorded).
+    code: CodeVersion | None = None

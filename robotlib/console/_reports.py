@@ -30,6 +30,7 @@ dashboard shows the coordinator only and its run page gathers the workers' items
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -391,9 +392,15 @@ def item_page(project: Project, item_id: int, *, show_cpr: bool = False) -> Item
         payload=shown_data(item.payload, clear=show_cpr),
         output=shown_data(item.output, clear=show_cpr),
         run_id=item.run_id,
+        not_before=item.not_before,
+        deadline=item.deadline,
     )
     artifacts = [item_artifact(project, item, path) for path in item.artifacts]
-    return ItemPage(detail, tuple(history), tuple(audit), tuple(artifacts))
+    code = None
+    if item.run_id is not None:
+        with contextlib.suppress(KeyError):
+            code = backend.get_run(item.run_id).code
+    return ItemPage(detail, tuple(history), tuple(audit), tuple(artifacts), code)
 
 
 def is_trace(path: Path) -> bool:
@@ -475,6 +482,7 @@ def _summary(run: Run, workers: Sequence[Run], *, clear: bool = False) -> RunSum
         host=run.host,
         pid=run.pid,
         note=shown_text(run.note, clear=clear),
+        code=run.code,
     )
 
 

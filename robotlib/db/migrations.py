@@ -88,12 +88,31 @@ def _add_console_notices(conn: Connection) -> None:
             conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
+def _add_run_versions(conn: Connection) -> None:
+    """Version 5: the code each run ran (robotlib, the robot file, the commit).
+
+    Runs recorded before have "" in each: their code is not known.
+    """
+    columns = {c["name"] for c in inspect(conn).get_columns("runs")}
+    for column, size in (
+        ("robotlib_version", 64),
+        ("robot_sha256", 64),
+        ("git_commit", 40),
+    ):
+        if column not in columns:
+            conn.exec_driver_sql(
+                f"ALTER TABLE runs ADD COLUMN {column} VARCHAR({size})"
+                " NOT NULL DEFAULT ''"
+            )
+
+
 #: Every migration, oldest first; ``MIGRATIONS[i]`` upgrades version i to i + 1.
 MIGRATIONS: list[Migration] = [
     _create_baseline,
     _add_scheduler_tables,
     _add_console_tables,
     _add_console_notices,
+    _add_run_versions,
 ]
 
 #: The schema version this code writes.

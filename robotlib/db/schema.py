@@ -151,6 +151,9 @@ runs = Table(
     Column("host", String(255), nullable=False),
     Column("pid", Integer, nullable=False),
     Column("note", Text, nullable=False),
+    Column("robotlib_version", String(64), nullable=False, server_default=""),
+    Column("robot_sha256", String(64), nullable=False, server_default=""),
+    Column("git_commit", String(40), nullable=False, server_default=""),
     Index("ix_runs_robot_started", "robot", "started_at"),
 )
 

@@ -19,6 +19,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -39,7 +40,7 @@ from robotlib.queue.models import (
 from robotlib.reading import Reading, reading
 from robotlib.robot import Robot, Row, RowError, SourceRow
 from robotlib.settings import Settings
-from robotlib.validation import explain, failed_check, input_key
+from robotlib.validation import clipped, explain, failed_check, input_key
 
 __all__ = ["DryRunReport", "Intake", "invalid_row"]
 
@@ -85,6 +86,7 @@ class Intake:
         self.robot = robot
         self.backend = backend
         self.redactor = redactor
+        self._zone = ZoneInfo(settings.time_zone)
         self._reading = Reading(
             locale=settings.locale,
             time_zone=settings.time_zone,
@@ -215,13 +217,17 @@ class Intake:
                     location,
                 )
                 continue
-            yield (
-                NewItem(
-                    reference=self.robot.reference_of(model),
-                    payload=model.model_dump(mode="json"),
-                ),
-                location,
-            )
+            reference = self.robot.reference_of(model)
+            payload = model.model_dump(mode="json")
+            try:
+                timing = self.robot.timing_of(model, self._zone)
+            except Exception as exc:  # the robot's function failed on this row
+                what = f"{type(exc).__name__}: {clipped(str(exc))[1:-1]}"
+                message = f"{location}: the robot's priority or timing failed ({what})"
+                rejected = self.redactor.masked(message)
+                yield NewItem(reference, payload, rejected=rejected), location
+                continue
+            yield NewItem(reference, payload, **timing), location
 
     def _validated(self, values: Mapping[str, Any] | BaseModel) -> BaseModel:
         """The row as the robot's item; a reader's validated model is taken as it is."""

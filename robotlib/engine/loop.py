@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ from robotlib.queue.base import QueueBackend
 from robotlib.queue.models import EnqueueResult, ItemState, Outcome, RunStatus
 from robotlib.robot import Robot
 from robotlib.settings import Settings
+from robotlib.versions import CodeVersion
 
 __all__ = ["Engine"]
 
@@ -100,8 +101,11 @@ class Engine:
         sleep: Callable[[float], object] | None = None,
         shared: Mapping[str, Any] | None = None,
         input_stable_s: float = 0.0,
+        version: CodeVersion | None = None,
     ) -> None:
         robot = with_project_defaults(robot, settings)
+        #: The code this engine runs, recorded on each of its runs.
+        self.version = version
         self.robot = robot
         self.input_stable_s = input_stable_s
         self.shared = dict(shared or {})
@@ -167,9 +171,19 @@ class Engine:
             ),
         ):
             self.backend.start_run(
-                run_id, self.robot.name, host=self.host, pid=self.pid
+                run_id,
+                self.robot.name,
+                host=self.host,
+                pid=self.pid,
+                version=self.version,
             )
-            log.info("run_started", host=self.host, pid=self.pid, input=str(input_path))
+            log.info(
+                "run_started",
+                host=self.host,
+                pid=self.pid,
+                input=str(input_path),
+                **asdict(self.version or CodeVersion()),
+            )
             try:
                 if load:
                     loaded, rejected = self._intake().load(input_path, run_id)

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from copy import deepcopy
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import datetime
 
 from robotlib.errors import ItemNotFoundError, QueueError
@@ -28,6 +28,7 @@ from robotlib.queue import models
 from robotlib.queue.base import Clock, ItemQuery, QueueBackend, utc_now
 from robotlib.queue.models import AuditEntry, HistoryEntry, ItemState, Run, WorkItem
 from robotlib.queue.trails import AuditQuery
+from robotlib.versions import CodeVersion
 
 __all__ = ["InMemoryBackend"]
 
@@ -170,12 +171,30 @@ class InMemoryBackend(QueueBackend):
 
     # Runs ------------------------------------------------------------------------
 
-    def start_run(self, run_id: str, robot: str, *, host: str, pid: int) -> Run:
+    def start_run(
+        self,
+        run_id: str,
+        robot: str,
+        *,
+        host: str,
+        pid: int,
+        version: CodeVersion | None = None,
+    ) -> Run:
         with self._lock:
             now = self.clock()
             if run_id in self._runs:
                 raise QueueError(f"a run with id {run_id!r} exists already")
-            run = Run(run_id, robot, now, None, models.RunStatus.RUNNING, {}, host, pid)
+            run = Run(
+                run_id,
+                robot,
+                now,
+                None,
+                models.RunStatus.RUNNING,
+                {},
+                host,
+                pid,
+                **asdict(version or CodeVersion()),
+            )
             self._runs[run_id] = run
             return replace(run, counts={})
 

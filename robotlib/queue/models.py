@@ -11,6 +11,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from robotlib.versions import CodeVersion
+
 __all__ = [
     "EXCEPTION_STATES",
     "FINISHED_STATES",
@@ -162,6 +164,15 @@ class Run:
     host: str = ""
     pid: int = 0
     note: str = ""
+    #: The code it ran (see :mod:`robotlib.versions`); "" where not recorded.
+    robotlib_version: str = ""
+    robot_sha256: str = ""
+    git_commit: str = ""
+
+    @property
+    def code(self) -> CodeVersion:
+        """The code it ran, as one value."""
+        return CodeVersion(self.robotlib_version, self.robot_sha256, self.git_commit)
 
 
 @dataclass(frozen=True, slots=True)

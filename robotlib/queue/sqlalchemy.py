@@ -58,6 +58,7 @@ from robotlib.queue.models import (
     WorkItem,
 )
 from robotlib.queue.trails import AuditQuery
+from robotlib.versions import CodeVersion
 
 __all__ = ["SqlAlchemyBackend"]
 
@@ -282,8 +283,26 @@ class SqlAlchemyBackend(QueueBackend):
 
     # Runs ------------------------------------------------------------------------
 
-    def start_run(self, run_id: str, robot: str, *, host: str, pid: int) -> Run:
-        run = Run(run_id, robot, self.clock(), None, RunStatus.RUNNING, {}, host, pid)
+    def start_run(
+        self,
+        run_id: str,
+        robot: str,
+        *,
+        host: str,
+        pid: int,
+        version: CodeVersion | None = None,
+    ) -> Run:
+        run = Run(
+            run_id,
+            robot,
+            self.clock(),
+            None,
+            RunStatus.RUNNING,
+            {},
+            host,
+            pid,
+            **asdict(version or CodeVersion()),
+        )
         with self._transaction() as conn:
             if conn.scalar(select(_r.c.id).where(_r.c.id == run_id)) is not None:
                 raise QueueError(f"a run with id {run_id!r} exists already")

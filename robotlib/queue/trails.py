@@ -15,6 +15,7 @@ from datetime import datetime
 
 from robotlib.queue._transitions import aware
 from robotlib.queue.models import AuditEntry, Run, RunStatus
+from robotlib.versions import CodeVersion
 
 __all__ = ["AuditQuery", "AuditTrail", "RunLog"]
 
@@ -37,8 +38,16 @@ class RunLog(abc.ABC):
     """The runs of a project's robots."""
 
     @abc.abstractmethod
-    def start_run(self, run_id: str, robot: str, *, host: str, pid: int) -> Run:
-        """Record a run that starts now."""
+    def start_run(
+        self,
+        run_id: str,
+        robot: str,
+        *,
+        host: str,
+        pid: int,
+        version: CodeVersion | None = None,
+    ) -> Run:
+        """Record a run that starts now (with the code it runs, where known)."""
 
     @abc.abstractmethod
     def finish_run(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import Result
 
+from robotlib import __version__
 from robotlib.queue import QueueBackend
 from robotlib.queue.models import Run
 
@@ -210,3 +214,45 @@ def test_runs_show_unknown_or_ambiguous_id_exits_2(
         unknown.stderr,
     )
     assert (2, "'2' is ambiguous\n") == (ambiguous.exit_code, ambiguous.stderr)
+
+
+def test_runs_show_names_the_code_a_run_ran(
+    rpa: Callable[..., Result], project: Path, input_file: Path
+) -> None:
+    """A run records robotlib's version, the robot file's SHA-256 and the project's
+    commit; `rpa runs show` prints them, its JSON has them whole."""
+    git = ["git", "-C", str(project), "-c", "user.name=t", "-c", "user.email=t@x"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "robots"], check=True)
+    commit = subprocess.run(
+        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    robot_file = (project / "robots" / "fake_lab.py").read_bytes()
+    digest = hashlib.sha256(robot_file).hexdigest()
+    rpa("run", "fake_lab", "--input", str(input_file))
+    [run] = json.loads(rpa("runs", "--json").stdout)
+
+    shown = rpa("runs", "show", run["id"])
+    as_json = json.loads(rpa("runs", "show", run["id"], "--json").stdout)["run"]
+
+    assert (
+        f"  code: robotlib {__version__}, robot file SHA-256 {digest[:12]}, "
+        f"commit {commit[:12]}"
+    ) in shown.stdout.splitlines()
+    assert (__version__, digest, commit) == (
+        as_json["robotlib_version"],
+        as_json["robot_sha256"],
+        as_json["git_commit"],
+    )
+
+
+def test_a_run_outside_a_git_checkout_says_so(
+    rpa: Callable[..., Result], three_runs: list[Run]
+) -> None:
+    """No commit where the project is no git checkout; the file's hash is there."""
+    shown = rpa("runs", "show", three_runs[-1].id)
+
+    [line] = [line for line in shown.stdout.splitlines() if "code:" in line]
+    assert line.endswith("commit not in a git checkout")
+    assert re.search(r"SHA-256 [0-9a-f]{12},", line)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,10 +23,12 @@ from robotlib.console._login_limiter import LoginLimiter
 from robotlib.project import Project
 from robotlib.queue.models import ItemState, NewItem, RunStatus, WorkItem
 from robotlib.settings import load_settings
+from robotlib.versions import CodeVersion
 
 PASSWORD = "correct horse battery"
 FAST = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
 RUN_ID = "20261123T020000Z-abc123"
+CODE = CodeVersion("0.1.0", "ab" * 32, "c" * 40)
 
 ROBOT = '''\
 """A robot the schedule file names."""
@@ -91,7 +93,7 @@ def console(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Console
 
 def _record_run(project: Project) -> None:
     backend = project.backend
-    backend.start_run(RUN_ID, "lab", host="vm", pid=1)
+    backend.start_run(RUN_ID, "lab", host="vm", pid=1, version=CODE)
     backend.enqueue(
         "lab",
         [NewItem(cpr, {"cpr": cpr}) for cpr in ("010190-1234", "240512-4123", "3")],
@@ -779,3 +781,38 @@ def test_the_csv_export_holds_every_filtered_row_masked(big: Console) -> None:
     for body in (every, failed, run):
         assert not FULL_CPR.search(body.content.decode("utf-8-sig"))
     assert "-****" in text
+
+
+def test_run_and_item_pages_name_the_code_that_ran(console: Console) -> None:
+    """The run page and each item's page show robotlib's version, the robot file's
+    SHA-256 and the commit (short, the whole in its title); in Danish too."""
+    assert 303 == log_in(console.client, "vera")
+    item = console.item("010190-1234")
+    pages = [
+        console.client.get(f"/runs/{RUN_ID}"),
+        console.client.get(f"/items/{item.id}"),
+    ]
+    danish = console.client.get(f"/runs/{RUN_ID}", headers={"Accept-Language": "da"})
+
+    for page in pages:
+        assert "robotlib 0.1.0" in page.text
+        assert f'<code title="{"ab" * 32}">{"ab" * 6}</code>' in page.text
+        assert f'<code title="{"c" * 40}">{"c" * 12}</code>' in page.text
+    assert "robotfilens SHA-256" in danish.text
+
+
+def test_item_page_shows_priority_and_deadline(console: Console) -> None:
+    """An item the robot gave a priority and deadline shows both, in local time;
+    one without neither shows no such row."""
+    deadline = datetime(2026, 12, 8, 5, 0, tzinfo=UTC)  # 06:00 in Copenhagen
+    console.project.backend.enqueue(
+        "lab", [NewItem("urgent", {"cpr": "4"}, priority=10, deadline=deadline)]
+    )
+    assert 303 == log_in(console.client, "vera")
+
+    urgent = console.client.get(f"/items/{console.item('urgent').id}").text
+    plain = console.client.get(f"/items/{console.item('3').id}").text
+
+    assert '<td id="priority">10</td>' in urgent
+    assert "\N{EN DASH} · 2026-12-08 06:00" in urgent
+    assert 'id="priority"' not in plain

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from robotlib.db import migrations
 from robotlib.errors import QueueError
 from robotlib.queue import NewItem, SqlAlchemyBackend
+from robotlib.versions import CodeVersion
 
 ROBOT = "lab_results"
 
@@ -222,3 +223,30 @@ def test_version_3_database_gets_notices_and_languages(
     )
     assert [(migrations.SCHEMA_VERSION,)] == stored_version(sqlite_path)
     assert references == [item.reference for item in backend.items(ROBOT)]
+
+
+def test_version_4_database_gets_run_versions(
+    make_sqlite_backend: MakeBackend, sqlite_path: Path
+) -> None:
+    """Runs recorded before robotlib kept the code they ran keep their rows, with
+    "" for the code; new runs record it."""
+    make_sqlite_backend().close()
+    run_sql(
+        sqlite_path,
+        "ALTER TABLE runs DROP COLUMN robotlib_version",
+        "ALTER TABLE runs DROP COLUMN robot_sha256",
+        "ALTER TABLE runs DROP COLUMN git_commit",
+        "INSERT INTO runs (id, robot, started_at, status, counts, host, pid, note)"
+        " VALUES ('old', 'lab', '2026-12-01 00:00:00', 'completed', '{}', 'h', 1, '')",
+        "UPDATE schema_version SET version = 4",
+    )
+
+    backend = make_sqlite_backend()
+    code = CodeVersion("0.1.0", "ab" * 32, "")
+    backend.start_run("new", ROBOT, host="h", pid=1, version=code)
+
+    assert (CodeVersion(), code) == (
+        backend.get_run("old").code,
+        backend.get_run("new").code,
+    )
+    assert [(migrations.SCHEMA_VERSION,)] == stored_version(sqlite_path)

@@ -23,6 +23,7 @@ from robotlib.queue import (
     RunStatus,
     WorkItem,
 )
+from robotlib.versions import CodeVersion
 
 ROBOT = "lab_results"
 LEASE = timedelta(minutes=5)
@@ -931,6 +932,18 @@ def test_run_start_finish_and_get(backend: QueueBackend, clock: Any) -> None:
         finished.note,
     )
     assert finished == backend.get_run("run-1")
+
+
+def test_a_run_records_the_code_it_ran(backend: QueueBackend) -> None:
+    """robotlib's version, the robot file's hash and the commit are kept; a run
+    started without them has "" in each."""
+    code = CodeVersion("0.1.0", "ab" * 32, "c" * 40)
+    backend.start_run("run-1", ROBOT, host="h", pid=1, version=code)
+    backend.start_run("run-2", ROBOT, host="h", pid=1)
+    backend.finish_run("run-1", status=RunStatus.COMPLETED, counts={})
+
+    assert code == backend.get_run("run-1").code
+    assert CodeVersion() == backend.get_run("run-2").code
 
 
 def test_runs_are_listed_newest_first(backend: QueueBackend, clock: Any) -> None:

@@ -188,3 +188,39 @@ def test_api_login_locks_the_account_as_the_pages_do(
     assert "Wrong user name or password." == answers[0].json()["error"]
     assert "locked" in answers[-1].json()["error"]
     assert (401, "locked") == (right.status_code, right.json()["error"].split()[3])
+
+
+def test_the_viewer_opens_a_document_by_its_ticket_only(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """The patient's documents come with a viewer URL; the viewer (an iframe sends
+    no token) opens with that URL's ticket, not with another document's or none."""
+    client = make_client()  # logged in to the pages, to archive a document
+    pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
+    for title in ("Epikrise", "Henvisning"):
+        archived = client.post(
+            "/patients/1/documents",
+            data={"doc_type": "Epikrise", "doc_date": "2026-11-30", "title": title},
+            files={"file": ("letter.pdf", pdf, "application/pdf")},
+            follow_redirects=False,
+        )
+        assert 303 == archived.status_code, archived.text
+    headers = _token(client)
+
+    shown = client.get("/spa/api/patients/1", headers=headers).json()["documents"]
+    first, second = sorted(shown, key=lambda d: d["id"])
+    viewer = client.get(first["viewer"])
+    other_ticket = second["viewer"].split("ticket=")[1]
+    wrong = client.get(f"/spa/viewer/{first['id']}?ticket={other_ticket}")
+    download = client.get(first["viewer"].replace("?", "/file?"))
+
+    assert ["Epikrise", "Henvisning"] == [first["title"], second["title"]]
+    assert (
+        200 == viewer.status_code and '<h1 id="doc-title">Epikrise</h1>' in viewer.text
+    )
+    assert (403, 403) == (
+        wrong.status_code,
+        client.get(f"/spa/viewer/{first['id']}").status_code,
+    )
+    assert pdf == download.content
+    assert "attachment" in download.headers["content-disposition"]
