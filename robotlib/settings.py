@@ -231,6 +231,11 @@ class ConsoleSettings(BaseModel):
         description="Single sign-on by OpenID Connect: the [console.oidc] table; "
         "none: local users only.",
     )
+    metrics_credentials: str | None = Field(
+        default=None,
+        description="The credentials system whose password is the bearer token a "
+        "Prometheus scraper sends to /metrics; none: only signed-in users read it.",
+    )
 
 
 class RobotDefaults(BaseModel):

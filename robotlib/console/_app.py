@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from robotlib.console._accounts import AccountStore, Session
 from robotlib.console._i18n import LANGUAGES, load_catalogues
 from robotlib.console._login_limiter import LoginLimiter
+from robotlib.console._metrics import add_metrics_route
 from robotlib.console._oidc import add_oidc_routes
 from robotlib.console._pages import add_error_pages, back_to, catalogue_of, render
 from robotlib.console._review_pages import add_review_routes
@@ -90,6 +91,7 @@ def create_app(
     _routes(app)
     add_review_routes(app)
     add_oidc_routes(app)
+    add_metrics_route(app, project)
     return app
 
 

@@ -816,3 +816,15 @@ def test_item_page_shows_priority_and_deadline(console: Console) -> None:
     assert '<td id="priority">10</td>' in urgent
     assert "\N{EN DASH} · 2026-12-08 06:00" in urgent
     assert 'id="priority"' not in plain
+
+
+def test_a_signed_in_user_reads_the_metrics(console: Console) -> None:
+    """Without a metrics token configured, /metrics is for signed-in users: 401
+    before signing in, the figures after."""
+    before = console.client.get("/metrics")
+    assert 303 == log_in(console.client, "vera")
+
+    after = console.client.get("/metrics")
+
+    assert (401, 200) == (before.status_code, after.status_code)
+    assert 'rpa_items{robot="lab",state="done"} 1.0' in after.text
