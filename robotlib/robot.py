@@ -79,6 +79,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from robotlib.context import Application, Context
+from robotlib.queue.models import Handoff, NewItem
 
 __all__ = [
     "ApplicationSpec",
@@ -245,6 +246,10 @@ class Robot(BaseModel, Generic[ItemT]):
         deadline: ``deadline(item) -> datetime | None``: done by then, or noticed.
             A datetime without a time zone is the project's ``time_zone``. A row
             whose function raises is a business exception saying so.
+        outputs_to: work for other robots when an item is done: robot name →
+            ``payload(item, output) -> dict | BaseModel | None`` (None: nothing for
+            that robot). The new item (its reference the item's) is created in
+            the transaction that records the item done: never lost, never twice.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
@@ -272,6 +277,9 @@ class Robot(BaseModel, Generic[ItemT]):
     priority: Callable[[Any], int] | None = None
     not_before: Callable[[Any], datetime | None] | None = None
     deadline: Callable[[Any], datetime | None] | None = None
+    outputs_to: Mapping[str, Callable[[Any, dict[str, Any]], Any]] = Field(
+        default_factory=dict
+    )
 
     def __init__(
         self,
@@ -301,6 +309,10 @@ class Robot(BaseModel, Generic[ItemT]):
         priority: Callable[[ItemT], int] | None = None,
         not_before: Callable[[ItemT], datetime | None] | None = None,
         deadline: Callable[[ItemT], datetime | None] | None = None,
+        outputs_to: Mapping[
+            str, Callable[[ItemT, dict[str, Any]], BaseModel | Mapping[str, Any] | None]
+        ]
+        | None = None,
     ) -> None:
         given = {key: value for key, value in locals().items() if value is not None}
         given.pop("self")
@@ -452,6 +464,20 @@ class Robot(BaseModel, Generic[ItemT]):
                 moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
             ).astimezone(UTC)
         return timing
+
+    def handoffs_of(
+        self, item: BaseModel, reference: str, output: dict[str, Any]
+    ) -> list[Handoff]:
+        """The items ``outputs_to`` hands off for a done item (see the class)."""
+        found = []
+        for robot, payload_of in self.outputs_to.items():
+            payload = payload_of(item, output)
+            if payload is None:
+                continue
+            if isinstance(payload, BaseModel):
+                payload = payload.model_dump(mode="json")
+            found.append(Handoff(robot, NewItem(reference, dict(payload))))
+        return found
 
     @property
     def stage_names(self) -> tuple[str, ...]:

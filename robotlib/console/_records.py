@@ -326,6 +326,18 @@ class ItemDetail:
     run_id: str | None
     not_before: datetime | None = None
     deadline: datetime | None = None
+    #: The item that handed this one off, and those this one handed off.
+    parent: ItemLink | None = None
+    children: tuple[ItemLink, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ItemLink:
+    """Another item an item's page links to: its id, robot and state."""
+
+    id: int
+    robot: str
+    state: ItemState
 
 
 @dataclass(frozen=True, slots=True)

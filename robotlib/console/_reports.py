@@ -50,6 +50,7 @@ from robotlib.console._records import (
     ExceptionRow,
     HistoryRow,
     ItemDetail,
+    ItemLink,
     ItemPage,
     ItemRow,
     NextRun,
@@ -62,8 +63,9 @@ from robotlib.console._records import (
 )
 from robotlib.console._run_files import find_run, item_artifact, run_artifacts, run_file
 from robotlib.console._timeline import read_timeline
-from robotlib.errors import ConfigurationError
+from robotlib.errors import ConfigurationError, ItemNotFoundError
 from robotlib.project import Project
+from robotlib.queue.base import QueueBackend
 from robotlib.queue.models import EXCEPTION_STATES, ItemState, Run, RunStatus, WorkItem
 from robotlib.scheduler import ScheduleService
 from robotlib.settings import DISPLAY_TZ
@@ -394,6 +396,10 @@ def item_page(project: Project, item_id: int, *, show_cpr: bool = False) -> Item
         run_id=item.run_id,
         not_before=item.not_before,
         deadline=item.deadline,
+        parent=_link(backend, item.parent_id),
+        children=tuple(
+            ItemLink(c.id, c.robot, c.state) for c in backend.items(parent_id=item.id)
+        ),
     )
     artifacts = [item_artifact(project, item, path) for path in item.artifacts]
     code = None
@@ -401,6 +407,16 @@ def item_page(project: Project, item_id: int, *, show_cpr: bool = False) -> Item
         with contextlib.suppress(KeyError):
             code = backend.get_run(item.run_id).code
     return ItemPage(detail, tuple(history), tuple(audit), tuple(artifacts), code)
+
+
+def _link(backend: QueueBackend, item_id: int | None) -> ItemLink | None:
+    if item_id is None:
+        return None
+    try:
+        found = backend.get(item_id)
+    except ItemNotFoundError:  # purged
+        return None
+    return ItemLink(found.id, found.robot, found.state)
 
 
 def is_trace(path: Path) -> bool:

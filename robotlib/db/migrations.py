@@ -106,6 +106,16 @@ def _add_run_versions(conn: Connection) -> None:
             )
 
 
+def _add_item_parents(conn: Connection) -> None:
+    """Version 6: the item whose completion handed an item off (``parent_id``)."""
+    if "parent_id" not in {c["name"] for c in inspect(conn).get_columns("work_items")}:
+        kind = "INTEGER" if conn.dialect.name == "sqlite" else "BIGINT"
+        conn.exec_driver_sql(f"ALTER TABLE work_items ADD COLUMN parent_id {kind}")
+    conn.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS ix_work_items_parent ON work_items (parent_id)"
+    )
+
+
 #: Every migration, oldest first; ``MIGRATIONS[i]`` upgrades version i to i + 1.
 MIGRATIONS: list[Migration] = [
     _create_baseline,
@@ -113,6 +123,7 @@ MIGRATIONS: list[Migration] = [
     _add_console_tables,
     _add_console_notices,
     _add_run_versions,
+    _add_item_parents,
 ]
 
 #: The schema version this code writes.

@@ -102,6 +102,7 @@ work_items = Table(
     Column("error_message", Text),
     Column("artifacts", JSON, nullable=False),
     Column("run_id", String(100)),
+    Column("parent_id", _Id),
     UniqueConstraint("robot", "reference", name="uq_work_items_robot_reference"),
     # Ids are never reused, even after a purge: history and audit entries name them.
     sqlite_autoincrement=True,
@@ -120,6 +121,7 @@ Index(
 )
 Index("ix_work_items_lease", work_items.c.state, work_items.c.lease_expires)
 Index("ix_work_items_run", work_items.c.run_id)
+Index("ix_work_items_parent", work_items.c.parent_id)
 
 item_history = Table(
     "item_history",

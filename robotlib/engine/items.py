@@ -130,11 +130,15 @@ class ItemProcessor:
             _lease.check()
             found = robot.precheck(ctx, model)
             if found is not None:
+                output = _as_output(found, "precheck")
                 self.backend.complete(
                     item.id,
                     owner=owner,
-                    output=_as_output(found, "precheck"),
+                    output=output,
                     note="done already (precheck)",
+                    handoffs=robot.handoffs_of(
+                        model, item.reference, {**item.output, **output}
+                    ),
                 )
                 log.info("item_done", duration_ms=elapsed_ms(started), precheck=True)
                 return Outcome.DONE
@@ -152,8 +156,15 @@ class ItemProcessor:
             _lease.check()
             robot.verify(ctx, model, ctx.output)
         _lease.check()
-        self.backend.complete(item.id, owner=owner, output=ctx.output)
-        log.info("item_done", duration_ms=elapsed_ms(started))
+        handoffs = robot.handoffs_of(model, item.reference, ctx.output)
+        self.backend.complete(
+            item.id, owner=owner, output=ctx.output, handoffs=handoffs
+        )
+        log.info(
+            "item_done",
+            duration_ms=elapsed_ms(started),
+            **({"handed_to": [h.robot for h in handoffs]} if handoffs else {}),
+        )
         return Outcome.DONE
 
     def _keep_trace(self, ctx: Context, item: WorkItem) -> None:

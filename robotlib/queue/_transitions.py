@@ -120,7 +120,13 @@ def require_note(note: str, action: str) -> str:
 
 
 def enqueued(
-    robot: str, new: NewItem, *, now: datetime, run_id: str | None, item_id: int = 0
+    robot: str,
+    new: NewItem,
+    *,
+    now: datetime,
+    run_id: str | None,
+    item_id: int = 0,
+    parent_id: int | None = None,
 ) -> Change:
     """Return the creation of an item (``from_state`` None in its history)."""
     rejected = new.rejected is not None
@@ -146,8 +152,12 @@ def enqueued(
         error_message=new.rejected,
         artifacts=(),
         run_id=run_id,
+        parent_id=parent_id,
     )
-    return Change(item, item, new.rejected or "enqueued", run_id, created=True)
+    note = new.rejected or (
+        "enqueued" if parent_id is None else f"from item {parent_id}"
+    )
+    return Change(item, item, note, run_id, created=True)
 
 
 def claimed(

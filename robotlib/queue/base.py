@@ -53,6 +53,7 @@ from robotlib.queue import _transitions as t
 from robotlib.queue.models import (
     AuditEntry,
     EnqueueResult,
+    Handoff,
     HistoryEntry,
     ItemState,
     NewItem,
@@ -79,6 +80,7 @@ class ItemQuery:
     reference: str | None = None
     run_id: str | None = None
     limit: int | None = None
+    parent_id: int | None = None
 
 
 class QueueBackend(RunLog, AuditTrail, abc.ABC):
@@ -109,6 +111,11 @@ class QueueBackend(RunLog, AuditTrail, abc.ABC):
     @abc.abstractmethod
     def _save(self, tx: Any, item: WorkItem, history: HistoryEntry | None) -> WorkItem:
         """Store ``item`` (and ``history``, its change, if any); return it as read."""
+
+    @abc.abstractmethod
+    def _add(self, tx: Any, change: t.Change, now: datetime) -> WorkItem | None:
+        """Store the item a creation ``change`` makes, with its history entry, unless
+        its robot has that reference already (then None, and nothing stored)."""
 
     @abc.abstractmethod
     def _audit(self, tx: Any, entry: AuditEntry) -> None:
@@ -186,14 +193,34 @@ class QueueBackend(RunLog, AuditTrail, abc.ABC):
             return self._save(tx, staged, None)
 
     def complete(
-        self, item_id: int, *, owner: str, output: dict[str, Any], note: str = ""
+        self,
+        item_id: int,
+        *,
+        owner: str,
+        output: dict[str, Any],
+        note: str = "",
+        handoffs: Sequence[Handoff] = (),
     ) -> WorkItem:
-        """End the item ``done`` with its output (merged into ``output``)."""
+        """End the item ``done`` with its output (merged into ``output``).
+
+        Each hand-off becomes a ``new`` item of its robot in the same transaction,
+        its ``parent_id`` this item: the item is done with its children or not at
+        all. A child whose reference its robot has already is not added again.
+        """
         now = self.clock()
         with self._transaction() as tx:
             item = self._load(tx, item_id)
             change = t.completed(item, owner=owner, output=output, note=note, now=now)
-            return self._apply(tx, change, now)
+            children = [  # every change known before anything is stored
+                t.enqueued(
+                    h.robot, h.item, now=now, run_id=item.run_id, parent_id=item.id
+                )
+                for h in handoffs
+            ]
+            done = self._apply(tx, change, now)
+            for child in children:
+                self._add(tx, child, now)
+            return done
 
     def fail(
         self,
@@ -361,10 +388,13 @@ class QueueBackend(RunLog, AuditTrail, abc.ABC):
         reference: str | None = None,
         run_id: str | None = None,
         limit: int | None = None,
+        parent_id: int | None = None,
     ) -> list[WorkItem]:
-        """Return items, oldest first, filtered by robot, states, reference and run."""
+        """Return items, oldest first, filtered by robot, states, reference, run and
+        parent (the items an item handed off)."""
         wanted = None if states is None else frozenset(ItemState(s) for s in states)
-        return self._find_items(ItemQuery(robot, wanted, reference, run_id, limit))
+        query = ItemQuery(robot, wanted, reference, run_id, limit, parent_id)
+        return self._find_items(query)
 
     @abc.abstractmethod
     def _find_items(self, query: ItemQuery) -> list[WorkItem]:

@@ -75,6 +75,16 @@ class InMemoryBackend(QueueBackend):
             self._history.setdefault(item.id, []).append(history)
         return _copied(item)
 
+    def _add(self, tx: None, change: t.Change, now: datetime) -> WorkItem | None:
+        key = (change.after.robot, change.after.reference)
+        if key in self._references:
+            return None
+        self._last_id += 1
+        item = replace(change.after, id=self._last_id)
+        self._references.add(key)
+        self._save(None, item, replace(change.history(now), item_id=item.id))
+        return _copied(item)
+
     def _audit(self, tx: None, entry: AuditEntry) -> None:
         self._audit_entries.append(replace(entry, id=len(self._audit_entries) + 1))
 
@@ -155,6 +165,7 @@ class InMemoryBackend(QueueBackend):
                 and (query.states is None or item.state in query.states)
                 and query.reference in (None, item.reference)
                 and query.run_id in (None, item.run_id)
+                and query.parent_id in (None, item.parent_id)
             ]
         return found[: query.limit] if query.limit is not None else found
 

@@ -137,6 +137,16 @@ class WorkItem:
     error_message: str | None
     artifacts: tuple[str, ...]
     run_id: str | None
+    #: The item whose completion created this one (a robot's hand-off), if any.
+    parent_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """An item for another robot, created when the item handing it off is done."""
+
+    robot: str
+    item: NewItem
 
 
 @dataclass(frozen=True, slots=True)

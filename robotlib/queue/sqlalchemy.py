@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 
 from sqlalchemy import (
@@ -38,6 +38,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from robotlib.db import database_engine, transaction, upgrade
@@ -145,6 +146,21 @@ class SqlAlchemyBackend(QueueBackend):
         if history is not None:
             tx.execute(_INSERT_HISTORY, rows.history_values(history, item_id=item.id))
         return item
+
+    def _add(self, tx: Connection, change: t.Change, now: datetime) -> WorkItem | None:
+        dialect = postgresql if tx.dialect.name == "postgresql" else sqlite
+        statement = (
+            dialect.insert(_w)
+            .values(rows.item_values(change.after))
+            .on_conflict_do_nothing(index_elements=["robot", "reference"])
+            .returning(_w.c.id)
+        )
+        item_id = tx.scalar(statement)  # None: the robot has the reference already
+        if item_id is None:
+            return None
+        history = rows.history_values(change.history(now), item_id=item_id)
+        tx.execute(_INSERT_HISTORY, history)
+        return replace(change.after, id=item_id)
 
     def _audit(self, tx: Connection, entry: AuditEntry) -> None:
         values = asdict(entry)
@@ -257,6 +273,8 @@ class SqlAlchemyBackend(QueueBackend):
             select_ = select_.where(_w.c.reference == query.reference)
         if query.run_id is not None:
             select_ = select_.where(_w.c.run_id == query.run_id)
+        if query.parent_id is not None:
+            select_ = select_.where(_w.c.parent_id == query.parent_id)
         with self._read() as conn:
             return [rows.item(row) for row in conn.execute(select_)]
 

@@ -21,7 +21,7 @@ from robotlib.console import create_app
 from robotlib.console._accounts import AccountStore
 from robotlib.console._login_limiter import LoginLimiter
 from robotlib.project import Project
-from robotlib.queue.models import ItemState, NewItem, RunStatus, WorkItem
+from robotlib.queue.models import Handoff, ItemState, NewItem, RunStatus, WorkItem
 from robotlib.settings import load_settings
 from robotlib.versions import CodeVersion
 
@@ -828,3 +828,23 @@ def test_a_signed_in_user_reads_the_metrics(console: Console) -> None:
 
     assert (401, 200) == (before.status_code, after.status_code)
     assert 'rpa_items{robot="lab",state="done"} 1.0' in after.text
+
+
+def test_item_pages_link_parent_and_children(console: Console) -> None:
+    """An item that handed work off links its child, and the child its parent."""
+    backend = console.project.backend
+    backend.enqueue("lab", [NewItem("parent", {"cpr": "5"})])
+    parent = backend.claim_next(
+        "lab", owner="w", lease=timedelta(minutes=5), run_id=RUN_ID
+    )
+    assert parent is not None and parent.reference == "parent"
+    letter = Handoff("letters", NewItem("parent", {"to": "GP"}))
+    backend.complete(parent.id, owner="w", output={}, handoffs=[letter])
+    [child] = backend.items("letters")
+    assert 303 == log_in(console.client, "vera")
+
+    shown_parent = console.client.get(f"/items/{parent.id}").text
+    shown_child = console.client.get(f"/items/{child.id}").text
+
+    assert f'<a href="/items/{child.id}">item {child.id}</a> (letters, ' in shown_parent
+    assert f'<a href="/items/{parent.id}">item {parent.id}</a> (lab, ' in shown_child

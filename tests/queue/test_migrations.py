@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy import Connection
 
 from robotlib.db import migrations
 from robotlib.errors import QueueError
-from robotlib.queue import NewItem, SqlAlchemyBackend
+from robotlib.queue import Handoff, NewItem, SqlAlchemyBackend
 from robotlib.versions import CodeVersion
 
 ROBOT = "lab_results"
@@ -249,4 +250,29 @@ def test_version_4_database_gets_run_versions(
         backend.get_run("old").code,
         backend.get_run("new").code,
     )
+    assert [(migrations.SCHEMA_VERSION,)] == stored_version(sqlite_path)
+
+
+def test_version_5_database_gets_item_parents(
+    make_sqlite_backend: MakeBackend, sqlite_path: Path
+) -> None:
+    """Items enqueued before hand-offs keep their rows, without a parent; a
+    completion can hand an item off afterwards."""
+    references = with_data(make_sqlite_backend)
+    run_sql(
+        sqlite_path,
+        "DROP INDEX ix_work_items_parent",
+        "ALTER TABLE work_items DROP COLUMN parent_id",
+        "UPDATE schema_version SET version = 5",
+    )
+
+    backend = make_sqlite_backend()
+    parent = backend.claim_next(ROBOT, owner="w", lease=timedelta(minutes=5))
+    assert parent is not None
+    handoff = Handoff("letters", NewItem("letter", {}))
+    backend.complete(parent.id, owner="w", output={}, handoffs=[handoff])
+
+    assert references == [item.reference for item in backend.items(ROBOT)]
+    assert [None, None] == [item.parent_id for item in backend.items(ROBOT)]
+    assert [parent.id] == [item.parent_id for item in backend.items("letters")]
     assert [(migrations.SCHEMA_VERSION,)] == stored_version(sqlite_path)

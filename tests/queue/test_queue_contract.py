@@ -17,6 +17,7 @@ from robotlib.errors import (
 from robotlib.queue import (
     AuditEntry,
     EnqueueResult,
+    Handoff,
     ItemState,
     NewItem,
     QueueBackend,
@@ -456,6 +457,57 @@ def test_complete_merges_output_and_finishes(backend: QueueBackend, clock: Any) 
     )
     assert "registered" == backend.history(item.id)[-1].note
     assert done == backend.get(item.id)
+
+
+def test_complete_hands_items_off_in_the_same_transaction(
+    backend: QueueBackend,
+) -> None:
+    """A hand-off becomes a new item of its robot, parent_id the completed item,
+    created in its run; its history says where it came from."""
+    item = claimed_one(backend)
+    letter = Handoff("letters", NewItem("r1-letter", {"to": "GP"}, priority=5))
+
+    backend.complete(item.id, owner="w1", output={}, handoffs=[letter])
+
+    [child] = backend.items("letters")
+    assert (S.NEW, item.id, item.run_id, 5, {"to": "GP"}) == (
+        child.state,
+        child.parent_id,
+        child.run_id,
+        child.priority,
+        child.payload,
+    )
+    assert [(None, S.NEW, f"from item {item.id}")] == [
+        (h.from_state, h.to_state, h.note) for h in backend.history(child.id)
+    ]
+    assert None is backend.get(item.id).parent_id
+
+
+def test_a_child_already_there_is_not_handed_off_again(backend: QueueBackend) -> None:
+    """Two parents handing off one reference make one child (the first's)."""
+    backend.enqueue(ROBOT, [NewItem("r1", {}), NewItem("r2", {})])
+    letter = Handoff("letters", NewItem("letter", {}))
+    for _ in range(2):
+        parent = claim(backend)
+        backend.complete(parent.id, owner="w1", output={}, handoffs=[letter])
+
+    [child] = backend.items("letters")
+    assert backend.items(ROBOT)[0].id == child.parent_id
+
+
+def test_a_completion_that_fails_hands_nothing_off(backend: QueueBackend) -> None:
+    """A lost lease, or a child that cannot be stored: the parent stays in progress
+    and no child exists (never a child without its parent done)."""
+    item = claimed_one(backend)
+    letter = Handoff("letters", NewItem("letter", {}))
+    bad = Handoff("letters", NewItem("bad", {"when": object()}))
+
+    with pytest.raises(LeaseLostError):
+        backend.complete(item.id, owner="w2", output={}, handoffs=[letter])
+    with pytest.raises(ValueError, match="payload"):
+        backend.complete(item.id, owner="w1", output={}, handoffs=[letter, bad])
+
+    assert (S.IN_PROGRESS, []) == (backend.get(item.id).state, backend.items("letters"))
 
 
 def test_fail_with_retry_at_returns_the_item_to_new(
