@@ -59,7 +59,7 @@ SOAK_ROWS ?= 500
 soak: setup  ## The long reliability runs: 500-row chaos and kill batches, queue properties.
 	RPA_CHAOS_ROWS=$(SOAK_ROWS) RPA_TEST_HYPOTHESIS_PROFILE=soak $(BIN)/pytest -q -rP \
 		--timeout=7200 tests/chaos \
-		tests/queue/test_queue_properties.py
+		tests/queue/test_queue_properties.py tests/queue/test_handoff_kills.py
 
 # scripts/audit.py: pip-audit --strict (a dependency it cannot look up fails, never
 # passes unchecked), after probing that pypi.org serves its lookups (AUDIT_ARGS:
