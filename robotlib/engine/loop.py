@@ -301,6 +301,9 @@ class Engine:
                 if deadline is not None and self.backend.clock() >= deadline:
                     return RunStatus.STOPPED, "time limit reached"
                 if not running:
+                    if not loop.claimed and self._nothing_queued(loop.only):
+                        log.info("nothing_due")  # no browser opened, no login
+                        return RunStatus.COMPLETED, "nothing to do"
                     running = self._start_applications(ctx, loop)
                     if self._too_many_system_errors(loop):
                         return RunStatus.STOPPED, self._stop_note(loop)
@@ -333,6 +336,12 @@ class Engine:
         finally:
             if running:
                 stop_applications(robot, ctx, reason="run ended")
+
+    def _nothing_queued(self, only: int | None) -> bool:
+        """Whether the robot has no ``new`` item at all (due or waiting)."""
+        if only is not None:
+            return False  # the one item's claim says what it is
+        return self.backend.counts(self.robot.name)[ItemState.NEW] == 0
 
     def _owner(self, ctx: Context) -> str:
         return f"{self.host}:{self.pid}:{ctx.run_id}"

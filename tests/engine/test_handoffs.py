@@ -1,4 +1,5 @@
-"""A robot hands work to another: the child exists exactly when the parent is done."""
+"""A robot hands work to another (the child exists exactly when the parent is
+done); a run with nothing queued starts no application."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pydantic import BaseModel
 from robotlib import Context, RetryPolicy, Robot
 from robotlib.engine import Engine
 from robotlib.queue import NewItem, QueueBackend
-from robotlib.queue.models import ItemState
+from robotlib.queue.models import ItemState, RunStatus
 
 PARENT, CHILD = "registrar", "letters"
 
@@ -117,3 +118,33 @@ def test_a_hand_off_that_fails_leaves_the_item_undone(
     [item] = backend.items(PARENT)
     assert (ItemState.FAILED, []) == (item.state, backend.items(CHILD))
     assert "letter_text" in (item.error_message or "")
+
+
+def test_a_run_with_nothing_queued_starts_no_application(
+    make_engine: Callable[..., Engine], backend: QueueBackend
+) -> None:
+    """Nothing new in the queue: setup (the browser, the login) is never run; a
+    later run with work starts it as usual."""
+    setups: list[str] = []
+    rows: list[dict[str, int]] = []
+    robot = Robot(
+        name=PARENT,
+        item=Result,
+        source=lambda path: rows,
+        reference=["n"],
+        setup=lambda ctx: setups.append("setup"),
+        process=lambda ctx, row: None,
+    )
+
+    empty = make_engine(robot).run()
+    setups_when_empty = list(setups)
+    rows.append({"n": 1})
+    busy = make_engine(robot).run()
+
+    assert (RunStatus.COMPLETED, "nothing to do", []) == (
+        empty.status,
+        empty.note,
+        setups_when_empty,
+    )
+    assert (ItemState.DONE, ["setup"]) == (backend.items(PARENT)[0].state, setups)
+    assert {"done": 1} == busy.counts
