@@ -140,6 +140,12 @@ class Job(BaseModel):
     input: str | None = Field(
         default=None, description="An input file or glob, relative to the project."
     )
+    watch: bool = Field(
+        default=False,
+        description="Watch the input glob as a folder: each firing runs once per "
+        "file there (none there: nothing to record); a file loaded moves to "
+        "processed/<date>/ beside it, one refused to rejected/ with the reason.",
+    )
     workers: int = Field(default=1, ge=1)
     enabled: bool = True
     description: str = ""
@@ -202,6 +208,8 @@ class Job(BaseModel):
             raise ValueError("give exactly one of cron and interval_minutes")
         if self.deadline is not None and self.cron is None:
             raise ValueError("a deadline needs a cron schedule (a time of day)")
+        if self.watch and self.input is None:
+            raise ValueError("watch needs an input glob, e.g. input = 'inbox/*.xlsx'")
         return self
 
     @property

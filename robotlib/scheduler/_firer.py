@@ -34,6 +34,7 @@ from robotlib.schedule import Job
 from robotlib.scheduler._alerts import Alerts, counts_text
 from robotlib.scheduler._child import ChildResult, run_child
 from robotlib.scheduler._firings import Firing, FiringStatus, FiringStore
+from robotlib.scheduler._inbox import file_away, run_report
 from robotlib.scheduler._jobs import (
     iso,
     latest_fire_time,
@@ -117,6 +118,9 @@ class Firer:
     ) -> list[Firing]:
         """Run the job's robot once per input file, each in a child process."""
         inputs = input_files(self.settings.project_dir, job)
+        if not inputs and job.watch:  # an empty inbox: nothing to do, nothing to say
+            log.debug("watch_empty", job=job.name)
+            return []
         if not inputs:
             reason = f"no input file matches {job.input!r}"
             firing = self.not_run(job, trigger, scheduled_for, reason, tell=True)
@@ -187,6 +191,8 @@ class Firer:
         if path is not None:
             args += ["--input", str(path)]
         args += ["--stable-for", f"{self.settings.input_stable_s:g}"]
+        if job.watch:
+            args += ["--json"]  # what the run did with the file: filed away after
         log.info(
             "firing_started",
             job=job.name,
@@ -196,15 +202,19 @@ class Firer:
             scheduled_for=iso(scheduled_for),
             input=str(path) if path else None,
         )
+        output = self.settings.logs / job.robot / run_id / "output.log"
         result = run_child(
             rpa_command(self.settings.project_dir, *args),
-            output=self.settings.logs / job.robot / run_id / "output.log",
+            output=output,
             time_limit_s=max(time_left_s, 1.0) if time_left_s is not None else None,
             term_grace_s=self.term_grace_s,
             stop=self.halt if trigger == "schedule" else self.stop,
             env=self._child_environment(),
         )
-        return self._finish(job, firing, run_id, result)
+        finished = self._finish(job, firing, run_id, result)
+        if job.watch and path is not None:
+            file_away(path, run_report(output), job.local(self.clock()).date())
+        return finished
 
     def _finish(
         self, job: Job, firing: Firing, run_id: str, result: ChildResult
@@ -456,8 +466,25 @@ def input_files(project_dir: Path, job: Job) -> list[Path | None]:
         for lock in locks:
             # Excel's owner file: it exists while someone has the workbook open.
             log.info("input_lock_file_skipped", job=job.name, file=lock.name)
-        return [path for path in matches if path not in locks]
+        return [
+            path
+            for path in matches
+            if path not in locks and not (job.watch and _filed_away(path, pattern))
+        ]
     return [pattern] if pattern.exists() else []
+
+
+def _filed_away(path: Path, pattern: Path) -> bool:
+    """Whether a watched file is in a processed/ or rejected/ folder already
+    (below the glob's fixed part)."""
+    base = pattern
+    while glob.has_magic(str(base)):
+        base = base.parent
+    try:
+        folders = path.relative_to(base).parts[:-1]
+    except ValueError:
+        return False
+    return bool({"processed", "rejected"} & set(folders))
 
 
 def _why_stopped(job: Job, result: ChildResult) -> str:

@@ -6,9 +6,12 @@ import itertools
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import openpyxl
 from sqlalchemy import update
 
 from robotlib.db.schema import schedule_firings
@@ -424,3 +427,78 @@ def test_a_broken_schedule_file_keeps_its_jobs_as_last_defined(
     problems = [n for n in notified() if n["kind"] == "schedule_problem"]
     assert len(problems) == 1, "told once, not at every poll"
     assert "invalid TOML" in problems[0]["body"]
+
+
+#: A robot reading a spreadsheet by robotlib's reader (which refuses a file that is
+#: no workbook as input, exit code 2).
+SHEET_ROBOT = """\
+from pydantic import BaseModel
+
+from robotlib import Robot
+from robotlib.steps.excel import excel_source
+
+
+class Row(BaseModel):
+    key: str
+
+
+robot = Robot(
+    name="sheet",
+    item=Row,
+    source=excel_source("inbox/default.xlsx", model=Row),
+    reference=["key"],
+    process=lambda ctx, row: None,
+)
+"""
+
+
+def test_a_watched_folder_files_away_what_it_ran(
+    project: Path,
+    write_schedule: Callable[[str], Path],
+    firings: FiringStore,
+    backend: SqlAlchemyBackend,
+    notified: Callable[[], list[dict[str, Any]]],
+) -> None:
+    """A watch job runs once per file: a loaded file moves to processed/<date>/, a
+    refused one to rejected/ with its reason beside it; the next firing finds an
+    empty inbox and records nothing, tells nobody."""
+    (project / "robots" / "sheet.py").write_text(SHEET_ROBOT, "utf-8")
+    settings = project / "rpa.toml"  # files written at once: stable at once
+    settings.write_text("input_stable_s = 0.2\n" + settings.read_text("utf-8"), "utf-8")
+    inbox = project / "inbox"
+    inbox.mkdir()
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["key"])
+    workbook.active.append(["a1"])
+    workbook.save(inbox / "a.xlsx")
+    (inbox / "b.xlsx").write_text("this is no workbook", "utf-8")
+    write_schedule(
+        """\
+[jobs.inbox]
+robot = "sheet"
+interval_minutes = 1
+input = "inbox/*.xlsx"
+watch = true
+"""
+    )
+    from typer.testing import CliRunner
+
+    from robotlib.cli import app
+
+    def run_now() -> Any:
+        return CliRunner().invoke(
+            app, ["--project", str(project), "schedules", "run-now", "inbox"]
+        )
+
+    first = run_now()
+    second = run_now()
+
+    today = datetime.now(ZoneInfo("Europe/Copenhagen")).date().isoformat()
+    assert [] == sorted(p.name for p in inbox.glob("*.xlsx")), first.output
+    assert (inbox / "processed" / today / "a.xlsx").is_file()
+    assert (inbox / "rejected" / "b.xlsx").is_file()
+    reason = (inbox / "rejected" / "b.xlsx.reason.txt").read_text("utf-8")
+    assert "b.xlsx: this is not an Excel workbook" in reason and "(run " in reason
+    assert ["a1"] == [item.reference for item in backend.items("sheet")]
+    assert 2 == len(firings.find(job="inbox")), second.output
+    assert "no_input" not in [n["kind"] for n in notified()]
