@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -502,3 +503,59 @@ watch = true
     assert ["a1"] == [item.reference for item in backend.items("sheet")]
     assert 2 == len(firings.find(job="inbox")), second.output
     assert "no_input" not in [n["kind"] for n in notified()]
+
+
+def test_a_watched_file_still_being_written_is_read_once_complete(
+    project: Path,
+    write_schedule: Callable[[str], Path],
+    backend: SqlAlchemyBackend,
+    tmp_path: Path,
+) -> None:
+    """A workbook copied into the inbox in chunks over about two seconds: the run
+    waits until it has stopped changing and loads it whole (half a workbook would
+    be refused and filed as rejected)."""
+    (project / "robots" / "sheet.py").write_text(SHEET_ROBOT, "utf-8")
+    settings = project / "rpa.toml"
+    settings.write_text("input_stable_s = 1\n" + settings.read_text("utf-8"), "utf-8")
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["key"])
+    for n in range(200):
+        workbook.active.append([f"row{n}"])
+    whole = tmp_path / "whole.xlsx"
+    workbook.save(whole)
+    content = whole.read_bytes()
+    inbox = project / "inbox"
+    inbox.mkdir()
+    target = inbox / "slow.xlsx"
+    chunks = [
+        content[i : i + len(content) // 5 + 1]
+        for i in range(0, len(content), len(content) // 5 + 1)
+    ]
+    target.write_bytes(chunks[0])
+
+    def copy_slowly() -> None:
+        with target.open("ab") as file:
+            for chunk in chunks[1:]:
+                time.sleep(0.4)
+                file.write(chunk)
+                file.flush()
+
+    write_schedule(
+        '[jobs.inbox]\nrobot = "sheet"\ninterval_minutes = 1\n'
+        'input = "inbox/*.xlsx"\nwatch = true\n'
+    )
+    from typer.testing import CliRunner
+
+    from robotlib.cli import app
+
+    copier = threading.Thread(target=copy_slowly)
+    copier.start()
+    fired = CliRunner().invoke(
+        app, ["--project", str(project), "schedules", "run-now", "inbox"]
+    )
+    copier.join()
+
+    today = datetime.now(ZoneInfo("Europe/Copenhagen")).date().isoformat()
+    assert (inbox / "processed" / today / "slow.xlsx").is_file(), fired.output
+    assert content == (inbox / "processed" / today / "slow.xlsx").read_bytes()
+    assert 200 == len(backend.items("sheet"))
