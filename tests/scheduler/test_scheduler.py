@@ -14,11 +14,24 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 from sqlalchemy import update
+from typer.testing import Result
 
 from robotlib.db.schema import schedule_firings
 from robotlib.logs import read_events
 from robotlib.queue import RunStatus, SqlAlchemyBackend
 from robotlib.scheduler import FiringStore
+
+
+def run_now(project: Path, job: str) -> Result:
+    """`rpa schedules run-now JOB` in the project, as an operator types it."""
+    from typer.testing import CliRunner
+
+    from robotlib.cli import app
+
+    return CliRunner().invoke(
+        app, ["--project", str(project), "schedules", "run-now", job]
+    )
+
 
 INTERVAL_JOB = """\
 [jobs.often]
@@ -225,13 +238,7 @@ input = "export.json"
 business_exception_threshold = 2
 """
     )
-    from typer.testing import CliRunner
-
-    from robotlib.cli import app
-
-    result = CliRunner().invoke(
-        app, ["--project", str(project), "schedules", "run-now", "nightly"]
-    )
+    result = run_now(project, "nightly")
 
     assert result.exit_code == 0, result.output
     firing = firings.last("nightly")
@@ -275,13 +282,7 @@ cron = "0 2 * * *"
 input = "export.json"
 """
     )
-    from typer.testing import CliRunner
-
-    from robotlib.cli import app
-
-    result = CliRunner().invoke(
-        app, ["--project", str(project), "schedules", "run-now", "nightly"]
-    )
+    result = run_now(project, "nightly")
 
     assert result.exit_code == 3, result.output
     firing = firings.last("nightly")
@@ -333,16 +334,8 @@ cron = "0 3 * * *"
 input = "inputs/pro_*.json"
 """
     )
-    from typer.testing import CliRunner
-
-    from robotlib.cli import app
-
-    fired = CliRunner().invoke(
-        app, ["--project", str(project), "schedules", "run-now", "files"]
-    )
-    skipped = CliRunner().invoke(
-        app, ["--project", str(project), "schedules", "run-now", "nothing"]
-    )
+    fired = run_now(project, "files")
+    skipped = run_now(project, "nothing")
 
     assert fired.exit_code == 0, fired.output
     runs = sorted(firings.find(job="files"), key=lambda f: f.id)
@@ -382,13 +375,7 @@ def test_a_firing_left_running_by_a_dead_scheduler_does_not_block_the_robot(
             .where(schedule_firings.c.id == finished.id)
             .values(host="elsewhere", pid=1)
         )
-    from typer.testing import CliRunner
-
-    from robotlib.cli import app
-
-    result = CliRunner().invoke(
-        app, ["--project", str(project), "schedules", "run-now", "nightly"]
-    )
+    result = run_now(project, "nightly")
 
     assert result.exit_code == 0, result.output
     closed = firings.get(finished.id)
@@ -482,17 +469,8 @@ input = "inbox/*.xlsx"
 watch = true
 """
     )
-    from typer.testing import CliRunner
-
-    from robotlib.cli import app
-
-    def run_now() -> Any:
-        return CliRunner().invoke(
-            app, ["--project", str(project), "schedules", "run-now", "inbox"]
-        )
-
-    first = run_now()
-    second = run_now()
+    first = run_now(project, "inbox")
+    second = run_now(project, "inbox")
 
     today = datetime.now(ZoneInfo("Europe/Copenhagen")).date().isoformat()
     assert [] == sorted(p.name for p in inbox.glob("*.xlsx")), first.output
@@ -544,15 +522,9 @@ def test_a_watched_file_still_being_written_is_read_once_complete(
         '[jobs.inbox]\nrobot = "sheet"\ninterval_minutes = 1\n'
         'input = "inbox/*.xlsx"\nwatch = true\n'
     )
-    from typer.testing import CliRunner
-
-    from robotlib.cli import app
-
     copier = threading.Thread(target=copy_slowly)
     copier.start()
-    fired = CliRunner().invoke(
-        app, ["--project", str(project), "schedules", "run-now", "inbox"]
-    )
+    fired = run_now(project, "inbox")
     copier.join()
 
     today = datetime.now(ZoneInfo("Europe/Copenhagen")).date().isoformat()
