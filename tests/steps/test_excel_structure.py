@@ -321,15 +321,19 @@ def test_libreoffice_hidden_sheets_and_rows(suffix: str) -> None:
 
 
 def test_a_schedule_glob_skips_excel_lock_files(tmp_path: Path) -> None:
-    from types import SimpleNamespace
-    from typing import Any
-
+    from robotlib.schedule import Job
     from robotlib.scheduler._firer import input_files
 
     (tmp_path / "in").mkdir()
     for name in ("lab.xlsx", "~$lab.xlsx", "lab2.xlsx"):
         (tmp_path / "in" / name).write_bytes(b"x")
-    job: Any = SimpleNamespace(input="in/*.xlsx", name="daily")
+    job = Job(
+        name="daily",
+        file=tmp_path / "s.toml",
+        robot="lab",
+        cron="0 2 * * *",
+        input="in/*.xlsx",
+    )
 
     with capture_logs() as logs:
         inputs = input_files(tmp_path, job)
