@@ -13,13 +13,11 @@ before the robot runs again.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import structlog
 from sqlalchemy import Engine
@@ -34,7 +32,7 @@ from robotlib.schedule import Job
 from robotlib.scheduler._alerts import Alerts, counts_text
 from robotlib.scheduler._child import ChildResult, run_child
 from robotlib.scheduler._firings import Firing, FiringStatus, FiringStore
-from robotlib.scheduler._inbox import file_away, run_report
+from robotlib.scheduler._inbox import file_away, json_report
 from robotlib.scheduler._jobs import (
     iso,
     latest_fire_time,
@@ -213,7 +211,8 @@ class Firer:
         )
         finished = self._finish(job, firing, run_id, result)
         if job.watch and path is not None:
-            file_away(path, run_report(output), job.local(self.clock()).date())
+            printed = output.read_text("utf-8", "replace") if output.exists() else ""
+            file_away(path, json_report(printed), job.local(self.clock()).date())
         return finished
 
     def _finish(
@@ -335,7 +334,7 @@ class Firer:
             stop=self.halt,
             env=self._child_environment(),
         )
-        report = _json_report(result.output_tail)
+        report = json_report(result.output_tail) or {}
         message = str(report.get("message") or "")
         if result.exit_code == 0:
             status, attention = FiringStatus.COMPLETED, None
@@ -491,14 +490,3 @@ def _why_stopped(job: Job, result: ChildResult) -> str:
     if result.timed_out:
         return f"stopped at its maximum run time of {job.max_run_time_minutes:g} min"
     return "stopped because the scheduler was stopped"
-
-
-def _json_report(output: str) -> dict[str, Any]:
-    start = output.find("{")
-    if start < 0:
-        return {}
-    try:
-        found = json.loads(output[start:])
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}

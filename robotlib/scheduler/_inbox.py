@@ -19,17 +19,14 @@ import structlog
 
 from robotlib.engine import EXIT_INVALID
 
-__all__ = ["file_away", "run_report"]
+__all__ = ["file_away", "json_report"]
 
 log = structlog.get_logger("robotlib.scheduler")
 
 
-def run_report(output_log: Path) -> dict[str, Any] | None:
-    """The JSON object ``rpa run --json`` printed into ``output_log``; None if none."""
-    try:
-        text = output_log.read_text("utf-8", errors="replace")
-    except OSError:
-        return None
+def json_report(text: str) -> dict[str, Any] | None:
+    """The JSON object a child's ``--json`` printed (indented) among its log lines
+    (one JSON object each, not indented); None if there is none."""
     start = text.find("{\n")
     while start >= 0:
         try:
