@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from robotlib.engine import EXIT_INVALID
+from robotlib.logs import display_masker
 
 __all__ = ["file_away", "json_report"]
 
@@ -47,7 +48,8 @@ def file_away(path: Path, report: Mapping[str, Any] | None, day: date) -> Path |
         target = _free(path.parent / "processed" / day.isoformat(), path.name)
     elif report.get("exit_code") == EXIT_INVALID:
         target = _free(path.parent / "rejected", path.name)
-        reason = f"{report.get('note', '')}\n(run {report.get('run_id', '?')})\n"
+        note = display_masker().redact(str(report.get("note", "")))  # read by anyone
+        reason = f"{note}\n(run {report.get('run_id', '?')})\n"
         target.with_name(f"{target.name}.reason.txt").write_text(reason, "utf-8")
     else:
         log.warning("input_left", file=str(path), reason="its run loaded nothing")
