@@ -278,6 +278,15 @@ class Chaos:
                 assert shots, f"no screenshot of {event['error']} in {log}"
                 assert all((self.logs / shot).is_file() for shot in shots)
 
+    def system_errors(self) -> list[str]:
+        """The message of each system exception in the workers' logs."""
+        return [
+            event["error"]
+            for log in self.logs.glob(f"{self.robot}/*w*/events.jsonl")
+            for line in log.read_text("utf-8").splitlines()
+            if (event := json.loads(line))["event"] == "item_system_exception"
+        ]
+
     def events(self) -> Counter[str]:
         """How often each event shows in the workers' logs."""
         seen: Counter[str] = Counter()

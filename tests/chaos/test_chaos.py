@@ -55,7 +55,7 @@ def test_a_batch_through_the_single_page_epj_on_a_bad_night(
 ) -> None:
     """The same bad night through the SPA's JSON API (HTTP 500 before and after
     saving, latency, sessions ending every 40 API calls): every row accounted
-    for, none registered twice; failed reads done again, sessions renewed."""
+    for, none registered twice; failed reads done again, ended sessions survived."""
     bad_night = Faults(
         error_rate=0.05,
         error_after_rate=0.05,
@@ -67,7 +67,10 @@ def test_a_batch_through_the_single_page_epj_on_a_bad_night(
     events = _run_and_account(chaos, SPA_ROW_BUDGET_S)
 
     assert events["request_repeated"] > 0, "the faults did not fault"
-    assert events["session_renewed"] > 0
+    # A session that ends on a navigation is renewed by the step; one that ends
+    # on a click is a system exception, and the item's retry logs in again.
+    ended = [e for e in chaos.system_errors() if "session" in e.lower()]
+    assert events["session_renewed"] + len(ended) > 0, "no session ended"
 
 
 def _run_and_account(chaos: Any, row_budget_s: float) -> Counter[str]:
