@@ -269,31 +269,30 @@ class Chaos:
 
     def _check_system_exceptions_left_evidence(self) -> None:
         """Each system exception in the workers' logs saved a screenshot."""
+        for log, event in self._worker_events():
+            if event["event"] != "item_system_exception":
+                continue
+            shots = [a for a in event["artifacts"] if a.endswith(".png")]
+            assert shots, f"no screenshot of {event['error']} in {log}"
+            assert all((self.logs / shot).is_file() for shot in shots)
+
+    def _worker_events(self) -> Iterator[tuple[Path, dict[str, Any]]]:
+        """Each event in the workers' logs, with the log it is in."""
         for log in self.logs.glob(f"{self.robot}/*w*/events.jsonl"):
             for line in log.read_text("utf-8").splitlines():
-                event = json.loads(line)
-                if event["event"] != "item_system_exception":
-                    continue
-                shots = [a for a in event["artifacts"] if a.endswith(".png")]
-                assert shots, f"no screenshot of {event['error']} in {log}"
-                assert all((self.logs / shot).is_file() for shot in shots)
+                yield log, json.loads(line)
 
     def system_errors(self) -> list[str]:
         """The message of each system exception in the workers' logs."""
         return [
             event["error"]
-            for log in self.logs.glob(f"{self.robot}/*w*/events.jsonl")
-            for line in log.read_text("utf-8").splitlines()
-            if (event := json.loads(line))["event"] == "item_system_exception"
+            for _, event in self._worker_events()
+            if event["event"] == "item_system_exception"
         ]
 
     def events(self) -> Counter[str]:
         """How often each event shows in the workers' logs."""
-        seen: Counter[str] = Counter()
-        for log in self.logs.glob(f"{self.robot}/*w*/events.jsonl"):
-            for line in log.read_text("utf-8").splitlines():
-                seen[json.loads(line)["event"]] += 1
-        return seen
+        return Counter(event["event"] for _, event in self._worker_events())
 
     # The sandbox's test API --------------------------------------------------------
 
