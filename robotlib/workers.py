@@ -35,10 +35,11 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -58,7 +59,16 @@ from robotlib.project import Project
 from robotlib.queue.base import QueueBackend
 from robotlib.queue.models import EnqueueResult, ItemState, Outcome, Run, RunStatus
 
-__all__ = ["ParallelResult", "Progress", "run_workers"]
+if TYPE_CHECKING:
+    from robotlib.fleet import RemoteCrew
+
+__all__ = [
+    "ParallelResult",
+    "Progress",
+    "bury_worker",
+    "run_workers",
+    "start_worker",
+]
 
 log = structlog.get_logger("robotlib.workers")
 
@@ -68,9 +78,9 @@ POLL_S = 0.5
 MAX_RESTARTS = 10
 #: Exit codes of a worker that ended its run itself (completed, stopped, invalid,
 #: completed with failed items).
-_ENDED_ITSELF = (EXIT_OK, EXIT_STOPPED, EXIT_INVALID, EXIT_FAILED_ITEMS)
+ENDED_ITSELF = (EXIT_OK, EXIT_STOPPED, EXIT_INVALID, EXIT_FAILED_ITEMS)
 #: A worker's run that ran to its end (its own failed items are the whole run's).
-_RAN_TO_END = (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_FAILURES)
+RAN_TO_END = (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_FAILURES)
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,7 @@ def run_workers(
     on_progress: Callable[[Progress], object] | None = None,
     on_loaded: Callable[[EnqueueResult | None, int], object] | None = None,
     max_restarts: int = MAX_RESTARTS,
+    fleet: bool = False,
 ) -> ParallelResult:
     """Run ``robot`` in ``workers`` child processes until its queue is empty.
 
@@ -127,6 +138,8 @@ def run_workers(
         on_progress: told of progress about twice a second.
         on_loaded: told what loading enqueued and how many items are due.
         max_restarts: how many workers that died are replaced, at most.
+        fleet: share the items with the project's live agents (``rpa agent``):
+            ``workers`` slots across them; none live or none taking: run here.
     """
     stop = stop or threading.Event()
     stop_now = stop_now or threading.Event()
@@ -155,10 +168,27 @@ def run_workers(
             if on_loaded is not None:
                 on_loaded(loaded, before[ItemState.NEW])
             crew = _Crew(project, robot, run_id, run_dir, max_restarts)
-            for _ in range(workers):
-                crew.start()
-            log.info("workers_started", runs=crew.ids, pids=crew.pids)
-            _watch(crew, stop, stop_now, backend, robot, before, on_progress)
+            crews: list[_Crew | RemoteCrew] = [crew]
+            remote, taken = None, 0
+            if fleet:
+                from robotlib.fleet import RemoteCrew
+                from robotlib.notify import build_notifiers
+
+                notifiers = build_notifiers(project.settings, project.credentials)
+                remote = RemoteCrew(
+                    project, robot, run_id, crew, max_restarts, tuple(notifiers)
+                )
+                crews.append(remote)
+                taken = remote.start(workers, stop)
+            if not taken:
+                for _ in range(workers):
+                    crew.start()
+                log.info("workers_started", runs=crew.ids, pids=crew.pids)
+            try:
+                _watch(crews, stop, stop_now, backend, robot, before, on_progress)
+            finally:
+                if remote is not None:
+                    remote.close()
         except BaseException as exc:
             backend.finish_run(
                 run_id,
@@ -167,15 +197,17 @@ def run_workers(
                 note=project.redactor.redact(f"{type(exc).__name__}: {exc}"),
             )
             raise
-        worker_runs = [_worker_run(project, id_) for id_ in crew.ids]
+        remote_ids = remote.ids if remote is not None else []
+        worker_runs = [_worker_run(project, id_) for id_ in crew.ids + remote_ids]
         counts: Counter[str] = Counter(
             {Outcome.BUSINESS_EXCEPTION: rejected} if rejected else {}
         )
         for run in worker_runs:
             counts.update(run.counts)
         last = {run.id: run for run in worker_runs}
-        stopped = [last[id_] for id_ in crew.last_ids]
-        stopped = [r for r in stopped if r.status not in _RAN_TO_END]
+        last_ids = crew.last_ids + (remote.last_ids if remote is not None else [])
+        stopped = [last[id_] for id_ in last_ids]
+        stopped = [r for r in stopped if r.status not in RAN_TO_END]
         invalid = any(code == EXIT_INVALID for code in crew.exit_codes)
         status, exit_code = ended(
             RunStatus.STOPPED if stopped else RunStatus.COMPLETED,
@@ -187,6 +219,8 @@ def run_workers(
         notes = [f"{r.id}: {r.status} {r.note}".strip() for r in stopped]
         if crew.deaths:
             notes.append(crew.death_note())
+        if remote is not None and remote.deaths:
+            notes.append(remote.death_note())
         note = "; ".join(notes)
         backend.finish_run(run_id, status=status, counts=dict(counts), note=note)
         log.info("run_finished", status=str(status), counts=dict(counts), note=note)
@@ -201,7 +235,7 @@ def run_workers(
         exit_code,
         worker_runs=worker_runs,
         workers=workers,
-        restarts=crew.restarts,
+        restarts=crew.restarts + (remote.restarts if remote is not None else 0),
     )
 
 
@@ -234,10 +268,19 @@ class _Crew:
     def running(self) -> list[subprocess.Popen[bytes]]:
         return [child for _, child in self.slots if child.poll() is None]
 
+    def active(self) -> int:
+        """How many of its workers run."""
+        return len(self.running())
+
+    def tell_stop(self, level: int) -> None:
+        """Pass a stop on: SIGTERM to each worker (the second one: at once)."""
+        for child in self.running():
+            ask_to_stop(child)
+
     def start(self, slot: int | None = None) -> str:
         """Start a worker (in ``slot``: in place of a dead one); return its run id."""
         run_id = f"{self.run_id}w{len(self.ids) + 1}"
-        child = _start_worker(self.project, self.robot, run_id, self.run_dir)
+        child = start_worker(self.project, self.robot, run_id, self.run_dir)
         self.ids.append(run_id)
         if slot is None:
             self.slots.append((run_id, child))
@@ -252,7 +295,7 @@ class _Crew:
             if code is None or run_id in self.tended:
                 continue
             self.tended.add(run_id)
-            if code in _ENDED_ITSELF and not self._run_unfinished(run_id):
+            if code in ENDED_ITSELF and not self._run_unfinished(run_id):
                 # ended its run, or could not start one (an invalid robot, say):
                 # a replacement would only fail the same way
                 self.exit_codes.append(code)
@@ -277,26 +320,39 @@ class _Crew:
             return False
 
     def _bury(self, run_id: str, child: subprocess.Popen[bytes], code: int) -> None:
-        """Record a dead worker's run crashed and give its item back to the queue."""
-        how = _how_it_died(code)
-        kill_group(child)  # its browser, which would otherwise live on
-        backend = self.project.backend
-        recovered = backend.recover_run(run_id, note=f"worker {run_id} {how}")
-        counts = dead_run_counts(backend, self.robot, run_id)
-        try:
-            backend.finish_run(
-                run_id, status=RunStatus.CRASHED, counts=counts, note=how
-            )
-        except KeyError:
-            pass  # it died before it recorded its run
+        how = bury_worker(self.project, self.robot, run_id, child, code)
         self.deaths.append(f"{run_id} {how}")
-        log.error(
-            "worker_died",
-            run=run_id,
-            pid=child.pid,
-            how=how,
-            items_returned=[item.id for item in recovered],
-        )
+
+
+def bury_worker(
+    project: Project,
+    robot: str,
+    run_id: str,
+    child: subprocess.Popen[bytes],
+    code: int,
+) -> str:
+    """Record a dead worker's run crashed, give its item back; say how it died.
+
+    Only for a child of this process that has ended: it is known to be dead, so
+    its item goes back to the queue at once (the next claim runs the precheck).
+    """
+    how = _how_it_died(code)
+    kill_group(child)  # its browser, which would otherwise live on
+    backend = project.backend
+    recovered = backend.recover_run(run_id, note=f"worker {run_id} {how}")
+    counts = dead_run_counts(backend, robot, run_id)
+    try:
+        backend.finish_run(run_id, status=RunStatus.CRASHED, counts=counts, note=how)
+    except KeyError:
+        pass  # it died before it recorded its run
+    log.error(
+        "worker_died",
+        run=run_id,
+        pid=child.pid,
+        how=how,
+        items_returned=[item.id for item in recovered],
+    )
+    return how
 
 
 def _how_it_died(code: int) -> str:
@@ -308,9 +364,10 @@ def _how_it_died(code: int) -> str:
     return f"exited with code {code} without ending its run"
 
 
-def _start_worker(
+def start_worker(
     project: Project, robot: str, run_id: str, run_dir: Path
 ) -> subprocess.Popen[bytes]:
+    """Start ``rpa worker ROBOT --run-id RUN_ID``, its output in ``run_dir``."""
     argv = rpa_command(
         project.settings.project_dir,
         *("worker", robot, "--run-id", run_id, "--stop-with-parent"),
@@ -322,7 +379,7 @@ def _start_worker(
 
 
 def _watch(
-    crew: _Crew,
+    crews: Sequence[_Crew | RemoteCrew],
     stop: threading.Event,
     stop_now: threading.Event,
     backend: QueueBackend,
@@ -333,19 +390,19 @@ def _watch(
     """Wait for the workers; replace the dead; pass a stop on; report progress."""
     told = 0
     while True:
-        crew.tend(stopping=stop.is_set())
-        children = crew.running()
-        if not children:
+        for crew in crews:
+            crew.tend(stopping=stop.is_set())
+        running = sum(crew.active() for crew in crews)
+        if not running:
             break
         wanted = 2 if stop_now.is_set() else 1 if stop.is_set() else 0
         while told < wanted:
             told += 1
-            for child in children:
-                if child.poll() is None:
-                    ask_to_stop(child)
+            for crew in crews:
+                crew.tell_stop(told)
             log.warning("workers_stopping", at_once=told == 2)
         if on_progress is not None:
-            on_progress(_progress(backend, robot, before, len(children)))
+            on_progress(_progress(backend, robot, before, running))
         time.sleep(POLL_S)
     if on_progress is not None:
         on_progress(_progress(backend, robot, before, 0))

@@ -1,12 +1,15 @@
-"""Shared fixtures: the sandbox (in-process or live), a real browser, a display."""
+"""Shared fixtures: the sandbox (in-process or live), a real browser, a display,
+PostgreSQL databases, a fleet of robot machines in network namespaces."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
 import select
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -377,3 +380,185 @@ def write_slow_robot() -> Callable[[Path], Path]:
         return folder
 
     return write
+
+
+# A fleet: robot machines in network namespaces ---------------------------------------
+
+
+@dataclass
+class FleetHost:
+    """One robot machine: a network namespace reaching ours over a veth pair.
+
+    Inside, ``address`` is its own; ``gateway`` is our side, where relays listen
+    for it (the host's services listen on 127.0.0.1 only).
+    """
+
+    name: str
+    namespace: str
+    address: str
+    gateway: str
+
+
+class Fleet:
+    """Robot machines for fleet tests: namespaces, relays to our services, agents.
+
+    Each host is a network namespace of its own (its own loopback, its own address)
+    with a UTS namespace for its host name, so an agent there is on another
+    machine as far as it can tell. It reaches PostgreSQL and the sandbox only
+    through a TCP relay on our end of its veth pair.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        if os.geteuid() != 0 or shutil.which("ip") is None:
+            pytest.fail("fleet tests make network namespaces: run them as root")
+        self.folder = folder
+        self.token = secrets.token_hex(2)
+        self.hosts: list[FleetHost] = []
+        self.relays: list[Any] = []
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def host(self, name: str) -> FleetHost:
+        """A new machine called ``name``."""
+        number = len(self.hosts) + 1
+        namespace = f"rpa{self.token}{number}"
+        ours, theirs = f"rf{self.token}{number}h", f"rf{self.token}{number}n"
+        subnet = f"10.{200 + number}.{int(self.token, 16) % 250}"
+        host = FleetHost(name, namespace, f"{subnet}.2", f"{subnet}.1")
+        for argv in (
+            ["ip", "netns", "add", namespace],
+            ["ip", "link", "add", ours, "type", "veth", "peer", "name", theirs],
+            ["ip", "link", "set", theirs, "netns", namespace],
+            ["ip", "addr", "add", f"{host.gateway}/30", "dev", ours],
+            ["ip", "link", "set", ours, "up"],
+            *(
+                ["ip", "netns", "exec", namespace, *command]
+                for command in (
+                    ["ip", "addr", "add", f"{host.address}/30", "dev", theirs],
+                    ["ip", "link", "set", theirs, "up"],
+                    ["ip", "link", "set", "lo", "up"],
+                )
+            ),
+        ):
+            subprocess.run(argv, check=True, capture_output=True)
+        self.hosts.append(host)
+        return host
+
+    def relay(self, host: FleetHost, port: int) -> int:
+        """Relay ``host.gateway:PORT`` to our 127.0.0.1:``port``; return PORT."""
+        relay = _Relay((host.gateway, 0), port)
+        self.relays.append(relay)
+        return relay.port
+
+    def database_for(self, host: FleetHost, url: str) -> str:
+        """``url`` (a PostgreSQL database of ours) as ``host`` reaches it."""
+        from sqlalchemy import make_url
+
+        parsed = make_url(url)
+        port = self.relay(host, parsed.port or 5432)
+        return parsed.set(host=host.gateway, port=port).render_as_string(False)
+
+    def start(
+        self, host: FleetHost, argv: list[str], *, env: dict[str, str], log: str
+    ) -> subprocess.Popen[bytes]:
+        """Run ``argv`` on ``host`` (its namespace, its host name), output to log."""
+        wrapped = [
+            *("ip", "netns", "exec", host.namespace, "unshare", "--uts"),
+            *("sh", "-c", 'hostname "$0" && exec "$@"', host.name, *argv),
+        ]
+        with (self.folder / log).open("ab") as output:
+            process = subprocess.Popen(
+                wrapped,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        self.processes.append(process)
+        return process
+
+    def kill_host(self, host: FleetHost) -> list[int]:
+        """SIGKILL every process on ``host`` (the machine stops); return the pids."""
+        found = subprocess.run(
+            ["ip", "netns", "pids", host.namespace], capture_output=True, text=True
+        )
+        pids = [int(pid) for pid in found.stdout.split()]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return pids
+
+    def close(self) -> None:
+        for host in self.hosts:
+            self.kill_host(host)
+        for process in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        for relay in self.relays:
+            relay.close()
+        for host in self.hosts:
+            subprocess.run(["ip", "netns", "del", host.namespace], capture_output=True)
+
+
+class _Relay:
+    """A TCP relay: each connection to ``listen`` is piped to 127.0.0.1:``target``."""
+
+    def __init__(self, listen: tuple[str, int], target: int) -> None:
+        import socket
+        import threading
+
+        self.target = target
+        self.server = socket.create_server(listen)
+        self.port = self.server.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        self.closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while not self.closed.is_set():
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                client.close()
+                continue
+            self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+
+    def close(self) -> None:
+        self.closed.set()
+        self.server.close()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def _pipe(source: Any, sink: Any) -> None:
+    import socket
+
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_RDWR)  # the other pipe's recv ends
+        source.close()  # each socket is the source of one pipe
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[Fleet]:
+    """Robot machines in network namespaces; all killed and removed afterwards."""
+    made = Fleet(tmp_path)
+    try:
+        yield made
+    finally:
+        made.close()

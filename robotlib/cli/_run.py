@@ -71,6 +71,15 @@ def run(
             "the same queue (one progress bar, one summary).",
         ),
     ] = 1,
+    fleet: Annotated[
+        bool,
+        typer.Option(
+            "--fleet",
+            help="Share the items with the project's live agents (`rpa agent`): "
+            "--workers N slots across them; with none live (or none taking within "
+            "30 s) the workers run here. The scheduler sets it when agents are live.",
+        ),
+    ] = False,
     run_id: Annotated[
         str | None,
         typer.Option(
@@ -159,8 +168,9 @@ def run(
     JSON object (run id, status, counts by outcome, what was loaded, the log), also
     for --dry-run; messages and errors go to stderr.
     """
-    if workers > 1 and limit is not None:
-        fail("--workers cannot be combined with --limit.")
+    parallel = workers > 1 or fleet
+    if parallel and limit is not None:
+        fail("--workers and --fleet cannot be combined with --limit.")
     debugging = {
         "--item": item is not None,
         "--headed": headed,
@@ -168,8 +178,8 @@ def run(
         "--trace": trace is not None,
         "--pause-on-failure": pause_on_failure is not None,
     }
-    if workers > 1 and (used := [name for name, on in debugging.items() if on]):
-        fail(f"{', '.join(used)} run one worker: leave out --workers.")
+    if parallel and (used := [name for name, on in debugging.items() if on]):
+        fail(f"{', '.join(used)} run one worker here: leave out --workers/--fleet.")
     given: dict[str, Any] = {"browser_slowmo_ms": slowmo} if slowmo else {}
     if pause_on_failure is not None:
         given["pause_on_failure"] = pause_on_failure.value
@@ -198,7 +208,7 @@ def run(
                 )
             console.print(f"{due} items would be processed. Nothing was changed.")
             return
-        if workers > 1:
+        if parallel:
             run_in_workers(
                 project,
                 robot,
@@ -206,6 +216,7 @@ def run(
                 input_path=input_file,
                 run_id=run_id,
                 as_json=as_json,
+                fleet=fleet,
             )
             return
         only = _item_to_run(project, robot, item) if item is not None else None
@@ -348,6 +359,7 @@ def run_in_workers(
     load: bool = True,
     run_id: str | None = None,
     as_json: bool = False,
+    fleet: bool = False,
 ) -> None:
     """``rpa run --workers N`` and ``rpa worker --workers N``: one bar, one summary."""
     from robotlib.engine import EXIT_OK
@@ -368,6 +380,7 @@ def run_in_workers(
             stop_now=stop_now,
             on_loaded=observer.loaded,
             on_progress=observer.show,
+            fleet=fleet,
         )
     report(result, project.settings.logs, as_json=as_json)
     if result.exit_code != EXIT_OK:

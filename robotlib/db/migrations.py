@@ -8,6 +8,8 @@ race):
 
 - an empty database gets the current tables and the current version;
 - an older one gets the missing migrations, in order; a failure rolls all back;
+- on PostgreSQL the upgrade first takes an advisory lock (for the transaction),
+  so processes opening a new database at once do not both create it;
 - a newer one (written by a newer robotlib) is refused with a :class:`QueueError`
   naming both versions, rather than being written to by code that does not know it.
 
@@ -31,11 +33,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, delete, insert, inspect, select
+from sqlalchemy import Connection, delete, insert, inspect, select, text
 
 from robotlib.db.schema import (
+    agents,
     console_sessions,
     console_users,
+    dispatch_slots,
+    dispatches,
     metadata,
     schedule_firings,
     schedule_pauses,
@@ -116,6 +121,13 @@ def _add_item_parents(conn: Connection) -> None:
     )
 
 
+def _add_fleet_tables(conn: Connection) -> None:
+    """Version 7: the fleet's agents and the dispatches they share."""
+    metadata.create_all(
+        conn, tables=[agents, dispatches, dispatch_slots], checkfirst=True
+    )
+
+
 #: Every migration, oldest first; ``MIGRATIONS[i]`` upgrades version i to i + 1.
 MIGRATIONS: list[Migration] = [
     _create_baseline,
@@ -124,7 +136,11 @@ MIGRATIONS: list[Migration] = [
     _add_console_notices,
     _add_run_versions,
     _add_item_parents,
+    _add_fleet_tables,
 ]
+
+#: The PostgreSQL advisory lock that serialises upgrades ("robotlib" in ASCII).
+_LOCK_KEY = 0x7270615F736368  # "rpa_sch"
 
 #: The schema version this code writes.
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -160,6 +176,10 @@ def upgrade(conn: Connection) -> int:
         ...     upgrade(conn)
     """
     current = len(MIGRATIONS)
+    if conn.dialect.name == "postgresql":
+        # Two processes opening a new database at once (agents starting on two
+        # machines) would both create the tables; the second waits here instead.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
     version = stored_version(conn)
     if version is None:
         metadata.create_all(conn)

@@ -30,7 +30,10 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "UTCDateTime",
+    "agents",
     "audit_log",
+    "dispatch_slots",
+    "dispatches",
     "item_history",
     "metadata",
     "runs",
@@ -249,6 +252,61 @@ schedule_pauses = Table(
     Column("paused_by", String(200), nullable=False),
     Column("paused_at", UTCDateTime, nullable=False),
     Column("note", Text, nullable=False),
+)
+
+# The fleet (robotlib.fleet): the robot machines' agents, and the firings whose
+# items they share. A dispatch offers ``wanted`` worker slots for one coordinating
+# run; an agent takes one by raising ``taken`` (never past ``wanted``) and records
+# the worker run it starts for it in ``dispatch_slots``.
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("host", String(255), nullable=False),
+    #: The robots it may run (names; ``["*"]``: every robot of the project).
+    Column("robots", JSON, nullable=False),
+    Column("workers", Integer, nullable=False),
+    Column("running", Integer, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("heartbeat_s", Integer, nullable=False),
+    #: ``online``, ``draining`` (finishing its items, taking no more), ``offline``.
+    Column("state", String(16), nullable=False),
+)
+
+dispatches = Table(
+    "dispatches",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("robot", String(200), nullable=False),
+    Column("run_id", String(100), nullable=False, unique=True),
+    Column("wanted", Integer, nullable=False),
+    Column("taken", Integer, nullable=False),
+    #: 0: carry on; 1: stop after the current item; 2: stop at once.
+    Column("stop", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime),
+    Index("ix_dispatches_open", "closed_at", "robot"),
+)
+
+dispatch_slots = Table(
+    "dispatch_slots",
+    metadata,
+    Column(
+        "dispatch_id",
+        _Id,
+        ForeignKey("dispatches.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("slot", Integer, primary_key=True),
+    Column("agent", String(100), nullable=False),
+    Column("worker_run_id", String(100), nullable=False),
+    Column("taken_at", UTCDateTime, nullable=False),
+    #: None while its worker runs; then ``ran``, ``died``, ``drained`` or ``lost``.
+    Column("ended", String(16)),
 )
 
 schema_version = Table(

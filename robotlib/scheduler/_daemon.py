@@ -41,7 +41,8 @@ from apscheduler.schedulers.background import (  # type: ignore[import-untyped]
 from sqlalchemy.exc import SQLAlchemyError
 
 from robotlib.db import database_engine
-from robotlib.errors import ConfigurationError
+from robotlib.errors import ConfigurationError, QueueError
+from robotlib.fleet import GoneAgents
 from robotlib.notify import Notifier, build_notifiers
 from robotlib.project import Project
 from robotlib.queue.base import utc_now
@@ -144,6 +145,7 @@ class Scheduler:
             clock=self.clock,
         )
         self.firer.since = self._since
+        self.gone = GoneAgents(self.firer.agents, self.alerts.notifiers)
 
     def close(self) -> None:
         """Release the database connections."""
@@ -214,6 +216,7 @@ class Scheduler:
                     break
                 if self._snapshot() != self._files:
                     self.sync()
+                self._check_agents()
         except SQLAlchemyError as exc:
             log.error("database_unavailable", error=str(exc).splitlines()[0])
         finally:
@@ -223,6 +226,13 @@ class Scheduler:
             self._aps = None
             self._lock = None
             set_active(None)
+
+    def _check_agents(self) -> None:
+        """Mark agents that stopped beating offline, and tell (robotlib.fleet)."""
+        try:
+            self.gone.check()
+        except QueueError as exc:
+            log.error("agents_unreadable", error=str(exc).splitlines()[0])
 
     def _still_leader(self) -> bool:
         return self._lock is not None and not self._halt.is_set() and self._lock.renew()

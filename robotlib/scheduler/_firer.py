@@ -23,6 +23,7 @@ import structlog
 from sqlalchemy import Engine
 
 from robotlib.engine import dead_run_counts, new_run_id
+from robotlib.fleet import AgentStore
 from robotlib.processes import rpa_command
 from robotlib.project import Project
 from robotlib.queue.base import utc_now
@@ -80,6 +81,7 @@ class Firer:
         self.settings: Settings = project.settings
         self.backend = SqlAlchemyBackend(engine)
         self.firings = FiringStore(engine)
+        self.agents = AgentStore(engine, clock=clock or utc_now)
         self.pauses = PauseStore(engine)
         self.alerts = alerts
         self.stop = stop
@@ -184,8 +186,11 @@ class Firer:
             )
             return self.not_run(job, trigger, scheduled_for, reason, tell=False)
         args = ["run", job.robot, "--run-id", run_id]
-        if job.workers > 1:
+        fleet = bool(self.agents.live_for(job.robot))
+        if job.workers > 1 or fleet:
             args += ["--workers", str(job.workers)]
+        if fleet:  # the agents share its items; `workers` slots across them
+            args += ["--fleet"]
         if path is not None:
             args += ["--input", str(path)]
         args += ["--stable-for", f"{self.settings.input_stable_s:g}"]
@@ -199,6 +204,7 @@ class Firer:
             trigger=trigger,
             scheduled_for=iso(scheduled_for),
             input=str(path) if path else None,
+            fleet=fleet,
         )
         output = self.settings.logs / job.robot / run_id / "output.log"
         result = run_child(
