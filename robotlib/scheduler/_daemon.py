@@ -42,7 +42,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from robotlib.db import database_engine
 from robotlib.errors import ConfigurationError, QueueError
-from robotlib.fleet import GoneAgents
 from robotlib.notify import Notifier, build_notifiers
 from robotlib.project import Project
 from robotlib.queue.base import utc_now
@@ -145,7 +144,6 @@ class Scheduler:
             clock=self.clock,
         )
         self.firer.since = self._since
-        self.gone = GoneAgents(self.firer.agents, self.alerts.notifiers)
 
     def close(self) -> None:
         """Release the database connections."""
@@ -230,7 +228,7 @@ class Scheduler:
     def _check_agents(self) -> None:
         """Mark agents that stopped beating offline, and tell (robotlib.fleet)."""
         try:
-            self.gone.check()
+            self.firer.gone.check()
         except QueueError as exc:
             log.error("agents_unreadable", error=str(exc).splitlines()[0])
 

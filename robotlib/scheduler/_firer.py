@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy import Engine
 
 from robotlib.engine import dead_run_counts, new_run_id
-from robotlib.fleet import AgentStore
+from robotlib.fleet import AgentStore, GoneAgents
 from robotlib.processes import rpa_command
 from robotlib.project import Project
 from robotlib.queue.base import utc_now
@@ -82,6 +82,8 @@ class Firer:
         self.backend = SqlAlchemyBackend(engine)
         self.firings = FiringStore(engine)
         self.agents = AgentStore(engine, clock=clock or utc_now)
+        #: Marks agents that stopped beating offline and tells (the daemon asks too).
+        self.gone = GoneAgents(self.agents, alerts.notifiers)
         self.pauses = PauseStore(engine)
         self.alerts = alerts
         self.stop = stop
@@ -186,6 +188,7 @@ class Firer:
             )
             return self.not_run(job, trigger, scheduled_for, reason, tell=False)
         args = ["run", job.robot, "--run-id", run_id]
+        self.gone.check()
         fleet = bool(self.agents.live_for(job.robot))
         if job.workers > 1 or fleet:
             args += ["--workers", str(job.workers)]
