@@ -10,7 +10,6 @@ A scraper signs in with a bearer token, the password of the credentials system
 from __future__ import annotations
 
 import hmac
-import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
@@ -28,13 +27,14 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from robotlib.console._security import LoginRequiredError, console_of, current_session
+from robotlib.db import database_engine
+from robotlib.engine import coordinator_of
+from robotlib.fleet import AgentRecord, AgentState, AgentStore
 from robotlib.project import Project
 from robotlib.queue.models import ItemState, Run
 
 __all__ = ["ProjectCollector", "add_metrics_route"]
 
-#: A worker's run: its coordinating run's id and ``w<n>``.
-_WORKER_RUN = re.compile(r".+w\d+")
 #: Run duration buckets, in seconds: a minute to four hours (floats: their
 #: ``le`` labels read "60.0", as prometheus-client's own histograms write them).
 _BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0)
@@ -46,11 +46,12 @@ class ProjectCollector(Collector):
 
     def __init__(self, project: Project) -> None:
         self.project = project
+        self._agents: AgentStore | None = None
 
     def collect(self) -> Iterator[Metric]:
         backend = self.project.backend
         every = backend.runs()
-        runs = [run for run in every if not _WORKER_RUN.fullmatch(run.id)]
+        runs = [run for run in every if coordinator_of(run.id) is None]
         robots = sorted({run.robot for run in every})
         items = GaugeMetricFamily(
             "rpa_items", "Work items by robot and state.", labels=["robot", "state"]
@@ -66,6 +67,44 @@ class ProjectCollector(Collector):
         yield items
         yield depth
         yield from _run_metrics(runs)
+        yield from _agent_metrics(self._agent_store().all(), backend.clock())
+
+    def _agent_store(self) -> AgentStore:
+        if self._agents is None:
+            self.project.backend  # noqa: B018 - the schema, upgraded
+            engine = database_engine(self.project.settings.database)
+            self._agents = AgentStore(engine, clock=self.project.backend.clock)
+        return self._agents
+
+
+def _agent_metrics(agents: list[AgentRecord], now: datetime) -> Iterator[Metric]:
+    up = GaugeMetricFamily(
+        "rpa_agent_up",
+        "1 while the agent beats and is online or draining, else 0.",
+        labels=["agent", "host"],
+    )
+    beat = GaugeMetricFamily(
+        "rpa_agent_heartbeat_timestamp_seconds",
+        "When the agent last beat (Unix time).",
+        labels=["agent"],
+    )
+    running = GaugeMetricFamily(
+        "rpa_agent_running_workers",
+        "Worker processes the agent runs now.",
+        labels=["agent"],
+    )
+    capacity = GaugeMetricFamily(
+        "rpa_agent_workers",
+        "Worker processes the agent runs at most.",
+        labels=["agent"],
+    )
+    for agent in agents:
+        live = agent.alive(now) and agent.state != AgentState.OFFLINE
+        up.add_metric([agent.name, agent.host], 1 if live else 0)
+        beat.add_metric([agent.name], agent.heartbeat_at.timestamp())
+        running.add_metric([agent.name], agent.running if live else 0)
+        capacity.add_metric([agent.name], agent.workers)
+    yield from (up, beat, running, capacity)
 
 
 def _run_metrics(runs: list[Run]) -> Iterator[Metric]:

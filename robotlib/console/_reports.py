@@ -63,6 +63,7 @@ from robotlib.console._records import (
 )
 from robotlib.console._run_files import find_run, item_artifact, run_artifacts, run_file
 from robotlib.console._timeline import read_timeline
+from robotlib.engine import coordinator_of
 from robotlib.errors import ConfigurationError, ItemNotFoundError
 from robotlib.project import Project
 from robotlib.queue.base import QueueBackend
@@ -102,8 +103,6 @@ __all__ = [
 
 #: The states of the exception queue: waiting for an operator.
 
-#: ``<coordinator run id>w<N>``: a worker run of ``rpa run --workers N``.
-_WORKER_RUN = re.compile(r"(?P<parent>.+)w\d+")
 _TRACE_OF_ITEM = re.compile(r"item-(\d+)-")
 
 
@@ -456,8 +455,8 @@ def _split_workers(runs: Iterable[Run]) -> tuple[list[Run], dict[str, list[Run]]
     top: list[Run] = []
     workers: dict[str, list[Run]] = defaultdict(list)
     for run in found:
-        match = _WORKER_RUN.fullmatch(run.id)
-        parent = by_id.get(match["parent"]) if match else None
+        parent_id = coordinator_of(run.id)
+        parent = by_id.get(parent_id) if parent_id else None
         if parent is not None and parent.robot == run.robot:
             workers[parent.id].append(run)
         else:
@@ -466,11 +465,10 @@ def _split_workers(runs: Iterable[Run]) -> tuple[list[Run], dict[str, list[Run]]
 
 
 def _workers_of(project: Project, run: Run) -> list[Run]:
-    pattern = re.compile(re.escape(run.id) + r"w\d+")
     found = [
         other
         for other in project.backend.runs(run.robot)
-        if pattern.fullmatch(other.id)
+        if coordinator_of(other.id) == run.id
     ]
     return sorted(found, key=lambda other: (len(other.id), other.id))  # w2 < w10
 

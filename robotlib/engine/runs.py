@@ -29,6 +29,7 @@ __all__ = [
     "RunObserver",
     "RunResult",
     "check_run_id",
+    "coordinator_of",
     "dead_run_counts",
     "ended",
     "new_run_id",
@@ -49,6 +50,9 @@ _EXIT_CODES = {
 }
 
 _RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-z]{1,32}")
+#: A worker's run: its coordinating run's id, then ``w<n>`` (a worker that run
+#: started itself) or ``a<n>`` (slot n, taken by an agent of the fleet).
+_WORKER_RUN = re.compile(r"(?P<parent>\d{8}T\d{6}Z-[0-9a-f]{6})[wa]\d+")
 
 
 def ended(status: RunStatus, failed: int, settings: Settings) -> tuple[RunStatus, int]:
@@ -88,6 +92,18 @@ def check_run_id(run_id: str) -> None:
         raise ConfigurationError(
             f"invalid run id {run_id!r}: expected one like 20261122T054512Z-3f9a1c"
         )
+
+
+def coordinator_of(run_id: str) -> str | None:
+    """The coordinating run's id when ``run_id`` is a worker's run, else None.
+
+    Example:
+        >>> coordinator_of("20261122T054512Z-3f9a1cw2"), coordinator_of(
+        ...     "20261122T054512Z-3f9a1ca1"), coordinator_of("20261122T054512Z-3f9a1c")
+        ('20261122T054512Z-3f9a1c', '20261122T054512Z-3f9a1c', None)
+    """
+    match = _WORKER_RUN.fullmatch(run_id)
+    return match["parent"] if match else None
 
 
 def run_started_at(run_id: str) -> datetime | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,8 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from robotlib.console import create_app
+from robotlib.db import database_engine
+from robotlib.fleet import AgentState, AgentStore
 from robotlib.project import Project
 from robotlib.queue.models import NewItem, RunStatus
 from robotlib.settings import load_settings
@@ -37,6 +39,7 @@ def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClie
     secrets.chmod(0o600)
     project = Project(load_settings(tmp_path))
     _record(project)
+    _register_agents(project)
     with TestClient(create_app(project), base_url="http://127.0.0.1") as test_client:
         yield test_client
     project.close()
@@ -45,7 +48,7 @@ def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClie
 def _record(project: Project) -> None:
     backend = project.backend
     backend.start_run(RUN, "lab", host="vm", pid=1)
-    for worker in ("w1", "w2"):
+    for worker in ("w1", "w2", "a1"):  # a1: a slot an agent of the fleet took
         backend.start_run(RUN + worker, "lab", host="vm", pid=2)
     backend.enqueue("lab", [NewItem(str(n), {"n": n}) for n in range(5)], run_id=RUN)
     lease = timedelta(minutes=5)
@@ -62,8 +65,27 @@ def _record(project: Project) -> None:
             backend.fail(
                 item.id, owner="w", error_type="E", message="down", retry_at=None
             )
-    for run_id in (RUN + "w1", RUN + "w2", RUN):
+    for run_id in (RUN + "w1", RUN + "w2", RUN + "a1", RUN):
         backend.finish_run(run_id, status=RunStatus.COMPLETED, counts={})
+
+
+def _register_agents(project: Project) -> None:
+    """vm-1 beats and runs a worker; vm-2 went silent an hour ago."""
+    engine = database_engine(project.settings.database)
+    now = datetime.now(UTC)
+    for name, clock in (("vm-1", now), ("vm-2", now - timedelta(hours=1))):
+        agents = AgentStore(engine, clock=lambda clock=clock: clock)
+        agents.register(
+            name,
+            host=f"{name}.hospital",
+            robots=["lab"],
+            workers=2,
+            pid=1,
+            version="0.1.0",
+            heartbeat_s=10,
+        )
+        agents.beat(name, running=1, state=AgentState.ONLINE)
+    engine.dispose()
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -98,6 +120,26 @@ def test_metrics_count_items_and_runs_for_the_token_bearer(client: TestClient) -
     assert 1 == samples["rpa_run_duration_seconds_count", lab]
     assert 1 == samples["rpa_run_duration_seconds_bucket", (("le", "60.0"), *lab)]
     assert any(name == "rpa_last_run_end_timestamp_seconds" for name, _ in samples)
+
+
+def test_metrics_show_each_agent_s_heartbeat_and_workers(client: TestClient) -> None:
+    """An agent that beats is up with its running workers; one silent for an hour
+    is down with none, its last heartbeat an hour old."""
+    answer = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+
+    samples = _samples(answer.text)
+    up = {
+        name: samples["rpa_agent_up", (("agent", name), ("host", f"{name}.hospital"))]
+        for name in ("vm-1", "vm-2")
+    }
+    assert up == {"vm-1": 1, "vm-2": 0}
+    running = {n: samples["rpa_agent_running_workers", (("agent", n),)] for n in up}
+    assert running == {"vm-1": 1, "vm-2": 0}
+    assert samples["rpa_agent_workers", (("agent", "vm-1"),)] == 2
+    beats = {
+        n: samples["rpa_agent_heartbeat_timestamp_seconds", (("agent", n),)] for n in up
+    }
+    assert 3500 < beats["vm-1"] - beats["vm-2"] < 3700
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong-token", f"Basic {TOKEN}"])
