@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import structlog
 
@@ -59,12 +59,11 @@ from robotlib.project import Project
 from robotlib.queue.base import QueueBackend
 from robotlib.queue.models import EnqueueResult, ItemState, Outcome, Run, RunStatus
 
-if TYPE_CHECKING:
-    from robotlib.fleet import RemoteCrew
-
 __all__ = [
+    "LocalWorkers",
     "ParallelResult",
     "Progress",
+    "RemoteWorkers",
     "bury_worker",
     "run_workers",
     "start_worker",
@@ -122,7 +121,7 @@ def run_workers(
     on_progress: Callable[[Progress], object] | None = None,
     on_loaded: Callable[[EnqueueResult | None, int], object] | None = None,
     max_restarts: int = MAX_RESTARTS,
-    fleet: bool = False,
+    elsewhere: Callable[[LocalWorkers, str], RemoteWorkers] | None = None,
 ) -> ParallelResult:
     """Run ``robot`` in ``workers`` child processes until its queue is empty.
 
@@ -138,8 +137,10 @@ def run_workers(
         on_progress: told of progress about twice a second.
         on_loaded: told what loading enqueued and how many items are due.
         max_restarts: how many workers that died are replaced, at most.
-        fleet: share the items with the project's live agents (``rpa agent``):
-            ``workers`` slots across them; none live or none taking: run here.
+        elsewhere: makes the workers of other machines (the fleet's agents,
+            :class:`robotlib.fleet.RemoteCrew`), given a way to start one here
+            and the coordinating run's id:
+            ``workers`` are offered there first; none taken: they run here.
     """
     stop = stop or threading.Event()
     stop_now = stop_now or threading.Event()
@@ -168,16 +169,10 @@ def run_workers(
             if on_loaded is not None:
                 on_loaded(loaded, before[ItemState.NEW])
             crew = _Crew(project, robot, run_id, run_dir, max_restarts)
-            crews: list[_Crew | RemoteCrew] = [crew]
+            crews: list[_Crew | RemoteWorkers] = [crew]
             remote, taken = None, 0
-            if fleet:
-                from robotlib.fleet import RemoteCrew
-                from robotlib.notify import build_notifiers
-
-                notifiers = build_notifiers(project.settings, project.credentials)
-                remote = RemoteCrew(
-                    project, robot, run_id, crew, max_restarts, tuple(notifiers)
-                )
+            if elsewhere is not None:
+                remote = elsewhere(crew, run_id)
                 crews.append(remote)
                 taken = remote.start(workers, stop)
             if not taken:
@@ -237,6 +232,55 @@ def run_workers(
         workers=workers,
         restarts=crew.restarts + (remote.restarts if remote is not None else 0),
     )
+
+
+class LocalWorkers(Protocol):
+    """What the coordinator's own workers offer the workers elsewhere."""
+
+    def start(self, slot: int | None = None) -> str:
+        """Start a worker on this machine; return its run id."""
+        ...
+
+
+class RemoteWorkers(Protocol):
+    """Workers of a run on other machines (:class:`robotlib.fleet.RemoteCrew`)."""
+
+    deaths: list[str]
+    restarts: int
+
+    @property
+    def ids(self) -> list[str]:
+        """Their runs, in order."""
+        ...
+
+    @property
+    def last_ids(self) -> list[str]:
+        """Their runs not replaced by another."""
+        ...
+
+    def start(self, workers: int, stop: threading.Event) -> int:
+        """Offer ``workers``; return how many were taken (0: run them here)."""
+        ...
+
+    def tend(self, *, stopping: bool) -> None:
+        """Deal with workers that ended; replace the dead."""
+        ...
+
+    def active(self) -> int:
+        """How many run or are wanted."""
+        ...
+
+    def tell_stop(self, level: int) -> None:
+        """Pass a stop on: 1 after their item, 2 at once."""
+        ...
+
+    def death_note(self) -> str:
+        """The run's note on the workers that ended early."""
+        ...
+
+    def close(self) -> None:
+        """Release what they hold."""
+        ...
 
 
 @dataclass
@@ -379,7 +423,7 @@ def start_worker(
 
 
 def _watch(
-    crews: Sequence[_Crew | RemoteCrew],
+    crews: Sequence[_Crew | RemoteWorkers],
     stop: threading.Event,
     stop_now: threading.Event,
     backend: QueueBackend,

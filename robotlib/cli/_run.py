@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -35,7 +35,9 @@ from robotlib.cli._outcomes import (
 from robotlib.queue.models import ItemState
 
 if TYPE_CHECKING:  # imported by the commands that use them: `rpa --help` is quick
+    from robotlib.fleet import RemoteCrew
     from robotlib.project import Project
+    from robotlib.workers import LocalWorkers
 
 __all__ = ["check", "preflight", "robots", "run", "run_in_workers", "worker"]
 
@@ -380,11 +382,27 @@ def run_in_workers(
             stop_now=stop_now,
             on_loaded=observer.loaded,
             on_progress=observer.show,
-            fleet=fleet,
+            elsewhere=_agents_of(project, robot) if fleet else None,
         )
     report(result, project.settings.logs, as_json=as_json)
     if result.exit_code != EXIT_OK:
         raise typer.Exit(result.exit_code)
+
+
+def _agents_of(
+    project: Project, robot: str
+) -> Callable[[LocalWorkers, str], RemoteCrew]:
+    """The fleet's agents as the workers elsewhere of a run of ``robot``."""
+    from robotlib.fleet import RemoteCrew
+    from robotlib.notify import build_notifiers
+    from robotlib.workers import MAX_RESTARTS
+
+    notifiers = tuple(build_notifiers(project.settings, project.credentials))
+
+    def make(local: LocalWorkers, run_id: str) -> RemoteCrew:
+        return RemoteCrew(project, robot, run_id, local, MAX_RESTARTS, notifiers)
+
+    return make
 
 
 @app.command()

@@ -24,7 +24,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 import structlog
 
@@ -35,21 +34,14 @@ from robotlib.fleet._gone import GoneAgents
 from robotlib.notify import Notifier
 from robotlib.project import Project
 from robotlib.queue.models import ItemState, Run, RunStatus
+from robotlib.workers import LocalWorkers
 
-__all__ = ["TAKE_WAIT_S", "LocalWorkers", "RemoteCrew"]
+__all__ = ["TAKE_WAIT_S", "RemoteCrew"]
 
 log = structlog.get_logger("robotlib.fleet")
 
 #: How long offered slots wait for an agent before the coordinator runs them.
 TAKE_WAIT_S = 30.0
-
-
-class LocalWorkers(Protocol):
-    """What the coordinator's own workers offer :class:`RemoteCrew`: start one."""
-
-    def start(self, slot: int | None = None) -> str:
-        """Start a worker on this machine; return its run id."""
-        ...
 
 
 @dataclass

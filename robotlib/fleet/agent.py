@@ -42,7 +42,7 @@ from datetime import datetime
 import structlog
 
 from robotlib.db import database_engine
-from robotlib.errors import ConfigurationError
+from robotlib.errors import ConfigurationError, QueueError
 from robotlib.fleet._agents import ANY_ROBOT, AgentState, AgentStore
 from robotlib.fleet._dispatches import Dispatch, DispatchStore, Slot, SlotEnd
 from robotlib.fleet._gone import GoneAgents
@@ -152,23 +152,37 @@ class Agent:
         self._bury_leftovers()
         try:
             while True:
-                self._tend()
-                if self.stop.is_set():
-                    self._drain()
-                    if not self.workers:
+                try:
+                    if self._look():
                         break
-                else:
-                    self._pass_stops()
-                    self._take()
-                self._beat_if_due()
+                except QueueError as exc:  # the database is away: look again later
+                    log.error("database_unavailable", error=str(exc).splitlines()[0])
+                    self.stop.wait(self.options.heartbeat_s)
+                    continue
                 self.waker.wait(self._wait_s())
         finally:
             self.waker.close()
-            self.agents.beat(self.name, running=0, state=AgentState.OFFLINE)
+            try:
+                self.agents.beat(self.name, running=0, state=AgentState.OFFLINE)
+            except QueueError:
+                pass  # it shows offline once its beats are missed
             log.info("agent_stopped", agent=self.name)
             self.engine.dispose()
 
     # Work ----------------------------------------------------------------------------
+
+    def _look(self) -> bool:
+        """One look at the workers and the work; True when drained."""
+        self._tend()
+        if self.stop.is_set():
+            self._drain()
+            if not self.workers:
+                return True
+        else:
+            self._pass_stops()
+            self._take()
+        self._beat_if_due()
+        return False
 
     def _take(self) -> None:
         """Take the slots this agent has room for, and start their workers."""

@@ -42,6 +42,7 @@ ROOMS = (
     "cli",
     "console",
     "scheduler",
+    "fleet",
     "workers",
     "project",
     "engine",
@@ -55,7 +56,7 @@ ROOMS = (
 #: cpr, validation, locales, retrying, robot, context, traces, workbooks) are below
 #: every room.
 #: The rooms above the engine: none of the rooms below may import them.
-_ABOVE_ENGINE = ("cli", "console", "scheduler", "workers", "project")
+_ABOVE_ENGINE = ("cli", "console", "scheduler", "fleet", "workers", "project")
 FORBIDDEN = {
     "robotlib.workbooks": ROOMS,
     "robotlib.traces": ROOMS,
@@ -66,6 +67,8 @@ FORBIDDEN = {
     "robotlib.steps": (*_ABOVE_ENGINE, "engine", "queue", "db"),
     "robotlib.engine": (*_ABOVE_ENGINE, "steps"),
     "robotlib.scheduler": ("cli", "console"),
+    "robotlib.fleet": ("cli", "console", "scheduler"),
+    "robotlib.workers": ("cli", "console", "scheduler", "fleet"),
     "robotlib.console": ("cli",),
 }
 

@@ -136,3 +136,28 @@ def test_windows_task_starts_at_boot() -> None:
     root = ET.parse(TASK).getroot()
 
     assert root.find("t:Triggers/t:BootTrigger", namespaces=TASK_NS) is not None
+
+
+AGENT_UNIT = DEPLOY / "systemd" / "robotlib-agent.service"
+
+
+def test_agent_unit_runs_rpa_agent_with_options_it_has() -> None:
+    """ExecStart names `rpa agent` with options the CLI accepts (checked by parsing
+    them: --help after them exits 0 only when each one is known)."""
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(AGENT_UNIT.read_text(encoding="utf-8"))
+    service = parser["Service"]
+    argv = shlex.split(service["ExecStart"])
+
+    assert Path(argv[0]).name == "rpa"
+    assert _rpa_subcommand(argv[1:])[:1] == ["agent"]
+    result = CliRunner().invoke(app, [*argv[1:], "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Run this machine's agent" in result.output
+    # SIGTERM to the agent alone drains it; its workers must not get one too.
+    assert (service["KillMode"], service["KillSignal"]) == ("mixed", "SIGTERM")
+    assert _systemd_seconds(service["TimeoutStopSec"]) >= 120
+    assert service["Restart"] == "on-failure"
+    assert service["EnvironmentFile"].lstrip("-") == "/etc/robotlib/agent.env"
+    assert "MemoryDenyWriteExecute" not in service
