@@ -38,6 +38,8 @@ class PurgeResult:
     firing_logs: int = 0
     #: Playwright traces (``*.zip``) removed from run folders that were kept.
     traces: int = 0
+    #: Input files uploaded in the console (``.rpa/uploads/``) removed.
+    uploads: int = 0
 
 
 @dataclass
@@ -158,7 +160,8 @@ class Project:
         scheduled preflights. The audit trail and waiting items are kept.
 
         Traces (``*.zip``, patient data in clear) last written before
-        ``traces_before`` go from the run folders that are kept as well.
+        ``traces_before`` go from the run folders that are kept as well, and so do
+        the input files uploaded in the console before then.
         """
         folders = 0
         traces = 0
@@ -177,10 +180,29 @@ class Project:
             if path.is_file() and modified < before:
                 path.unlink()
                 firing_logs += 1
+        # Uploads hold patient data in clear, as traces do: they go with them.
+        uploads = _purge_uploads(
+            self.settings.state_dir / "uploads", traces_before or before
+        )
         items = self.backend.purge(finished_before=before)
         return PurgeResult(
-            run_folders=folders, items=items, firing_logs=firing_logs, traces=traces
+            run_folders=folders,
+            items=items,
+            firing_logs=firing_logs,
+            traces=traces,
+            uploads=uploads,
         )
+
+
+def _purge_uploads(folder: Path, before: datetime) -> int:
+    """Delete the console's uploads (``<time>-<sha256>/`` folders) from before."""
+    gone = 0
+    for upload in folder.glob("*-*"):
+        started = run_started_at(upload.name)
+        if upload.is_dir() and started is not None and started < before:
+            shutil.rmtree(upload)
+            gone += 1
+    return gone
 
 
 def _purge_traces(folder: Path, before: datetime) -> int:

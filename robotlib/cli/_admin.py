@@ -63,9 +63,10 @@ def purge(
         whole_days = age % timedelta(days=1) == timedelta(0)
         hours = age // timedelta(hours=1)
         older = f"{age.days} day(s)" if whole_days else f"{hours} hour(s)"
+        uploads = f" and {result.uploads} upload(s)" if result.uploads else ""
         console.print(
             f"Purged {result.run_folders} run folder(s) and {result.items} item(s) "
-            f"older than {older}, and {result.traces} trace(s) older than "
+            f"older than {older}, and {result.traces} trace(s){uploads} older than "
             f"{trace_days} day(s)."
         )
 

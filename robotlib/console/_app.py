@@ -2,11 +2,11 @@
 trail and the language, beside the review pages (``_review_pages``) and single
 sign-on (``_oidc``).
 
-Reading pages need the viewer role; retrying and resolving exception items and
-pausing and resuming schedules need operator; the audit page needs admin. Every
-POST checks the session's CSRF token. Every action lands in the audit table: the
-queue's retry and resolve write their own entries, the others call
-``record_audit``.
+Reading pages need the viewer role; retrying and resolving exception items,
+pausing and resuming schedules and starting runs (``_starting``) need operator;
+the audit page needs admin. Every POST checks the session's CSRF token. Every
+action lands in the audit table: the queue's retry and resolve write their own
+entries, the others call ``record_audit``.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from robotlib.console._security import (
     security_headers,
     set_cookie,
 )
+from robotlib.console._starting import add_start_routes
 from robotlib.errors import ConfigurationError
 from robotlib.project import Project
 from robotlib.queue.base import utc_now
@@ -90,6 +91,7 @@ def create_app(
     add_error_pages(app)
     _routes(app)
     add_review_routes(app)
+    add_start_routes(app)
     add_oidc_routes(app)
     add_metrics_route(app, project)
     return app

@@ -309,3 +309,24 @@ def test_purge_refuses_a_trace_retention_below_one_day(
     assert 2 == result.exit_code
     assert "trace_retention_days" in result.stderr
     assert trace.exists()
+
+
+def test_purge_deletes_console_uploads_with_the_traces(
+    rpa: Callable[..., Result], project: Path, history: History
+) -> None:
+    """An input uploaded in the console 20 days ago (patient data in clear) goes
+    with the traces; one of yesterday stays."""
+    uploads = project / ".rpa" / "uploads"
+    now = datetime.now(UTC)
+    made = {}
+    for days in (20, 1):
+        folder = uploads / f"{now - timedelta(days=days):%Y%m%dT%H%M%SZ}-{'ab' * 32}"
+        folder.mkdir(parents=True)
+        (folder / "lab.xlsx").write_bytes(b"PK")
+        made[days] = folder
+
+    result = rpa("purge", "--yes")
+
+    assert 0 == result.exit_code, result.stdout
+    assert "and 0 trace(s) and 1 upload(s) older than 14 day(s)." in result.stdout
+    assert (False, True) == (made[20].exists(), made[1].exists())
