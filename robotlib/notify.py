@@ -70,7 +70,8 @@ class Notification:
     Attributes:
         kind: ``run_stopped``, ``failed_items``, ``business_exceptions``,
             ``time_limit``, ``preflight_failed``, ``deadline_missed``,
-            ``missed_firing`` or ``test``.
+            ``missed_firing``, ``agent_offline`` (robotlib.fleet),
+            ``deadline_at_risk`` (items not done before their deadline) or ``test``.
         subject: one line, e.g. ``robotlib: lab_results run 20261203T010000Z-3f9a1c
             stopped``.
         body: plain text for people; no patient data.

@@ -135,6 +135,12 @@ class NotifySettings(BaseModel):
         description="A run with more failed items than this needs attention: it "
         "ends completed_with_failures and `rpa run` exits 3.",
     )
+    deadline_warning_minutes: int = Field(
+        default=60,
+        ge=0,
+        description="An item not done this many minutes before its deadline "
+        "(Robot(deadline=...)) is told once, by the active scheduler; 0: never.",
+    )
 
     @model_validator(mode="after")
     def _check_smtp(self) -> NotifySettings:

@@ -39,6 +39,7 @@ from robotlib.db.schema import (
     agents,
     console_sessions,
     console_users,
+    deadline_alerts,
     dispatch_slots,
     dispatches,
     metadata,
@@ -128,6 +129,11 @@ def _add_fleet_tables(conn: Connection) -> None:
     )
 
 
+def _add_deadline_alerts(conn: Connection) -> None:
+    """Version 8: the items whose deadline at risk was told."""
+    metadata.create_all(conn, tables=[deadline_alerts], checkfirst=True)
+
+
 #: Every migration, oldest first; ``MIGRATIONS[i]`` upgrades version i to i + 1.
 MIGRATIONS: list[Migration] = [
     _create_baseline,
@@ -137,6 +143,7 @@ MIGRATIONS: list[Migration] = [
     _add_run_versions,
     _add_item_parents,
     _add_fleet_tables,
+    _add_deadline_alerts,
 ]
 
 #: The PostgreSQL advisory lock that serialises upgrades ("robotlib" in ASCII).

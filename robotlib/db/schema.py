@@ -32,6 +32,7 @@ __all__ = [
     "UTCDateTime",
     "agents",
     "audit_log",
+    "deadline_alerts",
     "dispatch_slots",
     "dispatches",
     "item_history",
@@ -307,6 +308,16 @@ dispatch_slots = Table(
     Column("taken_at", UTCDateTime, nullable=False),
     #: None while its worker runs; then ``ran``, ``died``, ``drained`` or ``lost``.
     Column("ended", String(16)),
+)
+
+# Items whose deadline was told to be at risk (robotlib.scheduler._risks): one row
+# each, so a warning goes out once, whichever scheduler notices first.
+deadline_alerts = Table(
+    "deadline_alerts",
+    metadata,
+    Column("item_id", _Id, primary_key=True),
+    Column("deadline", UTCDateTime, nullable=False),
+    Column("told_at", UTCDateTime, nullable=False),
 )
 
 schema_version = Table(

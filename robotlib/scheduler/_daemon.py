@@ -21,6 +21,7 @@ restarts; that is what lets missed firings be noticed. What a firing does is
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -64,11 +65,15 @@ from robotlib.scheduler._lock import (
     current_holder,
     open_lock,
 )
+from robotlib.scheduler._risks import DeadlineWatch
 from robotlib.scheduler._service import set_active
 
 __all__ = ["Scheduler", "SchedulerOptions"]
 
 log = structlog.get_logger("robotlib.scheduler")
+
+#: Seconds between the active scheduler's looks for items whose deadline is at risk.
+DEADLINE_LOOK_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,14 @@ class Scheduler:
             clock=self.clock,
         )
         self.firer.since = self._since
+        self.deadlines = DeadlineWatch(
+            self.settings,
+            self.firer.backend,
+            self.engine,
+            self.alerts.notifiers,
+            self.clock,
+        )
+        self._next_deadline_look = 0.0
 
     def close(self) -> None:
         """Release the database connections."""
@@ -226,11 +239,15 @@ class Scheduler:
             set_active(None)
 
     def _check_agents(self) -> None:
-        """Mark agents that stopped beating offline, and tell (robotlib.fleet)."""
+        """Mark agents that stopped beating offline, and tell (robotlib.fleet);
+        once a minute, tell the items whose deadline is at risk."""
         try:
             self.firer.gone.check()
+            if time.monotonic() >= self._next_deadline_look:
+                self._next_deadline_look = time.monotonic() + DEADLINE_LOOK_S
+                self.deadlines.check()
         except QueueError as exc:
-            log.error("agents_unreadable", error=str(exc).splitlines()[0])
+            log.error("database_unreadable", error=str(exc).splitlines()[0])
 
     def _still_leader(self) -> bool:
         return self._lock is not None and not self._halt.is_set() and self._lock.renew()

@@ -132,12 +132,12 @@ def test_an_agent_that_stopped_beating_is_marked_offline_and_told_once(
     assert agents.live_for("daily_report") == []
 
 
-def test_version_6_database_gets_the_fleet_tables(tmp_path: Path) -> None:
+def test_version_6_database_gets_the_fleet_and_deadline_tables(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     SqlAlchemyBackend(url).close()
     engine = database_engine(url)
     with engine.begin() as conn:
-        for table in ("dispatch_slots", "dispatches", "agents"):
+        for table in ("dispatch_slots", "dispatches", "agents", "deadline_alerts"):
             conn.exec_driver_sql(f"DROP TABLE {table}")
         conn.exec_driver_sql("UPDATE schema_version SET version = 6")
     SqlAlchemyBackend(url).close()
@@ -145,7 +145,7 @@ def test_version_6_database_gets_the_fleet_tables(tmp_path: Path) -> None:
     with engine.connect() as conn:
         version = conn.exec_driver_sql("SELECT version FROM schema_version").scalar()
     engine.dispose()
-    assert {"agents", "dispatches", "dispatch_slots"} <= tables
+    assert {"agents", "dispatches", "dispatch_slots", "deadline_alerts"} <= tables
     assert version == migrations.SCHEMA_VERSION
 
 
