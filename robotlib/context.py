@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, overload, runtime_checkable
+from zoneinfo import ZoneInfo
 
 import structlog
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from robotlib.credentials import Credentials, SystemCredentials
-    from robotlib.queue.models import WorkItem
+    from robotlib.queue.models import Handoff, WorkItem
     from robotlib.robot import Robot
     from robotlib.settings import Settings
 
@@ -68,6 +72,8 @@ class Context:
     applications: list[Application] = field(default_factory=list)
     log: Any = field(default_factory=structlog.get_logger)
     shared: dict[str, Any] = field(default_factory=dict)
+    #: Items this item hands to other robots when it is done (:meth:`enqueue`).
+    handoffs: list[Handoff] = field(default_factory=list)
     _credentials: Credentials | None = None
     _run_end: list[Callable[[], object]] = field(default_factory=list)
 
@@ -117,7 +123,63 @@ class Context:
         self.shared.clear()
         return raised
 
+    def enqueue(
+        self,
+        robot: str,
+        payload: Mapping[str, Any] | BaseModel,
+        *,
+        reference: str | None = None,
+        priority: int = 0,
+        not_before: datetime | None = None,
+        deadline: datetime | None = None,
+    ) -> None:
+        """Hand an item to robot ``robot`` when the current item is done.
+
+        Nothing is enqueued now: the item is created in the transaction that
+        completes the current item, so it exists exactly when the current item is
+        done (never without it, never twice). Called in a stage of a robot with
+        several stages, it is kept with that stage's end: a later crash loses it
+        not. When an item found done by its precheck is completed, what earlier
+        stages handed off goes too, but not what the last stage would have: hand
+        off from the output with ``Robot(outputs_to=...)`` where that matters.
+
+        Args:
+            robot: the robot the item is for.
+            payload: its data (a model is dumped as JSON).
+            reference: its reference within that robot; default: the current
+                item's (a robot gets each reference once).
+            priority, not_before, deadline: as the row of an input would set
+                them; a datetime without a time zone is the project's.
+
+        Example:
+            >>> ctx.enqueue("file_letter", {"cpr": item.cpr})  # doctest: +SKIP
+        """
+        from pydantic import BaseModel as Model
+
+        from robotlib.queue.models import Handoff, NewItem
+
+        if self.item is None:
+            raise RuntimeError("ctx.enqueue hands off from an item: call it in a stage")
+        data = (
+            payload.model_dump(mode="json") if isinstance(payload, Model) else payload
+        )
+        zone = ZoneInfo(self.settings.time_zone)
+        new = NewItem(
+            reference or self.item.reference,
+            dict(data),
+            priority=priority,
+            not_before=_aware(not_before, zone),
+            deadline=_aware(deadline, zone),
+        )
+        self.handoffs.append(Handoff(robot, new))
+
     @property
     def attempt(self) -> int:
         """The attempt at the current item (1 for the first)."""
         return self.item.attempts if self.item is not None else 0
+
+
+def _aware(moment: datetime | None, zone: ZoneInfo) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=zone)

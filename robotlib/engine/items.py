@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,13 @@ from robotlib.engine.intake import invalid_row
 from robotlib.errors import BusinessRuleError, LeaseLostError, RobotlibError
 from robotlib.logs import Redactor
 from robotlib.queue.base import QueueBackend
-from robotlib.queue.models import Outcome, WorkItem
+from robotlib.queue.models import (
+    PENDING_HANDOFFS,
+    Handoff,
+    NewItem,
+    Outcome,
+    WorkItem,
+)
 from robotlib.robot import Robot, stages_after
 
 __all__ = ["ItemProcessor", "elapsed_ms"]
@@ -73,6 +80,7 @@ class ItemProcessor:
         """Run ``item``'s stages as ``owner``; return how it ended (never raises,
         but for Ctrl+C, after giving the item back)."""
         ctx.item, ctx.output = item, dict(item.output)
+        ctx.handoffs = _unstash(ctx.output.pop(PENDING_HANDOFFS, []))
         started = time.perf_counter()
         guard = LeaseGuard(self.backend, item.id, owner, self.robot.lease)
         with (
@@ -115,7 +123,7 @@ class ItemProcessor:
                     return Outcome.LEASE_LOST
                 return self._system_exception(ctx, item, owner, exc)
             finally:
-                ctx.item, ctx.output = None, {}
+                ctx.item, ctx.output, ctx.handoffs = None, {}, []
 
     def _run_stages(
         self, ctx: Context, item: WorkItem, owner: str, started: float
@@ -136,9 +144,12 @@ class ItemProcessor:
                     owner=owner,
                     output=output,
                     note="done already (precheck)",
-                    handoffs=robot.handoffs_of(
-                        model, item.reference, {**item.output, **output}
-                    ),
+                    handoffs=[
+                        *ctx.handoffs,
+                        *robot.handoffs_of(
+                            model, item.reference, {**ctx.output, **output}
+                        ),
+                    ],
                 )
                 log.info("item_done", duration_ms=elapsed_ms(started), precheck=True)
                 return Outcome.DONE
@@ -148,15 +159,19 @@ class ItemProcessor:
                 _lease.check()
                 ctx.output.update(_as_output(stage.run(ctx, model), stage.name))
                 if staged:
+                    kept = {**ctx.output, PENDING_HANDOFFS: _stash(ctx.handoffs)}
                     self.backend.finish_stage(
-                        item.id, owner=owner, stage=stage.name, output=ctx.output
+                        item.id, owner=owner, stage=stage.name, output=kept
                     )
                     log.info("stage_finished")
         if robot.verify is not None:
             _lease.check()
             robot.verify(ctx, model, ctx.output)
         _lease.check()
-        handoffs = robot.handoffs_of(model, item.reference, ctx.output)
+        handoffs = [
+            *ctx.handoffs,
+            *robot.handoffs_of(model, item.reference, ctx.output),
+        ]
         self.backend.complete(
             item.id, owner=owner, output=ctx.output, handoffs=handoffs
         )
@@ -202,6 +217,45 @@ class ItemProcessor:
             exc_info=exc,
         )
         return Outcome.FAILED if retry_at is None else Outcome.RETRIED
+
+
+def _stash(handoffs: list[Handoff]) -> list[dict[str, Any]]:
+    """Hand-offs as a stage's output keeps them until the item is done."""
+    return [
+        {
+            "robot": h.robot,
+            "reference": h.item.reference,
+            "payload": h.item.payload,
+            "priority": h.item.priority,
+            "not_before": _iso(h.item.not_before),
+            "deadline": _iso(h.item.deadline),
+        }
+        for h in handoffs
+    ]
+
+
+def _unstash(kept: list[dict[str, Any]]) -> list[Handoff]:
+    return [
+        Handoff(
+            k["robot"],
+            NewItem(
+                k["reference"],
+                k["payload"],
+                priority=k["priority"],
+                not_before=_moment(k["not_before"]),
+                deadline=_moment(k["deadline"]),
+            ),
+        )
+        for k in kept
+    ]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 def elapsed_ms(started: float) -> float:

@@ -21,6 +21,7 @@ from typing import Any, overload
 from robotlib.errors import InvalidTransitionError, LeaseLostError
 from robotlib.queue.models import (
     EXCEPTION_STATES,
+    PENDING_HANDOFFS,
     REJECTED_ERROR_TYPE,
     HistoryEntry,
     ItemState,
@@ -221,13 +222,16 @@ def _ended(item: WorkItem, state: ItemState, now: datetime, **changes: Any) -> W
 def completed(
     item: WorkItem, *, owner: str, output: dict[str, Any], note: str, now: datetime
 ) -> Change:
-    """End the item ``done``; the errors of earlier attempts are cleared."""
+    """End the item ``done``; the errors of earlier attempts are cleared (and the
+    stages' pending hand-offs, which the completion creates)."""
     _require_lease(item, owner)
+    merged = {**item.output, **jsonable(output, "output")}
+    merged.pop(PENDING_HANDOFFS, None)
     after = _ended(
         item,
         ItemState.DONE,
         now,
-        output={**item.output, **jsonable(output, "output")},
+        output=merged,
         error_type=None,
         error_message=None,
     )

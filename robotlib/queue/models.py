@@ -149,6 +149,11 @@ class Handoff:
     item: NewItem
 
 
+#: The output key under which a stage's hand-offs (``ctx.enqueue``) are kept until
+#: the item is done; completing the item creates them and drops the key.
+PENDING_HANDOFFS = "_pending_handoffs"
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
     """One state change of an item."""

@@ -4,13 +4,20 @@ done); a run with nothing queued starts no application."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
-from robotlib import Context, RetryPolicy, Robot
+from robotlib import (
+    ApplicationError,
+    BusinessRuleError,
+    Context,
+    RetryPolicy,
+    Robot,
+    Stage,
+)
 from robotlib.engine import Engine
 from robotlib.queue import NewItem, QueueBackend
 from robotlib.queue.models import ItemState, RunStatus
@@ -148,3 +155,82 @@ def test_a_run_with_nothing_queued_starts_no_application(
     )
     assert (ItemState.DONE, ["setup"]) == (backend.items(PARENT)[0].state, setups)
     assert {"done": 1} == busy.counts
+
+
+def test_ctx_enqueue_hands_off_when_the_item_is_done(
+    make_engine: Callable[..., Engine], backend: QueueBackend
+) -> None:
+    """A stage's ctx.enqueue creates the letter when the item is done, with its
+    reference, priority and deadline (naive: the project's zone); a row that ends
+    a business exception hands nothing off."""
+
+    def register(ctx: Context, row: Result) -> None:
+        if row.n == 2:
+            raise BusinessRuleError("no patient for row 2")
+        ctx.enqueue(
+            CHILD,
+            {"n": row.n},
+            reference=f"letter-{row.n}",
+            priority=5,
+            deadline=datetime(2026, 12, 8, 7, 0),
+        )
+
+    robot = Robot(
+        name=PARENT,
+        item=Result,
+        source=lambda path: [{"n": n} for n in (1, 2)],
+        reference=["n"],
+        process=register,
+    )
+
+    make_engine(robot).run()
+
+    [letter] = backend.items(CHILD)
+    parents = {item.payload["n"]: item for item in backend.items(PARENT)}
+    assert (letter.reference, letter.payload, letter.priority) == (
+        "letter-1",
+        {"n": 1},
+        5,
+    )
+    assert letter.parent_id == parents[1].id
+    assert letter.deadline == datetime(2026, 12, 8, 6, 0, tzinfo=UTC)  # 07:00 CET
+    assert parents[2].state is ItemState.BUSINESS_EXCEPTION
+
+
+def test_a_stage_s_hand_off_is_kept_when_a_later_stage_fails(
+    make_engine: Callable[..., Engine], backend: QueueBackend
+) -> None:
+    """Stage one hands a letter off and finishes; stage two fails once (as after a
+    crash, the retry starts with a fresh context after stage one). The letter is
+    created once, when the item is done, and the done item's output has no trace
+    of the pending hand-off."""
+    calls: list[str] = []
+
+    def register(ctx: Context, row: Result) -> dict[str, int]:
+        calls.append("register")
+        ctx.enqueue(CHILD, {"n": row.n})
+        return {"registration_id": 100 + row.n}
+
+    def archive(ctx: Context, row: Result) -> None:
+        calls.append("archive")
+        if calls.count("archive") == 1:
+            raise ApplicationError("the archive timed out")
+        assert backend.items(CHILD) == [], "not before the item is done"
+
+    robot = Robot(
+        name=PARENT,
+        item=Result,
+        source=lambda path: [{"n": 1}],
+        reference=["n"],
+        process=[Stage("register", register), Stage("archive", archive)],
+        retry=RetryPolicy(attempts=2, backoff_s=(0,)),
+    )
+
+    make_engine(robot).run()
+
+    assert calls == ["register", "archive", "archive"]
+    [parent] = backend.items(PARENT)
+    [letter] = backend.items(CHILD)
+    assert parent.state is ItemState.DONE
+    assert parent.output == {"registration_id": 101}
+    assert (letter.payload, letter.parent_id) == ({"n": 1}, parent.id)
