@@ -33,6 +33,7 @@ from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from robotlib.console._accounts import Session
 from robotlib.console._masking import shown_text
 from robotlib.console._pages import back_to, catalogue_of, render
 from robotlib.console._security import Operator, Viewer, check_csrf, console_of
@@ -76,9 +77,7 @@ def add_start_routes(app: FastAPI) -> None:
         robot: str,
         csrf_token: Annotated[str, Form()] = "",
     ) -> Response:
-        check_csrf(session, csrf_token)
-        project = console_of(request).project
-        _known_robot(request, project, robot)
+        project = _acting(request, session, csrf_token, robot)
         run_id = _start(request, project, robot, None)
         project.backend.record_audit(
             actor=session.user, action="run_started", note=f"{robot} run {run_id}: now"
@@ -93,9 +92,7 @@ def add_start_routes(app: FastAPI) -> None:
         file: Annotated[UploadFile, File()],
         csrf_token: Annotated[str, Form()] = "",
     ) -> Response:
-        check_csrf(session, csrf_token)
-        project = console_of(request).project
-        _known_robot(request, project, robot)
+        project = _acting(request, session, csrf_token, robot)
         gettext = catalogue_of(request).gettext
         name = shown_text(Path(file.filename or "upload").name, clear=False)
         data = file.file.read(MAX_UPLOAD_BYTES + 1)
@@ -121,13 +118,11 @@ def add_start_routes(app: FastAPI) -> None:
                 f"{len(report.new)} new, {len(report.invalid)} invalid"
             ),
         )
-        return render(
+        return _upload_page(
             request,
-            "upload.html",
+            robot,
+            name,
             {
-                "title": gettext("Check the input of %(robot)s") % {"robot": robot},
-                "robot": robot,
-                "name": name,
                 "upload": stored.parent.name,
                 "sha": sha,
                 "report": report,
@@ -147,9 +142,7 @@ def add_start_routes(app: FastAPI) -> None:
         upload: str,
         csrf_token: Annotated[str, Form()] = "",
     ) -> Response:
-        check_csrf(session, csrf_token)
-        project = console_of(request).project
-        _known_robot(request, project, robot)
+        project = _acting(request, session, csrf_token, robot)
         gettext = catalogue_of(request).gettext
         path = _stored(project, upload)
         if path is None:
@@ -168,11 +161,16 @@ def add_start_routes(app: FastAPI) -> None:
         return _to_run(request, project, robot, run_id)
 
 
-def _known_robot(request: Request, project: Project, robot: str) -> None:
+def _acting(request: Request, session: Session, csrf_token: str, robot: str) -> Project:
+    """The project of an operator's POST about ``robot`` (its CSRF token checked,
+    the robot one of the project's: else 404)."""
+    check_csrf(session, csrf_token)
+    project = console_of(request).project
     robots, _problems = project.robots()
     if robot not in robots:
         text = catalogue_of(request).gettext("No robot named %(robot)s.")
         raise StarletteHTTPException(404, text % {"robot": robot[:100]})
+    return project
 
 
 def _uploads(project: Project) -> Path:
@@ -212,17 +210,24 @@ def _refused(
     project.backend.record_audit(
         actor=user, action="upload_refused", note=f"{robot}: {name}: {reason}"
     )
-    gettext = catalogue_of(request).gettext
+    return _upload_page(request, robot, name, {"refused": reason}, status_code=422)
+
+
+def _upload_page(
+    request: Request,
+    robot: str,
+    name: str,
+    page: dict[str, object],
+    *,
+    status_code: int = 200,
+) -> Response:
+    """The page of an upload: its dry-run, or why it was refused."""
+    title = catalogue_of(request).gettext("Check the input of %(robot)s")
     return render(
         request,
         "upload.html",
-        {
-            "title": gettext("Check the input of %(robot)s") % {"robot": robot},
-            "robot": robot,
-            "name": name,
-            "refused": reason,
-        },
-        status_code=422,
+        {"title": title % {"robot": robot}, "robot": robot, "name": name, **page},
+        status_code=status_code,
     )
 
 

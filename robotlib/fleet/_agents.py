@@ -12,14 +12,14 @@ them tells the notifiers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, Row, delete, insert, select, update
+from sqlalchemy import Row, delete, insert, select, update
 
-from robotlib.db.connection import transaction
 from robotlib.db.schema import agents
+from robotlib.fleet._tables import FleetStore
 
 __all__ = ["ANY_ROBOT", "MISSED_BEATS", "AgentRecord", "AgentState", "AgentStore"]
 
@@ -70,18 +70,13 @@ class AgentRecord:
         return self.state == AgentState.ONLINE and self.alive(now)
 
 
-class AgentStore:
+class AgentStore(FleetStore):
     """Reads and writes the ``agents`` table.
 
     Args:
         engine: the project database (its schema upgraded).
         clock: the current time (UTC).
     """
-
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime]) -> None:
-        self.engine = engine
-        self.clock = clock
-        self._where = f"fleet database {engine.url.render_as_string(True)}"
 
     def register(
         self,
@@ -109,14 +104,14 @@ class AgentStore:
             "heartbeat_s": heartbeat_s,
             "state": AgentState.ONLINE,
         }
-        with transaction(self.engine, write=True, where=self._where) as conn:
+        with self._write() as conn:
             conn.execute(delete(_a).where(_a.c.name == name))
             conn.execute(insert(_a).values(values))
         return self.get(name)
 
     def beat(self, name: str, *, running: int, state: str) -> bool:
         """Record a heartbeat; False when the row is gone (deleted by an admin)."""
-        with transaction(self.engine, write=True, where=self._where) as conn:
+        with self._write() as conn:
             done = conn.execute(
                 update(_a)
                 .where(_a.c.name == name)
@@ -126,7 +121,7 @@ class AgentStore:
 
     def get(self, name: str) -> AgentRecord:
         """The agent named ``name`` (KeyError when there is none)."""
-        with transaction(self.engine, write=False, where=self._where) as conn:
+        with self._read() as conn:
             row = conn.execute(select(_a).where(_a.c.name == name)).first()
         if row is None:
             raise KeyError(name)
@@ -134,7 +129,7 @@ class AgentStore:
 
     def all(self) -> list[AgentRecord]:
         """Every agent, by name."""
-        with transaction(self.engine, write=False, where=self._where) as conn:
+        with self._read() as conn:
             rows = conn.execute(select(_a).order_by(_a.c.name)).all()
         return [_record(row) for row in rows]
 
@@ -154,7 +149,7 @@ class AgentStore:
         for agent in self.all():
             if agent.state == AgentState.OFFLINE or agent.alive(now):
                 continue
-            with transaction(self.engine, write=True, where=self._where) as conn:
+            with self._write() as conn:
                 done = conn.execute(
                     update(_a)
                     .where(
@@ -170,7 +165,7 @@ class AgentStore:
 
     def forget(self, name: str) -> bool:
         """Delete agent ``name``'s row (a machine taken out of the fleet)."""
-        with transaction(self.engine, write=True, where=self._where) as conn:
+        with self._write() as conn:
             done = conn.execute(delete(_a).where(_a.c.name == name))
         return done.rowcount > 0
 

@@ -15,14 +15,14 @@ commits. On SQLite, agents look every few seconds.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, Row, insert, select, text, update
+from sqlalchemy import Connection, Row, insert, select, text, update
 
-from robotlib.db.connection import transaction
 from robotlib.db.schema import dispatch_slots, dispatches
+from robotlib.fleet._tables import FleetStore
 
 __all__ = ["CHANNEL", "Dispatch", "DispatchStore", "Slot", "SlotEnd"]
 
@@ -72,18 +72,13 @@ class Slot:
     ended: str | None
 
 
-class DispatchStore:
+class DispatchStore(FleetStore):
     """Reads and writes dispatches and their slots.
 
     Args:
         engine: the project database (its schema upgraded).
         clock: the current time (UTC).
     """
-
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime]) -> None:
-        self.engine = engine
-        self.clock = clock
-        self._where = f"fleet database {engine.url.render_as_string(True)}"
 
     def open(self, robot: str, run_id: str, wanted: int) -> Dispatch:
         """Offer ``wanted`` worker slots for coordinating run ``run_id``."""
@@ -95,14 +90,14 @@ class DispatchStore:
             "stop": 0,
             "created_at": self.clock(),
         }
-        with transaction(self.engine, write=True, where=self._where) as conn:
+        with self._write() as conn:
             conn.execute(insert(_d).values(values))
             _tell(conn, robot)
         return self.get(run_id)
 
     def get(self, run_id: str) -> Dispatch:
         """The dispatch of coordinating run ``run_id`` (KeyError: none)."""
-        with transaction(self.engine, write=False, where=self._where) as conn:
+        with self._read() as conn:
             row = conn.execute(select(_d).where(_d.c.run_id == run_id)).first()
         if row is None:
             raise KeyError(run_id)
@@ -110,7 +105,7 @@ class DispatchStore:
 
     def offer(self, dispatch: Dispatch, more: int) -> None:
         """Offer ``more`` slots besides those offered (a worker to replace)."""
-        with transaction(self.engine, write=True, where=self._where) as conn:
+        with self._write() as conn:
             conn.execute(
                 update(_d)
                 .where(_d.c.id == dispatch.id, _d.c.closed_at.is_(None))
@@ -120,7 +115,7 @@ class DispatchStore:
 
     def withdraw(self, dispatch: Dispatch) -> int:
         """Withdraw the slots nobody took; return how many were taken."""
-        with transaction(self.engine, write=True, where=self._where) as conn:
+        with self._write() as conn:
             conn.execute(
                 update(_d).where(_d.c.id == dispatch.id).values(wanted=_d.c.taken)
             )
@@ -129,7 +124,7 @@ class DispatchStore:
 
     def close(self, dispatch: Dispatch) -> None:
         """Close the dispatch: no slot can be taken any more."""
-        with transaction(self.engine, write=True, where=self._where) as conn:
+        with self._write() as conn:
             conn.execute(
                 update(_d)
                 .where(_d.c.id == dispatch.id)
@@ -138,7 +133,7 @@ class DispatchStore:
 
     def ask_to_stop(self, dispatch: Dispatch, level: int) -> None:
         """Ask the agents to stop its workers: 1 after their item, 2 at once."""
-        with transaction(self.engine, write=True, where=self._where) as conn:
+        with self._write() as conn:
             conn.execute(
                 update(_d)
                 .where(_d.c.id == dispatch.id, _d.c.stop < level)
@@ -156,13 +151,13 @@ class DispatchStore:
         )
         if robots is not None:
             query = query.where(_d.c.robot.in_(list(robots)))
-        with transaction(self.engine, write=False, where=self._where) as conn:
+        with self._read() as conn:
             return [_dispatch(row) for row in conn.execute(query).all()]
 
     def take(self, dispatch: Dispatch, agent: str) -> Slot | None:
         """Take one slot of ``dispatch`` for ``agent``; None when none is left."""
         now = self.clock()
-        with transaction(self.engine, write=True, where=self._where) as conn:
+        with self._write() as conn:
             number = conn.execute(
                 update(_d)
                 .where(
@@ -193,7 +188,7 @@ class DispatchStore:
     def slots(self, dispatch: Dispatch) -> list[Slot]:
         """The slots of ``dispatch`` taken so far, in order."""
         query = select(_s).where(_s.c.dispatch_id == dispatch.id).order_by(_s.c.slot)
-        with transaction(self.engine, write=False, where=self._where) as conn:
+        with self._read() as conn:
             return [_slot(row) for row in conn.execute(query).all()]
 
     def running_slots(self, agent: str) -> list[Slot]:
@@ -203,18 +198,18 @@ class DispatchStore:
             .where(_s.c.agent == agent, _s.c.ended.is_(None))
             .order_by(_s.c.dispatch_id, _s.c.slot)
         )
-        with transaction(self.engine, write=False, where=self._where) as conn:
+        with self._read() as conn:
             return [_slot(row) for row in conn.execute(query).all()]
 
     def dispatch_of(self, slot: Slot) -> Dispatch:
         """The dispatch a slot belongs to."""
-        with transaction(self.engine, write=False, where=self._where) as conn:
+        with self._read() as conn:
             row = conn.execute(select(_d).where(_d.c.id == slot.dispatch_id)).one()
         return _dispatch(row)
 
     def end(self, slot: Slot, how: str) -> bool:
         """Record how a slot's worker ended, unless it is recorded already."""
-        with transaction(self.engine, write=True, where=self._where) as conn:
+        with self._write() as conn:
             done = conn.execute(
                 update(_s)
                 .where(
@@ -234,26 +229,8 @@ def _tell(conn: Connection, robot: str) -> None:
 
 
 def _dispatch(row: Row[tuple[object, ...]]) -> Dispatch:
-    m = row._mapping
-    return Dispatch(
-        id=m["id"],
-        robot=m["robot"],
-        run_id=m["run_id"],
-        wanted=m["wanted"],
-        taken=m["taken"],
-        stop=m["stop"],
-        created_at=m["created_at"],
-        closed_at=m["closed_at"],
-    )
+    return Dispatch(**row._mapping)  # its fields are the table's columns
 
 
 def _slot(row: Row[tuple[object, ...]]) -> Slot:
-    m = row._mapping
-    return Slot(
-        dispatch_id=m["dispatch_id"],
-        slot=m["slot"],
-        agent=m["agent"],
-        worker_run_id=m["worker_run_id"],
-        taken_at=m["taken_at"],
-        ended=m["ended"],
-    )
+    return Slot(**row._mapping)  # its fields are the table's columns

@@ -132,15 +132,7 @@ class Agent:
     def serve(self) -> None:
         """Register, then work until drained (``stop``), then leave offline."""
         self.project.backend  # noqa: B018 - upgrades the schema before the first use
-        self.agents.register(
-            self.name,
-            host=socket.gethostname(),
-            robots=self.options.robots,
-            workers=self.options.workers,
-            pid=os.getpid(),
-            version=_version(),
-            heartbeat_s=self.options.heartbeat_s,
-        )
+        self._register()
         self._last_beat = time.monotonic()
         log.info(
             "agent_started",
@@ -308,15 +300,18 @@ class Agent:
         self._last_beat = time.monotonic()
         if not self.agents.beat(self.name, running=len(self.workers), state=state):
             log.warning("agent_reregistered", agent=self.name)
-            self.agents.register(
-                self.name,
-                host=socket.gethostname(),
-                robots=self.options.robots,
-                workers=self.options.workers,
-                pid=os.getpid(),
-                version=_version(),
-                heartbeat_s=self.options.heartbeat_s,
-            )
+            self._register()
+
+    def _register(self) -> None:
+        self.agents.register(
+            self.name,
+            host=socket.gethostname(),
+            robots=self.options.robots,
+            workers=self.options.workers,
+            pid=os.getpid(),
+            version=_version(),
+            heartbeat_s=self.options.heartbeat_s,
+        )
 
     def _wait_s(self) -> float:
         if self.workers or self.stop.is_set():

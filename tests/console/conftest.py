@@ -3,12 +3,14 @@ opened on it in a chosen language (English unless a test asks for Danish)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 
 import pytest
@@ -101,3 +103,22 @@ def serve(
                 contexts.clear()
 
     yield serving
+
+
+@pytest.fixture
+def robot_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str], Path]:
+    """``robot_project(ROBOT_FILE)``: a project folder whose ``robots/lab.py`` is
+    the text given; no RPA_* variable of the caller reaches it."""
+    for name in list(os.environ):
+        if name.startswith("RPA_"):
+            monkeypatch.delenv(name)
+
+    def make(robot_file: str) -> Path:
+        folder = tmp_path / "project"
+        (folder / "robots").mkdir(parents=True)
+        (folder / "robots" / "lab.py").write_text(robot_file, "utf-8")
+        return folder
+
+    return make

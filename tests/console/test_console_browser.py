@@ -8,7 +8,6 @@ real PNG, taken by the session's Chromium when the item failed.
 
 from __future__ import annotations
 
-import os
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -168,19 +167,13 @@ class Console:
 
 @pytest.fixture
 def console(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    robot_project: Callable[[str], Path],
     browser: Browser,
     serve: Any,
 ) -> Iterator[Console]:
     """The project with its run and users (vera viewer, otto operator, ada admin),
     the console serving it, and fresh browser contexts for the test."""
-    for name in list(os.environ):
-        if name.startswith("RPA_"):
-            monkeypatch.delenv(name)
-    folder = tmp_path / "project"
-    (folder / "robots").mkdir(parents=True)
-    (folder / "robots" / "lab.py").write_text(ROBOT_FILE, "utf-8")
+    folder = robot_project(ROBOT_FILE)
     (folder / "schedules").mkdir()
     (folder / "schedules" / "nightly.toml").write_text(SCHEDULE, "utf-8")
     project = Project(load_settings(folder))

@@ -11,7 +11,6 @@ claims (``preferred_username``, ``groups``) through the provider's API first.
 from __future__ import annotations
 
 import json
-import os
 import re
 import urllib.error
 import urllib.parse
@@ -127,18 +126,12 @@ def provider() -> Iterator[Provider]:
 
 @pytest.fixture
 def sso(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    robot_project: Callable[[str], Path],
     serve: Any,
     provider: Provider,
 ) -> Iterator[Sso]:
     """A project whose console trusts the provider, served; local user ada (admin)."""
-    for name in list(os.environ):
-        if name.startswith("RPA_"):
-            monkeypatch.delenv(name)
-    folder = tmp_path / "project"
-    (folder / "robots").mkdir(parents=True)
-    (folder / "robots" / "lab.py").write_text(ROBOT_FILE, "utf-8")
+    folder = robot_project(ROBOT_FILE)
     (folder / "schedules").mkdir()
     (folder / "schedules" / "nightly.toml").write_text(SCHEDULE, "utf-8")
     (folder / "rpa.toml").write_text(

@@ -5,7 +5,6 @@ Every start, check and refusal is in the audit trail."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,17 +88,10 @@ class Console:
 
 
 @pytest.fixture
-def console(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, serve: Any
-) -> Iterator[Console]:
+def console(robot_project: Callable[[str], Path], serve: Any) -> Iterator[Console]:
     """A project with the robot ``lab`` and its own input (two rows); otto is an
     operator, vera a viewer."""
-    for name in list(os.environ):
-        if name.startswith("RPA_"):
-            monkeypatch.delenv(name)
-    folder = tmp_path / "project"
-    (folder / "robots").mkdir(parents=True)
-    (folder / "robots" / "lab.py").write_text(ROBOT_FILE, "utf-8")
+    folder = robot_project(ROBOT_FILE)
     (folder / "inputs").mkdir()
     write_workbook(
         folder / "inputs" / "lab.xlsx",
