@@ -138,15 +138,18 @@ class AgentStore(FleetStore):
         now = self.clock()
         return [a for a in self.all() if a.runs(robot) and a.live(now)]
 
-    def mark_gone(self) -> list[AgentRecord]:
+    def mark_gone(self, agents: list[AgentRecord] | None = None) -> list[AgentRecord]:
         """Mark every agent whose beats stopped ``offline``; return those changed.
 
         Each row changes once, by a conditional update: of several processes that
         notice the same agent at the same time only one gets it back.
+
+        Args:
+            agents: the rows as just read (default: read them now).
         """
         now = self.clock()
         gone: list[AgentRecord] = []
-        for agent in self.all():
+        for agent in self.all() if agents is None else agents:
             if agent.state == AgentState.OFFLINE or agent.alive(now):
                 continue
             with self._write() as conn:

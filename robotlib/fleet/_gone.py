@@ -35,9 +35,10 @@ class GoneAgents:
         self.agents = agents
         self.notifiers = notifiers
 
-    def check(self) -> list[AgentRecord]:
-        """Mark the gone agents offline and notify; return them."""
-        gone = self.agents.mark_gone()
+    def check(self, agents: list[AgentRecord] | None = None) -> list[AgentRecord]:
+        """Mark the gone agents offline and notify; return them (``agents``: the
+        rows as just read; default: read them now)."""
+        gone = self.agents.mark_gone(agents)
         for agent in gone:
             log.error(
                 "agent_offline",

@@ -144,9 +144,10 @@ class RemoteCrew:
         """Deal with slots whose worker ended or was lost; replace them."""
         if self.dispatch is None:
             return
-        self.gone.check()
+        records = self.agents.all()
+        self.gone.check(records)
         now = self.project.backend.clock()
-        agents = {agent.name: agent for agent in self.agents.all()}
+        agents = {agent.name: agent for agent in records}
         dispatch = self.dispatches.get(self.run_id)
         self._slots = self.dispatches.slots(dispatch)
         for slot in self._slots:

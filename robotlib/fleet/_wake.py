@@ -10,6 +10,7 @@ interval: there is nothing to listen on.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -64,10 +65,8 @@ class Waker:
     def close(self) -> None:
         """Close the listening connection."""
         if self._conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # a broken one is closed already
                 self._conn.close()
-            except Exception:
-                pass
             self._conn = None
 
     def _connection(self) -> Any:

@@ -224,7 +224,6 @@ class Agent:
             code = worker.child.poll()
             if code is None:
                 continue
-            del self.workers[run_id]
             run = self._run(run_id)
             if run is not None and run.finished_at is not None:
                 # it ended its run (a late signal may have cut its exit short)
@@ -234,22 +233,30 @@ class Agent:
                 bury_worker(self.project, worker.robot, run_id, worker.child, code)
                 how = SlotEnd.DIED
             self.dispatches.end(worker.slot, how)
+            del self.workers[run_id]  # once recorded: a database error retries it
             log.info("worker_ended", agent=self.name, worker_run=run_id, how=how)
             self._beat()
 
     def _pass_stops(self) -> None:
         """Pass on a coordinating run's stop (asked, or it has ended)."""
+        wanted: dict[int, int] = {}  # by dispatch: its workers share the answer
         for worker in self.workers.values():
             own = self._run(worker.slot.worker_run_id)
             if own is not None and own.finished_at is not None:
                 continue  # it ended its run and is exiting
-            dispatch = self.dispatches.dispatch_of(worker.slot)
-            wanted = dispatch.stop
-            if not wanted:
-                coordinator = self._run(dispatch.run_id)
-                if coordinator is None or coordinator.finished_at is not None:
-                    wanted = 1
-            self._tell(worker, wanted)
+            dispatch_id = worker.slot.dispatch_id
+            if dispatch_id not in wanted:
+                wanted[dispatch_id] = self._stop_wanted(worker.slot)
+            self._tell(worker, wanted[dispatch_id])
+
+    def _stop_wanted(self, slot: Slot) -> int:
+        """0, or how a slot's coordinating run wants its workers stopped (1: after
+        their item, as when the run has ended; 2: at once)."""
+        dispatch = self.dispatches.dispatch_of(slot)
+        if dispatch.stop:
+            return dispatch.stop
+        coordinator = self._run(dispatch.run_id)
+        return 1 if coordinator is None or coordinator.finished_at is not None else 0
 
     def _drain(self) -> None:
         wanted = 2 if self.stop_now.is_set() else 1
