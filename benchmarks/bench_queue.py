@@ -21,7 +21,15 @@ from typing import Any
 
 from benchmarks.harness import Benchmark, Options
 
-__all__ = ["benchmark", "drain"]
+__all__ = [
+    "Database",
+    "benchmark",
+    "check_done_once",
+    "drain",
+    "enqueue",
+    "postgresql_problem",
+    "postgresql_version",
+]
 
 ITEMS = 4_000
 QUICK_ITEMS = 400
@@ -47,13 +55,13 @@ def benchmark(options: Options) -> Benchmark:
         "(enqueueing and start-up are not timed). Every round checks that each item "
         "ended `done`, claimed exactly once."
     ]
-    problem = _postgresql_problem(options.postgresql_server)
+    problem = postgresql_problem(options.postgresql_server)
     if problem is None:
         for workers in (1, 4):
             variants[f"postgresql, {workers} worker{'s' * (workers > 1)}"] = partial(
                 drain, "postgresql", options.postgresql_server, workers, items
             )
-        notes.append(f"PostgreSQL: {_postgresql_version(options.postgresql_server)}.")
+        notes.append(f"PostgreSQL: {postgresql_version(options.postgresql_server)}.")
     else:
         notes.append(f"PostgreSQL variants not run: {problem}.")
     return Benchmark(
@@ -77,8 +85,8 @@ def drain(kind: str, where: str, workers: int, items: int) -> dict[str, Any]:
         workers: how many worker processes.
         items: how many items to enqueue.
     """
-    with _database(kind, where) as url:
-        _enqueue(url, items)
+    with Database(kind, where) as url:
+        enqueue(url, items)
         context = multiprocessing.get_context("spawn")
         ready = context.Barrier(workers + 1)
         counts = context.Queue()
@@ -94,7 +102,7 @@ def drain(kind: str, where: str, workers: int, items: int) -> dict[str, Any]:
         seconds = time.perf_counter() - start
         for process in processes:
             process.join(timeout=60)
-        _check(url, items, sum(done))
+        check_done_once(url, items, sum(done))
     return {"units": items, "seconds": seconds}
 
 
@@ -113,14 +121,15 @@ def _work(url: str, owner: str, ready: Barrier, counts: Any) -> None:
         backend.close()
 
 
-def _enqueue(url: str, items: int) -> None:
+def enqueue(url: str, items: int, robot: str = ROBOT) -> None:
+    """``items`` new items ``{"n": n}`` for ``robot``."""
     from robotlib.queue import SqlAlchemyBackend
     from robotlib.queue.models import NewItem
 
     backend = SqlAlchemyBackend(url)
     try:
         backend.enqueue(
-            ROBOT,
+            robot,
             (
                 NewItem(reference=f"item-{n:05d}", payload={"n": n})
                 for n in range(items)
@@ -130,14 +139,15 @@ def _enqueue(url: str, items: int) -> None:
         backend.close()
 
 
-def _check(url: str, items: int, done: int) -> None:
+def check_done_once(url: str, items: int, done: int, robot: str = ROBOT) -> None:
+    """Raise unless every item of ``robot`` is done, claimed exactly once."""
     from robotlib.queue import SqlAlchemyBackend
     from robotlib.queue.models import ItemState
 
     backend = SqlAlchemyBackend(url)
     try:
-        counts = backend.counts(ROBOT)
-        claims = {item.claims for item in backend.items(ROBOT)}
+        counts = backend.counts(robot)
+        claims = {item.claims for item in backend.items(robot)}
     finally:
         backend.close()
     if done != items or counts.get(ItemState.DONE, 0) != items or claims != {1}:
@@ -147,7 +157,7 @@ def _check(url: str, items: int, done: int) -> None:
         )
 
 
-class _database:
+class Database:
     """A new database for one round, removed afterwards."""
 
     def __init__(self, kind: str, where: str) -> None:
@@ -180,7 +190,7 @@ class _database:
             engine.dispose()
 
 
-def _postgresql_problem(server: str) -> str | None:
+def postgresql_problem(server: str) -> str | None:
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -195,7 +205,7 @@ def _postgresql_problem(server: str) -> str | None:
     return None
 
 
-def _postgresql_version(server: str) -> str:
+def postgresql_version(server: str) -> str:
     from sqlalchemy import create_engine, text
 
     engine = create_engine(f"{server}/postgres")

@@ -32,7 +32,9 @@ from benchmarks.machine import machine_details, render_machine
 
 #: name → module; run in this order.
 BENCHMARKS = {
+    "startup": "benchmarks.bench_startup",
     "excel": "benchmarks.bench_excel",
+    "items": "benchmarks.bench_items",
     "queue": "benchmarks.bench_queue",
     "browser": "benchmarks.bench_browser",
     "workers": "benchmarks.bench_workers",

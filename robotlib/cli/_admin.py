@@ -1,7 +1,5 @@
 """`rpa browser`, `rpa sandbox`, `rpa purge`: the machine, the sandbox, retention."""
 
-from __future__ import annotations
-
 import tempfile
 import threading
 from datetime import UTC, datetime, timedelta

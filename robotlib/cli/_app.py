@@ -1,7 +1,5 @@
 """The Typer app, the project option every command shares, and output helpers."""
 
-from __future__ import annotations
-
 import functools
 import getpass
 import json
@@ -119,7 +117,7 @@ def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
 @contextmanager
 def open_project(
     ctx: typer.Context, *, console_level: str = "WARNING", **settings_given: Any
-) -> Iterator[Project]:
+) -> Iterator["Project"]:
     """Open the project of the command line; a ConfigurationError exits 2.
 
     ``settings_given`` win over rpa.toml and the environment (a command's options:
@@ -197,7 +195,7 @@ def local(moment: datetime | None) -> str:
 
 
 @functools.cache
-def _masker() -> Redactor:
+def _masker() -> "Redactor":
     from robotlib.logs import display_masker
 
     return display_masker()

@@ -1,7 +1,5 @@
 """`rpa audit`: who did what to which item, and when, read from the audit trail."""
 
-from __future__ import annotations
-
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any

@@ -1,7 +1,5 @@
 """`rpa console`: the operator web console."""
 
-from __future__ import annotations
-
 import ipaddress
 from typing import Annotated
 

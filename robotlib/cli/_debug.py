@@ -7,8 +7,6 @@ Chromium ``rpa run`` finds; codegen is the Playwright Inspector's recorder on a 
 of that Chromium.
 """
 
-from __future__ import annotations
-
 import os
 import re
 import subprocess

@@ -1,7 +1,5 @@
 """`rpa agent` and `rpa agents`: the service on each robot machine, and the fleet."""
 
-from __future__ import annotations
-
 import socket
 from datetime import UTC, datetime
 from typing import Annotated

@@ -7,8 +7,6 @@ process, preflight checks); its test runs it end to end with robotlib's pytest
 plugin against a sandbox the plugin starts.
 """
 
-from __future__ import annotations
-
 import re
 from pathlib import Path
 from typing import Annotated

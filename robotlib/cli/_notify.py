@@ -1,7 +1,5 @@
 """`rpa notify test`: check that failure notifications reach people."""
 
-from __future__ import annotations
-
 import socket
 
 import typer

@@ -10,8 +10,6 @@ has goes after the name; one written after the name that only the group has goes
 before it. Values stay with their options; ``--`` ends the moving.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Iterable
 from typing import Any
 

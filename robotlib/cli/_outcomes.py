@@ -2,8 +2,6 @@
 the ``--json`` record programs read (``rpa run``, ``rpa worker``, ``rpa
 preflight``)."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +31,7 @@ __all__ = [
 OUTCOMES = (Outcome.DONE, Outcome.BUSINESS_EXCEPTION, Outcome.RETRIED, Outcome.FAILED)
 
 
-def dry_run_record(report: DryRunReport, due: int) -> dict[str, Any]:
+def dry_run_record(report: "DryRunReport", due: int) -> dict[str, Any]:
     """``rpa run --dry-run --json``: what a run would enqueue and process."""
     return {
         "rows": report.rows,
@@ -49,7 +47,7 @@ def dry_run_record(report: DryRunReport, due: int) -> dict[str, Any]:
     }
 
 
-def run_record(result: RunResult | ParallelResult, logs: Path) -> dict[str, Any]:
+def run_record(result: "RunResult | ParallelResult", logs: Path) -> dict[str, Any]:
     """``rpa run --json``: how the run ended, as :func:`_summarise` prints it."""
     from robotlib.workers import ParallelResult
 
@@ -103,7 +101,7 @@ class ProgressObserver:
         finished = outcome is not Outcome.RETRIED
         self.progress.update(self.task, advance=1 if finished else 0, **self.counts)
 
-    def show(self, progress: WorkersProgress) -> None:
+    def show(self, progress: "WorkersProgress") -> None:
         """Workers' progress, read from the queue."""
         self.counts.update(
             done=progress.done,
@@ -137,7 +135,7 @@ def progress_bar(*, visible: bool = True) -> Iterator[ProgressObserver]:
         yield ProgressObserver(progress)
 
 
-def report(result: RunResult | ParallelResult, logs: Path, *, as_json: bool) -> None:
+def report(result: "RunResult | ParallelResult", logs: Path, *, as_json: bool) -> None:
     """How the run ended: a summary for people, or with ``--json`` the record."""
     if as_json:
         print_json(run_record(result, logs))
@@ -145,7 +143,7 @@ def report(result: RunResult | ParallelResult, logs: Path, *, as_json: bool) -> 
         _summarise(result, logs)
 
 
-def _summarise(result: RunResult | ParallelResult, logs: Path) -> None:
+def _summarise(result: "RunResult | ParallelResult", logs: Path) -> None:
     from robotlib.workers import ParallelResult
 
     counts = result.counts
@@ -188,7 +186,7 @@ def _summarise(result: RunResult | ParallelResult, logs: Path) -> None:
         )
 
 
-def summarise_preflight(result: PreflightResult) -> None:
+def summarise_preflight(result: "PreflightResult") -> None:
     """The preflight's outcome for people: passed, or why not; and its log."""
     outcome = (
         f"passed in {result.duration_s:.1f} s ({result.checked})"

@@ -1,7 +1,5 @@
 """The morning review: `rpa runs`, `rpa logs`, `rpa queue`, `rpa exceptions`."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -128,7 +126,7 @@ def show_run(
         _print_items(f"Items of run {run.id}", items, clear=show_cpr)
 
 
-def _find_run(project: Project, run_id: str) -> Any:
+def _find_run(project: "Project", run_id: str) -> Any:
     try:
         return project.find_run(run_id)
     except KeyError as exc:

@@ -1,7 +1,5 @@
 """`rpa run`, `rpa preflight`, `rpa check`, `rpa robots`: running, checking robots."""
 
-from __future__ import annotations
-
 import os
 import signal
 import threading
@@ -43,6 +41,17 @@ __all__ = ["check", "preflight", "robots", "run", "run_in_workers", "worker"]
 
 #: `rpa preflight`'s exit code when the preflight failed.
 _PREFLIGHT_FAILED = 1
+
+
+class _Pause(StrEnum):
+    PDB = "pdb"
+    INSPECTOR = "inspector"
+
+
+class _Trace(StrEnum):
+    ALWAYS = "always"
+    RETRIES = "retries"
+    OFF = "off"
 
 
 @app.command()
@@ -233,18 +242,7 @@ def run(
         )
 
 
-class _Pause(StrEnum):
-    PDB = "pdb"
-    INSPECTOR = "inspector"
-
-
-class _Trace(StrEnum):
-    ALWAYS = "always"
-    RETRIES = "retries"
-    OFF = "off"
-
-
-def _item_to_run(project: Project, robot: str, wanted: str) -> int:
+def _item_to_run(project: "Project", robot: str, wanted: str) -> int:
     """The id of the item ``--item`` names: by id, by reference, or as shown masked.
 
     Exits 2 when no item, or more than one, matches, or when it is not waiting.
@@ -310,7 +308,7 @@ def worker(
 
 
 def _run_here(
-    project: Project,
+    project: "Project",
     robot: str,
     *,
     stop_with_parent: bool = False,
@@ -353,7 +351,7 @@ def _stop_when_orphaned(stop: threading.Event) -> None:
 
 
 def run_in_workers(
-    project: Project,
+    project: "Project",
     robot: str,
     *,
     workers: int,
@@ -390,8 +388,8 @@ def run_in_workers(
 
 
 def _agents_of(
-    project: Project, robot: str
-) -> Callable[[LocalWorkers, str], RemoteCrew]:
+    project: "Project", robot: str
+) -> Callable[["LocalWorkers", str], "RemoteCrew"]:
     """The fleet's agents as the workers elsewhere of a run of ``robot``."""
     from robotlib.fleet import RemoteCrew
     from robotlib.notify import build_notifiers
@@ -399,7 +397,7 @@ def _agents_of(
 
     notifiers = tuple(build_notifiers(project.settings, project.credentials))
 
-    def make(local: LocalWorkers, run_id: str) -> RemoteCrew:
+    def make(local: "LocalWorkers", run_id: str) -> "RemoteCrew":
         return RemoteCrew(project, robot, run_id, local, MAX_RESTARTS, notifiers)
 
     return make

@@ -1,7 +1,5 @@
 """`rpa scheduler`, `rpa schedules`: running and inspecting scheduled jobs."""
 
-from __future__ import annotations
-
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -294,7 +292,7 @@ def resume_job(
     console.print(text, highlight=False, markup=False)
 
 
-def _pause(pause: Pause | None) -> dict[str, Any] | None:
+def _pause(pause: "Pause | None") -> dict[str, Any] | None:
     if pause is None:
         return None
     return {
@@ -304,13 +302,13 @@ def _pause(pause: Pause | None) -> dict[str, Any] | None:
     }
 
 
-def _paused_text(pause: Pause) -> str:
+def _paused_text(pause: "Pause") -> str:
     return (
         f"paused by {pause.paused_by} at {local(pause.paused_at)}: {shown(pause.note)}"
     )
 
 
-def _next_runs(status: JobStatus) -> str:
+def _next_runs(status: "JobStatus") -> str:
     if status.pause is not None:
         return _paused_text(status.pause)
     if status.paused:

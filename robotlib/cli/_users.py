@@ -1,7 +1,5 @@
 """`rpa users`: the operator console's user accounts."""
 
-from __future__ import annotations
-
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -181,7 +179,7 @@ def password(
 
 
 @contextmanager
-def _accounts(ctx: typer.Context) -> Iterator[tuple[Project, AccountStore]]:
+def _accounts(ctx: typer.Context) -> Iterator[tuple["Project", "AccountStore"]]:
     """The project and its account store; a bad name, role or password exits 2."""
     from robotlib.console import AccountStore
 
@@ -198,7 +196,7 @@ def _accounts(ctx: typer.Context) -> Iterator[tuple[Project, AccountStore]]:
             store.close()
 
 
-def _existing(store: AccountStore, name: str) -> User:
+def _existing(store: "AccountStore", name: str) -> User:
     user = store.get(name)
     if user is None:
         fail(f"no user {name!r}: see `rpa users list`")
@@ -226,7 +224,7 @@ def _new_password(name: str, *, from_stdin: bool) -> str:
     return new
 
 
-def _audit(project: Project, action: str, note: str) -> None:
+def _audit(project: "Project", action: str, note: str) -> None:
     project.backend.record_audit(actor=cli_actor(), action=action, note=note)
 
 

@@ -16,22 +16,22 @@ from __future__ import annotations
 import typing
 
 from robotlib import _lazy
-from robotlib.queue.base import Clock, QueueBackend, utc_now
-from robotlib.queue.memory import InMemoryBackend
-from robotlib.queue.models import (
-    FINISHED_STATES,
-    AuditEntry,
-    EnqueueResult,
-    Handoff,
-    HistoryEntry,
-    ItemState,
-    NewItem,
-    Run,
-    RunStatus,
-    WorkItem,
-)
 
 if typing.TYPE_CHECKING:
+    from robotlib.queue.base import Clock, QueueBackend, utc_now
+    from robotlib.queue.memory import InMemoryBackend
+    from robotlib.queue.models import (
+        FINISHED_STATES,
+        AuditEntry,
+        EnqueueResult,
+        Handoff,
+        HistoryEntry,
+        ItemState,
+        NewItem,
+        Run,
+        RunStatus,
+        WorkItem,
+    )
     from robotlib.queue.sqlalchemy import SqlAlchemyBackend
 
 __all__ = [
@@ -58,14 +58,15 @@ __all__ = [
 MEMORY_URL = "memory://"
 
 
-def open_backend(url: str, *, clock: Clock = utc_now) -> QueueBackend:
+def open_backend(url: str, *, clock: Clock | None = None) -> QueueBackend:
     """Open the work queue at ``url``.
 
     Args:
         url: ``memory://`` for an in-memory queue (tests), otherwise a SQLAlchemy
             URL such as ``sqlite:///.rpa/robotlib.db`` or
             ``postgresql+psycopg://rpa@dbhost/rpa``.
-        clock: returns the current UTC time; tests pass a fake one.
+        clock: returns the current UTC time (default: the system clock); tests
+            pass a fake one.
 
     Returns:
         The backend; call its ``close()`` when done.
@@ -77,14 +78,37 @@ def open_backend(url: str, *, clock: Clock = utc_now) -> QueueBackend:
         >>> open_backend("memory://").counts("lab_results")[ItemState.NEW]
         0
     """
+    from robotlib.queue.base import utc_now
+
     if url == MEMORY_URL:
-        return InMemoryBackend(clock=clock)
+        from robotlib.queue.memory import InMemoryBackend
+
+        return InMemoryBackend(clock=clock or utc_now)
     from robotlib.queue.sqlalchemy import SqlAlchemyBackend
 
-    return SqlAlchemyBackend(url, clock=clock)
+    return SqlAlchemyBackend(url, clock=clock or utc_now)
 
 
-#: SQLAlchemy is imported only when a SQL queue is opened or named.
+_MODELS = (
+    "FINISHED_STATES",
+    "AuditEntry",
+    "EnqueueResult",
+    "Handoff",
+    "HistoryEntry",
+    "ItemState",
+    "NewItem",
+    "Run",
+    "RunStatus",
+    "WorkItem",
+)
+#: Each name is imported when first used: `rpa --help` needs the models' enums
+#: only, and SQLAlchemy is imported only when a SQL queue is opened or named.
 __getattr__ = _lazy.lazy_exports(
-    globals(), {"SqlAlchemyBackend": "robotlib.queue.sqlalchemy"}
+    globals(),
+    {
+        **dict.fromkeys(_MODELS, "robotlib.queue.models"),
+        **dict.fromkeys(("Clock", "QueueBackend", "utc_now"), "robotlib.queue.base"),
+        "InMemoryBackend": "robotlib.queue.memory",
+        "SqlAlchemyBackend": "robotlib.queue.sqlalchemy",
+    },
 )

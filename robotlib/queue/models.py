@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from robotlib.versions import CodeVersion
+if TYPE_CHECKING:
+    from robotlib.versions import CodeVersion
+
 
 __all__ = [
     "EXCEPTION_STATES",
@@ -187,6 +189,8 @@ class Run:
     @property
     def code(self) -> CodeVersion:
         """The code it ran, as one value."""
+        from robotlib.versions import CodeVersion
+
         return CodeVersion(self.robotlib_version, self.robot_sha256, self.git_commit)
 
 
