@@ -23,7 +23,6 @@ round checks that each item ended done, claimed exactly once.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from benchmarks.bench_queue import (
     enqueue,
     postgresql_problem,
     postgresql_version,
+    race,
 )
 from benchmarks.harness import Benchmark, Goal, Options, Results
 
@@ -166,21 +166,7 @@ def floor(server: str, workers: int, items: int) -> dict[str, Any]:
     with Database("postgresql", server) as url:
         dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
         _floor_table(dsn, items)
-        context = multiprocessing.get_context("spawn")
-        ready = context.Barrier(workers + 1)
-        counts = context.Queue()
-        processes = [
-            context.Process(target=_floor_work, args=(dsn, f"w{n}", ready, counts))
-            for n in range(workers)
-        ]
-        for process in processes:
-            process.start()
-        ready.wait(timeout=120)
-        start = time.perf_counter()
-        done = sum(counts.get(timeout=600) for _ in processes)
-        seconds = time.perf_counter() - start
-        for process in processes:
-            process.join(timeout=60)
+        done, seconds = race(_floor_work, dsn, workers)
         _floor_check(dsn, items, done)
     return {"units": items, "seconds": seconds}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import secrets
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from multiprocessing.synchronize import Barrier
@@ -29,6 +30,7 @@ __all__ = [
     "enqueue",
     "postgresql_problem",
     "postgresql_version",
+    "race",
 ]
 
 ITEMS = 4_000
@@ -87,22 +89,8 @@ def drain(kind: str, where: str, workers: int, items: int) -> dict[str, Any]:
     """
     with Database(kind, where) as url:
         enqueue(url, items)
-        context = multiprocessing.get_context("spawn")
-        ready = context.Barrier(workers + 1)
-        counts = context.Queue()
-        processes = [
-            context.Process(target=_work, args=(url, f"worker-{n}", ready, counts))
-            for n in range(workers)
-        ]
-        for process in processes:
-            process.start()
-        ready.wait(timeout=120)
-        start = time.perf_counter()
-        done = [counts.get(timeout=600) for _ in processes]
-        seconds = time.perf_counter() - start
-        for process in processes:
-            process.join(timeout=60)
-        check_done_once(url, items, sum(done))
+        done, seconds = race(_work, url, workers)
+        check_done_once(url, items, done)
     return {"units": items, "seconds": seconds}
 
 
@@ -119,6 +107,31 @@ def _work(url: str, owner: str, ready: Barrier, counts: Any) -> None:
     finally:
         counts.put(done)
         backend.close()
+
+
+def race(work: Callable[..., None], where: str, workers: int) -> tuple[int, float]:
+    """Start ``workers`` processes ``work(where, owner, ready, counts)``; time them
+    from the moment all are connected (``ready``) until each has put its count.
+
+    Returns:
+        The items they completed in all, and the seconds it took.
+    """
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(workers + 1)
+    counts = context.Queue()
+    processes = [
+        context.Process(target=work, args=(where, f"worker-{n}", ready, counts))
+        for n in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    ready.wait(timeout=120)
+    start = time.perf_counter()
+    done = sum(counts.get(timeout=600) for _ in processes)
+    seconds = time.perf_counter() - start
+    for process in processes:
+        process.join(timeout=60)
+    return done, seconds
 
 
 def enqueue(url: str, items: int, robot: str = ROBOT) -> None:
